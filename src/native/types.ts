@@ -1,0 +1,267 @@
+// The contract between the TypeScript engine and the compute core. Two implementations exist:
+// the napi-rs addon (native/) and src/native/portable.ts. Both MUST produce identical bytes for
+// identical inputs (test/vectors/ are run through both), except where a field is documented as
+// implementation-defined (compressed bytes, random IVs).
+//
+// Paths are `string | Buffer`: a Buffer carries raw bytes for names that are not valid UTF-8.
+// Byte arrays are returned as Node Buffers (a Uint8Array subclass).
+
+/** Chunker selection. Both chunkers restart at every file start and after every cut. */
+export type ChunkerSpec =
+  /** restic's Rabin CDC: window 64, min 512 KiB, max 8 MiB, mask 0xFFFFF (formats/restic.md §10). */
+  | { kind: 'rabin'; polynomial: string /* hex, no 0x, as in restic's config */ }
+  /** ghostsnap's FastCDC 2020, normalisation level 1, seed 0 (formats/ghostsnap.md §6). */
+  | { kind: 'fastcdc'; minSize: number; avgSize: number; maxSize: number };
+
+export type HashAlgorithm = 'sha256' | 'blake3';
+
+export type CompressionSpec =
+  | { kind: 'none' }
+  /**
+   * One zstd frame per blob. With `onlyIfSmaller`, a blob whose frame would not be smaller than
+   * its plaintext is returned uncompressed (`compressed: false`).
+   */
+  | { kind: 'zstd'; level: number; onlyIfSmaller?: boolean }
+  /** One zlib (RFC 1950) stream per blob. */
+  | { kind: 'zlib'; level: number };
+
+export type SealSpec =
+  | { kind: 'none' }
+  /**
+   * restic's seal: iv(16, random) || AES-256-CTR(encrypt, iv, p) || Poly1305-AES(mac, iv, ct).
+   * key = encrypt(32) || mac.k(16) || mac.r(16): 64 bytes (r is clamped by the implementation).
+   */
+  | { kind: 'restic'; key: Uint8Array }
+  /** ghostsnap's seal: nonce(12, random) || ChaCha20-Poly1305-IETF(key, nonce, p, aad="") (ct||tag). */
+  | { kind: 'chacha20poly1305'; key: Uint8Array /* 32 bytes */ };
+
+/** Error codes that cross the boundary. Every thrown/returned error carries one. */
+export type CoreErrorCode =
+  | 'EIO_READ' // a file could not be opened or read (message names the path and errno)
+  | 'EAUTH' // MAC/tag verification failed: wrong key or corrupt data
+  | 'ECORRUPT' // a compressed stream is invalid, or has the wrong decompressed length
+  | 'EHASH' // decoded plaintext does not hash to the expected id
+  | 'EINVAL' // bad argument (key length, polynomial, level, ...)
+  | 'EUNSUPPORTED'; // not available in this implementation (e.g. xattrs in the portable core)
+
+export interface CoreErrorInfo {
+  code: CoreErrorCode;
+  message: string;
+  /** The file path or object the error is about, when there is one. */
+  subject?: string;
+}
+
+/** A chunk found in a file, in file order. */
+export interface FileChunk {
+  /** Byte length of the chunk's plaintext. */
+  length: number;
+  /** Hash of the plaintext (32 bytes): SHA-256 for restic, BLAKE3 for ghostsnap. */
+  id: Buffer;
+}
+
+/** A chunk that was not in `known` and has been compressed and sealed for packing. */
+export interface EncodedBlob {
+  /** Index into FileSegmentResult.chunks. */
+  chunkIndex: number;
+  id: Buffer;
+  /** Plaintext length. */
+  rawLength: number;
+  /** True when `data` holds a compressed stream (restic: header type 2/3; ghostsnap: always). */
+  compressed: boolean;
+  /** The bytes to put into a pack: compress(plaintext) then seal(...) as configured. */
+  data: Buffer;
+}
+
+export interface FileSegmentRequest {
+  path: string | Buffer;
+  /** Where to start reading; 0 or a previous result's `nextOffset` (always a chunk boundary). */
+  offset: number;
+  /**
+   * Stop at the first chunk boundary at or after `offset + maxBytes` (bounds memory for huge
+   * files). 0 means no limit (whole file).
+   */
+  maxBytes: number;
+}
+
+export interface PipelineParams {
+  chunker: ChunkerSpec;
+  hash: HashAlgorithm;
+  compression: CompressionSpec;
+  seal: SealSpec;
+  /**
+   * Dedup set. A chunk whose id is in `known` is listed in `chunks` but not encoded. The id of
+   * every chunk that is encoded is added to `known` at once, so a chunk repeated within a file,
+   * a batch or a run is encoded only once.
+   */
+  known?: BlobSet;
+}
+
+export interface FileSegmentResult {
+  /** Set instead of the other fields' meaning when the file could not be read. */
+  error?: CoreErrorInfo;
+  chunks: FileChunk[];
+  blobs: EncodedBlob[];
+  /** Offset after the last returned chunk. */
+  nextOffset: number;
+  /** True when the end of the file was reached. */
+  eof: boolean;
+}
+
+/** Where one decoded blob is written: pwrite to an already open file descriptor. */
+export interface BlobTarget {
+  fd: number;
+  position: number;
+}
+
+export interface DecodeBlobSpec {
+  /** Offset of the blob inside `DecodeRequest.data`. */
+  offset: number;
+  length: number;
+  /** Expected plaintext length; 0 = unknown (uncompressed blobs: sealed length − overhead). */
+  rawLength: number;
+  compressed: boolean;
+  /** Expected id; the plaintext is hashed with `hash` and compared (EHASH on mismatch). */
+  id: Uint8Array;
+  /** When given, the plaintext is written to each target and not returned. */
+  targets?: BlobTarget[];
+}
+
+export interface DecodeRequest {
+  data: Uint8Array;
+  blobs: DecodeBlobSpec[];
+  seal: SealSpec;
+  /** Codec of the compressed blobs: 'zstd' (restic) or 'zlib' (ghostsnap). */
+  codec: 'zstd' | 'zlib';
+  hash: HashAlgorithm;
+}
+
+export interface DecodeResult {
+  /** One per blob: the plaintext, or null when it was written to targets or failed. */
+  plaintexts: (Buffer | null)[];
+  /** One per blob: null when fine. A failure of one blob does not stop the others. */
+  errors: (CoreErrorInfo | null)[];
+}
+
+/** What lstat() says about an entry, with nanosecond times. */
+export interface EntryStat {
+  /** Full st_mode, type bits included. */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  /** st_blocks * 512: lets callers notice sparse files. */
+  allocated: number;
+  ino: number;
+  dev: number;
+  nlink: number;
+  rdev: number;
+  atimeSec: number;
+  atimeNsec: number;
+  mtimeSec: number;
+  mtimeNsec: number;
+  ctimeSec: number;
+  ctimeNsec: number;
+}
+
+export interface DirEntry {
+  /** Raw name bytes. */
+  name: Buffer;
+  stat: EntryStat | null;
+  /** Set when lstat of this entry failed. */
+  error?: CoreErrorInfo;
+}
+
+export interface DirListing {
+  path: string | Buffer;
+  /** Sorted by raw name bytes. */
+  entries: DirEntry[];
+  error?: CoreErrorInfo;
+}
+
+export interface Xattr {
+  name: Buffer;
+  value: Buffer;
+}
+
+/** A set of 32-byte ids. */
+export interface BlobSet {
+  add(id: Uint8Array): boolean;
+  /** `ids` is n × 32 bytes; returns how many were new. */
+  addMany(ids: Uint8Array): number;
+  has(id: Uint8Array): boolean;
+  delete(id: Uint8Array): boolean;
+  readonly size: number;
+}
+
+/** Incremental ChaCha20-Poly1305 (RFC 8439, aad = ""), for sealing/opening data bigger than memory. */
+export interface AeadStream {
+  /** Encrypts (mode 'seal') or decrypts (mode 'open') the next piece; any piece sizes. */
+  update(data: Uint8Array): Buffer;
+  /** 'seal': returns the 16-byte tag. 'open': verifies `tag`, throws EAUTH when it differs. */
+  final(tag?: Uint8Array): Buffer;
+}
+
+export interface CoreInfo {
+  kind: 'native' | 'portable';
+  version: string;
+  /** CPU features the implementation uses (e.g. "sha_ni", "aes", "avx2"). */
+  features: string[];
+}
+
+export interface Core {
+  readonly info: CoreInfo;
+
+  // ---- hashing (sync: for small inputs; async: off the event loop) ----
+  hash(algo: HashAlgorithm, data: Uint8Array | Uint8Array[]): Buffer;
+  hashAsync(algo: HashAlgorithm, data: Uint8Array | Uint8Array[]): Promise<Buffer>;
+
+  // ---- compression ----
+  compress(spec: CompressionSpec, data: Uint8Array): Buffer;
+  compressAsync(spec: CompressionSpec, data: Uint8Array): Promise<Buffer>;
+  /**
+   * `expectedLength`: exact plaintext length when known (required by restic blobs: zstd frames
+   * may lack the content size); pass -1 for unknown (streaming decode, bounded by `maxLength`).
+   */
+  decompress(codec: 'zstd' | 'zlib', data: Uint8Array, expectedLength: number, maxLength?: number): Buffer;
+  decompressAsync(codec: 'zstd' | 'zlib', data: Uint8Array, expectedLength: number, maxLength?: number): Promise<Buffer>;
+
+  // ---- sealing (random IV/nonce from the CSPRNG unless `iv` is given, for test vectors) ----
+  seal(spec: SealSpec, plaintext: Uint8Array, iv?: Uint8Array): Buffer;
+  /** Throws a CoreError with code EAUTH on MAC failure. */
+  open(spec: SealSpec, box: Uint8Array): Buffer;
+  sealAsync(spec: SealSpec, plaintext: Uint8Array): Promise<Buffer>;
+  openAsync(spec: SealSpec, box: Uint8Array): Promise<Buffer>;
+  aeadStream(mode: 'seal' | 'open', key: Uint8Array, nonce: Uint8Array): AeadStream;
+  /** Raw ChaCha20 keystream XOR starting at 64-byte block `counter` (for random access). */
+  chacha20Xor(key: Uint8Array, nonce: Uint8Array, counter: number, data: Uint8Array): Buffer;
+
+  // ---- key derivation (always async: deliberately slow) ----
+  scrypt(password: Uint8Array, salt: Uint8Array, N: number, r: number, p: number, length: number): Promise<Buffer>;
+  argon2id(
+    password: Uint8Array,
+    salt: Uint8Array,
+    params: { iterations: number; memoryKiB: number; parallelism: number; length: number },
+  ): Promise<Buffer>;
+  randomBytes(length: number): Buffer;
+
+  // ---- chunking and the file pipeline ----
+  /** Cut points of an in-memory buffer (vectors, tests): chunk lengths in order. */
+  chunkBuffer(spec: ChunkerSpec, data: Uint8Array): number[];
+  /** Reads, chunks, hashes and (for chunks not in params.known) compresses + seals. */
+  processFiles(requests: FileSegmentRequest[], params: PipelineParams): Promise<FileSegmentResult[]>;
+  /** Authenticates, decrypts, decompresses and hash-checks blobs of one pack range. */
+  decodeBlobs(request: DecodeRequest): Promise<DecodeResult>;
+  newBlobSet(): BlobSet;
+
+  // ---- filesystem metadata the Node API lacks or rounds ----
+  /** One call per batch of directories; entries sorted by raw name. */
+  readDirs(paths: (string | Buffer)[]): Promise<DirListing[]>;
+  lstat(path: string | Buffer): EntryStat;
+  /** Extended attributes in listxattr order, not following symlinks. EUNSUPPORTED in portable. */
+  getXattrs(path: string | Buffer): Promise<Xattr[]>;
+  setXattr(path: string | Buffer, name: Uint8Array, value: Uint8Array): Promise<void>;
+  /** utimensat(AT_SYMLINK_NOFOLLOW) with nanoseconds. */
+  setTimes(path: string | Buffer, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): Promise<void>;
+  /** mknod(2): FIFOs, character and block devices. EUNSUPPORTED in portable. */
+  mknod(path: string | Buffer, mode: number, rdev: number): Promise<void>;
+}
