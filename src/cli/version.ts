@@ -1,7 +1,7 @@
 import { BUILT_IN_FORMATS } from '../formats/built-in.ts';
 import { getCore, nativeUnavailableReason } from '../native/index.ts';
 
-export const VERSION = '0.1.0';
+import { VERSION } from '../version.ts';
 
 function runtimeName(): string {
   const g = globalThis as { Bun?: { version: string }; Deno?: { version: { deno: string } } };

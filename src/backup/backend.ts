@@ -1,0 +1,72 @@
+// The requirements' BackupBackend, as the repository formats implement it. Options carry what
+// the commands need beyond the requirements' minimal signatures.
+import type { Backup, BackupStats, BackupToolName, CheckReport, CreateResult, ForgetResult, RestoreResult } from './types.ts';
+import type { ExcludeRules } from '../engine/exclude.ts';
+import type { ProgressSink } from '../observe/progress.ts';
+
+export interface CreateOptions {
+  /** Absolute target paths, in the order given. */
+  paths: string[];
+  name?: string;
+  tags?: string[];
+  exclude?: ExcludeRules;
+  hostname?: string;
+  /** An explicit parent (id or prefix); undefined = choose like restic. */
+  parent?: string;
+  /** Read every file (no parent). */
+  force?: boolean;
+  /** Record this time instead of now. */
+  time?: Date;
+  /** Reports what would be read and excluded; writes nothing. */
+  dryRun?: boolean;
+  progress?: ProgressSink;
+  signal?: AbortSignal;
+  /** Record these paths in the backup although the data is read from `readRoot` (filesystem snapshots). */
+  readRoot?: { from: string; to: string }[];
+}
+
+export interface RestoreOptions {
+  /** null: restore to the original paths. */
+  target: string | null;
+  include?: string[];
+  verifyOnly?: boolean;
+  progress?: ProgressSink;
+  signal?: AbortSignal;
+}
+
+export interface RetentionPolicy {
+  keep_last?: number;
+  keep_hourly?: number;
+  keep_daily?: number;
+  keep_weekly?: number;
+  keep_monthly?: number;
+  keep_yearly?: number;
+  keep_within?: string;
+  keep_tags?: string[][];
+}
+
+export interface ForgetOptions {
+  dryRun: boolean;
+  groupBy?: ('host' | 'paths' | 'tags')[];
+  progress?: ProgressSink;
+  signal?: AbortSignal;
+}
+
+export interface CheckOptions {
+  readData: boolean;
+  progress?: ProgressSink;
+  signal?: AbortSignal;
+}
+
+export interface BackupBackend {
+  readonly tool: BackupToolName;
+  createBackup(options: CreateOptions): Promise<CreateResult>;
+  listBackups(): Promise<Backup[]>;
+  /** id, unique id prefix, name (bolt.name tag) or "latest". */
+  findBackup(reference: string): Promise<Backup>;
+  restoreBackup(reference: string, options: RestoreOptions): Promise<RestoreResult>;
+  checkIntegrity(options: CheckOptions): Promise<CheckReport>;
+  forgetBackups(policy: RetentionPolicy, options: ForgetOptions): Promise<ForgetResult>;
+  getStats(): Promise<BackupStats>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,369 @@
+// The format-agnostic backup walk: scan the targets (and the directories leading to them),
+// decide per file whether the previous backup's content can be reused, read the rest through
+// the content pipeline, and hand every finished directory to the repository format, bottom up.
+// The format decides what a directory becomes (restic: a tree blob; ghostsnap: flat nodes).
+import path from 'node:path';
+import type { Core, DirEntry, EntryStat, FileChunk, Xattr } from '../native/types.ts';
+import { ContentPipeline } from './content-pipeline.ts';
+import { Semaphore } from './concurrency.ts';
+import type { ExcludeMatcher } from './exclude.ts';
+
+export type EntryKind = 'file' | 'dir' | 'symlink' | 'dev' | 'chardev' | 'fifo' | 'socket';
+
+const S_IFMT = 0o170000;
+const kindOfMode: Record<number, EntryKind> = {
+  0o100000: 'file',
+  0o040000: 'dir',
+  0o120000: 'symlink',
+  0o060000: 'dev',
+  0o020000: 'chardev',
+  0o010000: 'fifo',
+  0o140000: 'socket',
+};
+
+export function entryKind(mode: number): EntryKind | undefined {
+  return kindOfMode[mode & S_IFMT];
+}
+
+/** One scanned filesystem entry, ready to become a node of the format. */
+export interface ScannedEntry {
+  name: Buffer;
+  /** Absolute path, raw bytes. */
+  path: Buffer;
+  kind: EntryKind;
+  stat: EntryStat;
+  xattrs: Xattr[];
+  linkTarget?: Buffer;
+  /** Files: chunk ids and lengths, in order. */
+  content?: FileChunk[];
+  /** Files: the content came from the previous backup without reading. */
+  reused?: boolean;
+  /** Files: a hard link to an entry already backed up in this run (its path). */
+  hardlinkOf?: Buffer;
+}
+
+/** A directory handed to the format once all its entries are done. */
+export interface FinishedDir<R> {
+  path: Buffer;
+  /** The directory's own metadata entry (absent for the filesystem root "/"). */
+  self?: ScannedEntry;
+  /** Entries in raw name order; subdirectories carry their result in `results`. */
+  entries: ScannedEntry[];
+  results: Map<string, R>;
+  /** True for a directory on the way to a target: only the entries leading to targets are listed. */
+  partial: boolean;
+  previous: PreviousDir | undefined;
+}
+
+/** What the previous backup recorded for a directory (restic: a parent tree). */
+export interface PreviousDir {
+  file(name: Buffer): PreviousFile | undefined;
+  dir(name: Buffer): Promise<PreviousDir | undefined>;
+}
+
+export interface PreviousFile {
+  size: number;
+  mtimeSec: number;
+  mtimeNsec: number;
+  /** Undefined when the previous backup did not record it (the rule then cannot use it). */
+  ctimeSec?: number;
+  ctimeNsec?: number;
+  inode?: number;
+  /** The content to reuse; undefined when not all of it is still in the repository. */
+  content: FileChunk[] | undefined;
+}
+
+export interface ArchiveFormat<R> {
+  /** The directory is complete: store it and return what its parent needs to reference it. */
+  finishDir(dir: FinishedDir<R>): Promise<R>;
+  /** Whether the previous backup's content can be reused for an unchanged file. */
+  unchanged(previous: PreviousFile, stat: EntryStat): boolean;
+  /** Whether xattrs should be read for an entry of this kind. */
+  wantsXattrs(kind: EntryKind): boolean;
+}
+
+export interface ArchiveProblem {
+  path: string;
+  error: string;
+}
+
+export interface ArchiveCounters {
+  filesNew: number;
+  filesChanged: number;
+  filesUnmodified: number;
+  dirs: number;
+  bytesProcessed: number;
+  entries: number;
+}
+
+export interface ArchiveOptions {
+  /** Absolute, normalised target paths. */
+  targets: string[];
+  exclude: ExcludeMatcher;
+  previous: PreviousDir | undefined;
+  /** Reports each excluded path (dry runs). */
+  onExcluded?: (path: string, reason: string) => void;
+  onProgress?: (counters: Readonly<ArchiveCounters>, currentPath: string) => void;
+  signal?: AbortSignal;
+  /** Directories listed concurrently. */
+  listConcurrency?: number;
+}
+
+export interface ArchiveResult<R> {
+  root: R;
+  counters: ArchiveCounters;
+  problems: ArchiveProblem[];
+  skipped: ArchiveProblem[];
+}
+
+function display(p: Buffer): string {
+  return p.toString('utf8');
+}
+
+function joinPath(dir: Buffer, name: Buffer): Buffer {
+  return dir.length === 1 && dir[0] === 0x2f ? Buffer.concat([dir, name]) : Buffer.concat([dir, Buffer.of(0x2f), name]);
+}
+
+/** The virtual tree of targets: the root and the directories on the way to each target. */
+interface TargetNode {
+  children: Map<string, TargetNode>;
+  /** A target itself: scanned completely. */
+  isTarget: boolean;
+}
+
+function buildTargetTree(targets: string[]): TargetNode {
+  const root: TargetNode = { children: new Map(), isTarget: false };
+  for (const t of targets) {
+    let node = root;
+    for (const part of t.split('/').filter(Boolean)) {
+      let child = node.children.get(part);
+      if (!child) {
+        child = { children: new Map(), isTarget: false };
+        node.children.set(part, child);
+      }
+      node = child;
+    }
+    node.isTarget = true;
+    if (node === root) root.isTarget = true;
+  }
+  return root;
+}
+
+export class Archiver<R> {
+  private readonly listSlots: Semaphore;
+  private readonly counters: ArchiveCounters = { filesNew: 0, filesChanged: 0, filesUnmodified: 0, dirs: 0, bytesProcessed: 0, entries: 0 };
+  private readonly problems: ArchiveProblem[] = [];
+  private readonly skipped: ArchiveProblem[] = [];
+  private readonly hardlinks = new Map<string, { path: Buffer; content: Promise<FileChunk[] | undefined> }>();
+  private xattrWarning = false;
+
+  constructor(
+    private readonly core: Core,
+    private readonly pipeline: ContentPipeline,
+    private readonly format: ArchiveFormat<R>,
+    private readonly options: ArchiveOptions,
+  ) {
+    this.listSlots = new Semaphore(options.listConcurrency ?? 8);
+  }
+
+  async run(): Promise<ArchiveResult<R>> {
+    const tree = buildTargetTree(this.options.targets);
+    const root = await this.visitTargetNode(Buffer.from('/'), tree, this.options.previous, undefined);
+    return { root, counters: this.counters, problems: this.problems, skipped: this.skipped };
+  }
+
+  private checkAbort(): void {
+    if (this.options.signal?.aborted) throw this.options.signal.reason instanceof Error ? this.options.signal.reason : new Error('interrupted');
+  }
+
+  private async readXattrs(p: Buffer, kind: EntryKind): Promise<Xattr[]> {
+    if (!this.format.wantsXattrs(kind)) return [];
+    try {
+      return await this.core.getXattrs(p);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'EUNSUPPORTED') {
+        if (!this.xattrWarning) {
+          this.xattrWarning = true;
+          this.skipped.push({ path: display(p), error: 'extended attributes are not supported by the portable core; none are recorded' });
+        }
+        return [];
+      }
+      this.problems.push({ path: display(p), error: `cannot read extended attributes: ${(err as Error).message}` });
+      return [];
+    }
+  }
+
+  private async scanEntry(p: Buffer, name: Buffer, stat: EntryStat): Promise<ScannedEntry | undefined> {
+    const kind = entryKind(stat.mode);
+    if (!kind) {
+      this.skipped.push({ path: display(p), error: `unknown file type (mode ${stat.mode.toString(8)})` });
+      return undefined;
+    }
+    const entry: ScannedEntry = { name, path: p, kind, stat, xattrs: await this.readXattrs(p, kind) };
+    if (kind === 'symlink') {
+      try {
+        entry.linkTarget = await readLinkRaw(p);
+      } catch (err) {
+        this.problems.push({ path: display(p), error: `cannot read symlink: ${(err as Error).message}` });
+        return undefined;
+      }
+    }
+    return entry;
+  }
+
+  /** A directory of the target tree: a target (scanned fully) or an ancestor (partial). */
+  private async visitTargetNode(p: Buffer, node: TargetNode, previous: PreviousDir | undefined, self: ScannedEntry | undefined): Promise<R> {
+    if (node.isTarget) return this.visitDir(p, previous, self);
+    const entries: ScannedEntry[] = [];
+    const results = new Map<string, R>();
+    const names = [...node.children.keys()].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    await Promise.all(
+      names.map(async (nameText) => {
+        const child = node.children.get(nameText) as TargetNode;
+        const name = Buffer.from(nameText);
+        const childPath = joinPath(p, name);
+        let stat: EntryStat;
+        try {
+          stat = this.core.lstat(childPath);
+        } catch (err) {
+          this.problems.push({ path: display(childPath), error: (err as Error).message });
+          return;
+        }
+        const entry = await this.scanEntry(childPath, name, stat);
+        if (!entry) return;
+        if (entry.kind === 'dir') {
+          const prevChild = previous ? await previous.dir(name) : undefined;
+          results.set(name.toString('latin1'), await this.visitTargetNode(childPath, child, prevChild, entry));
+          entries.push(entry);
+        } else if (child.isTarget) {
+          if (await this.processNonDir(entry, previous)) entries.push(entry);
+        } else {
+          this.problems.push({ path: display(childPath), error: 'is not a directory, but a backup path lies below it' });
+        }
+      }),
+    );
+    entries.sort((a, b) => Buffer.compare(a.name, b.name));
+    this.counters.dirs += 1;
+    return this.format.finishDir({ path: p, ...(self ? { self } : {}), entries, results, partial: true, previous });
+  }
+
+  private async listDir(p: Buffer): Promise<DirEntry[] | undefined> {
+    return this.listSlots.run(async () => {
+      const [listing] = await this.core.readDirs([p]);
+      if (!listing || listing.error) {
+        this.problems.push({ path: display(p), error: listing?.error?.message ?? 'cannot list directory' });
+        return undefined;
+      }
+      return listing.entries;
+    });
+  }
+
+  private async visitDir(p: Buffer, previous: PreviousDir | undefined, self: ScannedEntry | undefined): Promise<R> {
+    this.checkAbort();
+    const listing = (await this.listDir(p)) ?? [];
+    const entries: ScannedEntry[] = [];
+    const results = new Map<string, R>();
+    const subdirs: Promise<void>[] = [];
+    const files: Promise<void>[] = [];
+    for (const raw of listing) {
+      const childPath = joinPath(p, raw.name);
+      const text = display(childPath);
+      if (!raw.stat) {
+        this.problems.push({ path: text, error: raw.error?.message ?? 'cannot stat' });
+        continue;
+      }
+      const reason = this.options.exclude.empty ? undefined : this.options.exclude.reason(text);
+      if (reason) {
+        this.options.onExcluded?.(text, reason);
+        continue;
+      }
+      const stat = raw.stat;
+      const task = (async () => {
+        const entry = await this.scanEntry(childPath, raw.name, stat);
+        if (!entry) return;
+        if (entry.kind === 'dir') {
+          const prevChild = previous ? await previous.dir(raw.name) : undefined;
+          results.set(raw.name.toString('latin1'), await this.visitDir(childPath, prevChild, entry));
+          entries.push(entry);
+        } else if (await this.processNonDir(entry, previous)) entries.push(entry);
+      })();
+      (stat.mode & S_IFMT) === 0o040000 ? subdirs.push(task) : files.push(task);
+    }
+    await Promise.all(files);
+    await Promise.all(subdirs);
+    entries.sort((a, b) => Buffer.compare(a.name, b.name));
+    this.counters.dirs += 1;
+    return this.format.finishDir({ path: p, ...(self ? { self } : {}), entries, results, partial: false, previous });
+  }
+
+  /** Files get content; sockets are skipped; the rest need nothing more. Returns false to drop the entry. */
+  private async processNonDir(entry: ScannedEntry, previous: PreviousDir | undefined): Promise<boolean> {
+    this.counters.entries += 1;
+    if (entry.kind === 'socket') {
+      this.skipped.push({ path: display(entry.path), error: 'socket (not backed up)' });
+      return false;
+    }
+    if (entry.kind !== 'file') return true;
+    const stat = entry.stat;
+    const prev = previous?.file(entry.name);
+    if (prev && prev.content && this.format.unchanged(prev, stat)) {
+      entry.content = prev.content;
+      entry.reused = true;
+      this.counters.filesUnmodified += 1;
+      this.counters.bytesProcessed += stat.size;
+      return true;
+    }
+    if (stat.nlink > 1) {
+      const key = `${stat.dev}:${stat.ino}`;
+      const first = this.hardlinks.get(key);
+      if (first) {
+        const content = await first.content;
+        if (!content) return false;
+        entry.content = content;
+        entry.hardlinkOf = first.path;
+        prev ? (this.counters.filesChanged += 1) : (this.counters.filesNew += 1);
+        return true;
+      }
+      let resolveContent!: (c: FileChunk[] | undefined) => void;
+      this.hardlinks.set(key, { path: entry.path, content: new Promise((r) => (resolveContent = r)) });
+      const ok = await this.readContent(entry, prev !== undefined);
+      resolveContent(ok ? entry.content : undefined);
+      return ok;
+    }
+    return this.readContent(entry, prev !== undefined);
+  }
+
+  private async readContent(entry: ScannedEntry, hadPrevious: boolean): Promise<boolean> {
+    this.checkAbort();
+    const result = await this.pipeline.read(entry.path, entry.stat.size);
+    if ('error' in result) {
+      this.problems.push({ path: display(entry.path), error: result.error });
+      return false;
+    }
+    entry.content = result.chunks;
+    if (result.size !== entry.stat.size) {
+      // The file changed while it was read: record what was read, as restic does.
+      entry.stat = { ...entry.stat, size: result.size };
+    }
+    hadPrevious ? (this.counters.filesChanged += 1) : (this.counters.filesNew += 1);
+    this.counters.bytesProcessed += result.size;
+    this.options.onProgress?.(this.counters, display(entry.path));
+    return true;
+  }
+}
+
+async function readLinkRaw(p: Buffer): Promise<Buffer> {
+  const { readlink } = await import('node:fs/promises');
+  return readlink(p, { encoding: 'buffer' });
+}
+
+/** Absolute, cleaned target paths in the order given, without duplicates. */
+export function normaliseTargets(paths: readonly string[], cwd = process.cwd()): string[] {
+  const out: string[] = [];
+  for (const p of paths) {
+    const abs = path.resolve(cwd, p);
+    if (!out.includes(abs)) out.push(abs);
+  }
+  return out;
+}

@@ -1,0 +1,161 @@
+// Reads files through the compute core: chunk, hash, dedup, compress and seal, on a bounded
+// number of worker threads. Small files travel in batches (one JS↔native crossing per batch);
+// big files in segments (bounded memory whatever their size). New blobs go to a BlobSink, which
+// may make us wait (backpressure from packing and uploading).
+import type { Core, EncodedBlob, FileChunk, FileSegmentRequest, FileSegmentResult, PipelineParams } from '../native/types.ts';
+import { Semaphore } from './concurrency.ts';
+
+export interface BlobSink {
+  /** Takes new data blobs; resolves when they are accepted (may wait for space). */
+  addDataBlobs(blobs: EncodedBlob[]): Promise<void>;
+}
+
+export interface FileContent {
+  chunks: FileChunk[];
+  /** Bytes read. */
+  size: number;
+}
+
+export interface FileReadError {
+  error: string;
+  code: string;
+}
+
+export interface PipelineOptions {
+  threads: number;
+  /** Files up to this size are batched. */
+  smallFileLimit?: number;
+  /** A batch is sent when it holds this many bytes… */
+  batchBytes?: number;
+  /** …or this many files. */
+  batchFiles?: number;
+  /** Big files are read in segments of about this many bytes. */
+  segmentBytes?: number;
+}
+
+interface Pending {
+  request: FileSegmentRequest;
+  size: number;
+  resolve: (result: FileContent | FileReadError) => void;
+}
+
+export interface PipelineStats {
+  filesRead: number;
+  bytesRead: number;
+  chunks: number;
+  newBlobs: number;
+  newBytes: number;
+  newBytesEncoded: number;
+}
+
+export class ContentPipeline {
+  private readonly slots: Semaphore;
+  private batch: Pending[] = [];
+  private batchBytesQueued = 0;
+  private flushScheduled = false;
+  private readonly smallFileLimit: number;
+  private readonly batchBytes: number;
+  private readonly batchFiles: number;
+  private readonly segmentBytes: number;
+  readonly stats: PipelineStats = { filesRead: 0, bytesRead: 0, chunks: 0, newBlobs: 0, newBytes: 0, newBytesEncoded: 0 };
+
+  constructor(
+    private readonly core: Core,
+    private readonly params: PipelineParams,
+    private readonly sink: BlobSink,
+    options: PipelineOptions,
+  ) {
+    this.slots = new Semaphore(options.threads);
+    this.smallFileLimit = options.smallFileLimit ?? 1024 * 1024;
+    this.batchBytes = options.batchBytes ?? 8 * 1024 * 1024;
+    this.batchFiles = options.batchFiles ?? 64;
+    this.segmentBytes = options.segmentBytes ?? 16 * 1024 * 1024;
+  }
+
+  /** Chunks (and stores what is new of) one file. `size` is what lstat said. */
+  read(path: Buffer, size: number): Promise<FileContent | FileReadError> {
+    if (size > this.smallFileLimit) return this.readLarge(path);
+    return new Promise((resolve) => {
+      this.batch.push({ request: { path, offset: 0, maxBytes: 0 }, size, resolve });
+      this.batchBytesQueued += size;
+      if (this.batch.length >= this.batchFiles || this.batchBytesQueued >= this.batchBytes) this.flushBatch();
+      else if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => {
+          this.flushScheduled = false;
+          this.flushBatch();
+        });
+      }
+    });
+  }
+
+  private flushBatch(): void {
+    if (this.batch.length === 0) return;
+    const batch = this.batch;
+    this.batch = [];
+    this.batchBytesQueued = 0;
+    void this.runBatch(batch);
+  }
+
+  private async runBatch(batch: Pending[]): Promise<void> {
+    let results: FileSegmentResult[];
+    try {
+      results = await this.slots.run(() => this.core.processFiles(batch.map((p) => p.request), this.params));
+    } catch (err) {
+      for (const p of batch) p.resolve({ error: (err as Error).message, code: 'EIO_READ' });
+      return;
+    }
+    const blobs: EncodedBlob[] = [];
+    for (const r of results) blobs.push(...r.blobs);
+    try {
+      if (blobs.length) await this.sink.addDataBlobs(blobs);
+    } catch (err) {
+      for (const p of batch) p.resolve({ error: (err as Error).message, code: 'ESINK' });
+      return;
+    }
+    results.forEach((r, i) => {
+      const pending = batch[i];
+      if (!pending) return;
+      pending.resolve(this.account(r));
+    });
+  }
+
+  private account(r: FileSegmentResult): FileContent | FileReadError {
+    if (r.error) return { error: r.error.message, code: r.error.code };
+    const size = r.chunks.reduce((n, c) => n + c.length, 0);
+    this.stats.filesRead += 1;
+    this.stats.bytesRead += size;
+    this.stats.chunks += r.chunks.length;
+    for (const b of r.blobs) {
+      this.stats.newBlobs += 1;
+      this.stats.newBytes += b.rawLength;
+      this.stats.newBytesEncoded += b.data.length;
+    }
+    return { chunks: r.chunks, size };
+  }
+
+  private async readLarge(path: Buffer): Promise<FileContent | FileReadError> {
+    const chunks: FileChunk[] = [];
+    let offset = 0;
+    let total = 0;
+    for (;;) {
+      const [r] = await this.slots.run(() => this.core.processFiles([{ path, offset, maxBytes: this.segmentBytes }], this.params));
+      if (!r) return { error: 'no result from the compute core', code: 'EIO_READ' };
+      if (r.error) return { error: r.error.message, code: r.error.code };
+      if (r.blobs.length) await this.sink.addDataBlobs(r.blobs);
+      for (const b of r.blobs) {
+        this.stats.newBlobs += 1;
+        this.stats.newBytes += b.rawLength;
+        this.stats.newBytesEncoded += b.data.length;
+      }
+      chunks.push(...r.chunks);
+      for (const c of r.chunks) total += c.length;
+      this.stats.chunks += r.chunks.length;
+      offset = r.nextOffset;
+      if (r.eof) break;
+    }
+    this.stats.filesRead += 1;
+    this.stats.bytesRead += total;
+    return { chunks, size: total };
+  }
+}

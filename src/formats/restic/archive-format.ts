@@ -1,0 +1,156 @@
+// How the engine's scanned entries become restic tree blobs (formats/restic.md §7, §12): node
+// fields exactly as restic 0.14 writes them on Linux, so unchanged directories produce the same
+// tree ids as restic's own backup of them.
+import type { Core, EntryStat, FileChunk } from '../../native/types.ts';
+import type { ArchiveFormat, EntryKind, FinishedDir, PreviousDir, PreviousFile, ScannedEntry } from '../../engine/archiver.ts';
+import { groupName, userName } from '../../engine/user-names.ts';
+import { goModeFromStMode } from './file-mode.ts';
+import { goTimeFromUnix } from './go-time.ts';
+import { decodeTree, encodeTree, type ResticNode } from './tree.ts';
+import { idToHex } from './ids.ts';
+import type { Packer } from './packer.ts';
+import type { MasterIndex } from './master-index.ts';
+import type { ResticRepository } from './repository.ts';
+
+export interface TreeRef {
+  id: string;
+}
+
+export interface DirCounters {
+  dirsNew: number;
+  dirsChanged: number;
+  dirsUnmodified: number;
+}
+
+const nodeTypeOf: Record<EntryKind, ResticNode['type']> = {
+  file: 'file',
+  dir: 'dir',
+  symlink: 'symlink',
+  dev: 'dev',
+  chardev: 'chardev',
+  fifo: 'fifo',
+  socket: 'socket',
+};
+
+export function nodeFromEntry(entry: ScannedEntry, subtree?: string): ResticNode {
+  const s = entry.stat;
+  const mtime = goTimeFromUnix(s.mtimeSec, s.mtimeNsec);
+  const type = nodeTypeOf[entry.kind];
+  const user = userName(s.uid);
+  const group = groupName(s.gid);
+  const content = entry.kind === 'file' ? (entry.content ?? []).map((c) => idToHex(c.id)) : null;
+  const size = entry.kind === 'file' ? (entry.content ?? []).reduce((n, c) => n + c.length, 0) : 0;
+  return {
+    name: entry.name,
+    type,
+    mode: goModeFromStMode(s.mode),
+    mtime,
+    atime: mtime,
+    ctime: goTimeFromUnix(s.ctimeSec, s.ctimeNsec),
+    uid: s.uid,
+    gid: s.gid,
+    ...(user ? { user } : {}),
+    ...(group ? { group } : {}),
+    ...(s.ino ? { inode: BigInt(s.ino) } : {}),
+    ...(s.dev ? { deviceId: BigInt(s.dev) } : {}),
+    ...(size ? { size } : {}),
+    ...(['file', 'symlink', 'dev', 'chardev'].includes(type) && s.nlink ? { links: s.nlink } : {}),
+    ...(entry.linkTarget ? { linkTarget: entry.linkTarget } : {}),
+    ...(entry.xattrs.length ? { extendedAttributes: entry.xattrs.map((x) => ({ name: x.name, value: x.value })) } : {}),
+    ...((type === 'dev' || type === 'chardev') && s.rdev ? { device: BigInt(s.rdev) } : {}),
+    content,
+    ...(subtree ? { subtree } : {}),
+  };
+}
+
+/** A directory of the parent snapshot, read lazily from its tree blob. */
+export class ParentDir implements PreviousDir {
+  private nodes: Map<string, ResticNode> | undefined;
+
+  constructor(
+    private readonly repo: ResticRepository,
+    private readonly index: MasterIndex,
+    readonly treeId: string,
+  ) {}
+
+  async load(): Promise<this> {
+    if (!this.nodes) {
+      const nodes = decodeTree(await this.repo.loadBlob('tree', this.treeId, this.index));
+      this.nodes = new Map(nodes.map((n) => [n.name.toString('latin1'), n]));
+    }
+    return this;
+  }
+
+  file(name: Buffer): PreviousFile | undefined {
+    const node = this.nodes?.get(name.toString('latin1'));
+    if (!node || node.type !== 'file' || !node.content) return undefined;
+    const contentIndexed = node.content.every((id) => this.index.has('data', id));
+    return {
+      size: node.size ?? 0,
+      mtimeSec: node.mtime.sec,
+      mtimeNsec: node.mtime.nsec,
+      ctimeSec: node.ctime.sec,
+      ctimeNsec: node.ctime.nsec,
+      ...(node.inode !== undefined ? { inode: Number(node.inode) } : {}),
+      content: contentIndexed ? this.contentChunks(node) : undefined,
+    };
+  }
+
+  private contentChunks(node: ResticNode): FileChunk[] | undefined {
+    const chunks: FileChunk[] = [];
+    for (const id of node.content ?? []) {
+      const [loc] = this.index.lookup('data', id);
+      if (!loc) return undefined;
+      const length = loc.uncompressedLength > 0 ? loc.uncompressedLength : loc.length - 32;
+      chunks.push({ id: Buffer.from(id, 'hex'), length });
+    }
+    return chunks;
+  }
+
+  async dir(name: Buffer): Promise<PreviousDir | undefined> {
+    const node = this.nodes?.get(name.toString('latin1'));
+    if (!node || node.type !== 'dir' || !node.subtree) return undefined;
+    try {
+      return await new ParentDir(this.repo, this.index, node.subtree).load();
+    } catch {
+      return undefined; // an unreadable parent tree only means: read everything below again
+    }
+  }
+}
+
+export class ResticArchiveFormat implements ArchiveFormat<TreeRef> {
+  readonly counters: DirCounters = { dirsNew: 0, dirsChanged: 0, dirsUnmodified: 0 };
+
+  constructor(
+    private readonly core: Core,
+    private readonly packer: Packer,
+  ) {}
+
+  async finishDir(dir: FinishedDir<TreeRef>): Promise<TreeRef> {
+    const nodes = dir.entries.map((e) => nodeFromEntry(e, e.kind === 'dir' ? dir.results.get(e.name.toString('latin1'))?.id : undefined));
+    const bytes = encodeTree(nodes);
+    const id = idToHex(this.core.hash('sha256', bytes));
+    await this.packer.addTree(id, bytes);
+    const previous = dir.previous as ParentDir | undefined;
+    if (!previous) this.counters.dirsNew += 1;
+    else if (previous.treeId === id) this.counters.dirsUnmodified += 1;
+    else this.counters.dirsChanged += 1;
+    return { id };
+  }
+
+  /** restic's rule (§12): same size, mtime, ctime and inode. */
+  unchanged(previous: PreviousFile, stat: EntryStat): boolean {
+    return (
+      previous.size === stat.size &&
+      previous.mtimeSec === stat.mtimeSec &&
+      previous.mtimeNsec === stat.mtimeNsec &&
+      previous.ctimeSec === stat.ctimeSec &&
+      previous.ctimeNsec === stat.ctimeNsec &&
+      previous.inode === stat.ino
+    );
+  }
+
+  wantsXattrs(kind: EntryKind): boolean {
+    return kind !== 'symlink';
+  }
+}

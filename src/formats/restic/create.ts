@@ -1,0 +1,135 @@
+// `backup create` for restic repositories: walk, chunk with the repository's polynomial, store
+// new blobs in packs, then index, then the snapshot (formats/restic.md §1.3 commit order), all
+// under a shared lock.
+import { currentUserName } from '../../engine/user-names.ts';
+import os from 'node:os';
+import type { CompressionSpec, Core } from '../../native/types.ts';
+import type { CreateOptions } from '../../backup/backend.ts';
+import type { CreateResult } from '../../backup/types.ts';
+import { BackupError } from '../../backup/errors.ts';
+import { Archiver } from '../../engine/archiver.ts';
+import { ContentPipeline } from '../../engine/content-pipeline.ts';
+import { ExcludeMatcher } from '../../engine/exclude.ts';
+import { goTimeFromUnix } from './go-time.ts';
+import { encodeSnapshot, type ResticSnapshot } from './snapshot.ts';
+import { chooseParent, findSnapshot, loadSnapshots, NAME_TAG_PREFIX, toBackup } from './snapshots.ts';
+import { ParentDir, ResticArchiveFormat } from './archive-format.ts';
+import { Packer } from './packer.ts';
+import { withLock } from './lock.ts';
+import type { ResticRepository } from './repository.ts';
+import { VERSION } from '../../version.ts';
+
+export interface ResticWriteSettings {
+  compression: CompressionSpec;
+  packSize: number;
+  threads: number;
+  uploads: number;
+}
+
+/** Maps `performance.compression` / `compression_level` to what blobs get (§4.2). */
+export function resticCompression(setting: string | undefined, level: number | undefined, version: 1 | 2): CompressionSpec {
+  if (version === 1) return { kind: 'none' };
+  const s = setting ?? 'auto';
+  if (s === 'off' || s === 'none') return { kind: 'none' };
+  if (s === 'auto') return { kind: 'zstd', level: level ?? 3, onlyIfSmaller: true };
+  if (s === 'fastest') return { kind: 'zstd', level: 1, onlyIfSmaller: true };
+  if (s === 'max') return { kind: 'zstd', level: level ?? 19 };
+  const m = /^zstd(?::(\d+))?$/.exec(s);
+  if (m) return { kind: 'zstd', level: m[1] ? Number(m[1]) : (level ?? 3) };
+  throw new BackupError('InvalidConfig', `performance.compression "${s}" does not apply to restic repositories; use off, auto, max or zstd[:level]`);
+}
+
+function nowParts(date: Date): { sec: number; nsec: number } {
+  const ms = date.getTime();
+  return { sec: Math.floor(ms / 1000), nsec: (ms % 1000) * 1e6 };
+}
+
+export async function createResticBackup(repo: ResticRepository, core: Core, settings: ResticWriteSettings, options: CreateOptions): Promise<CreateResult> {
+  const started = options.time ?? new Date();
+  const startTime = nowParts(started);
+  const time = goTimeFromUnix(startTime.sec, startTime.nsec);
+  const hostname = options.hostname ?? os.hostname();
+  const exclude = new ExcludeMatcher(options.exclude ?? { patterns: [], paths: [] });
+
+  return withLock(repo, { exclusive: false }, async (lock) => {
+    const index = await repo.index();
+    const { snapshots } = await loadSnapshots(repo);
+    const parent = options.force
+      ? undefined
+      : options.parent
+        ? findSnapshot(snapshots, options.parent)
+        : chooseParent(snapshots, hostname, options.paths, time);
+    const previous = parent ? await new ParentDir(repo, index, parent.snapshot.tree).load() : undefined;
+
+    const known = core.newBlobSet();
+    const ids: Buffer[] = [];
+    for (const [id] of index.entries('data')) ids.push(Buffer.from(id, 'hex'));
+    if (ids.length) known.addMany(Buffer.concat(ids));
+
+    const packer = new Packer(repo, index, settings.packSize, settings.uploads);
+    const pipeline = new ContentPipeline(
+      core,
+      { chunker: { kind: 'rabin', polynomial: repo.config.chunkerPolynomial }, hash: 'sha256', compression: settings.compression, seal: repo.seal, known },
+      packer,
+      { threads: settings.threads },
+    );
+    const format = new ResticArchiveFormat(core, packer);
+    const archiver = new Archiver(core, pipeline, format, {
+      targets: options.paths,
+      exclude,
+      previous,
+      ...(options.signal ? { signal: options.signal } : {}),
+      onProgress: (c, current) =>
+        options.progress?.update({ operation: 'backup', files_done: c.filesNew + c.filesChanged + c.filesUnmodified, bytes_done: c.bytesProcessed, current }),
+    });
+    const result = await archiver.run();
+    await packer.flush();
+    if (lock.lost) throw new BackupError('OperationFailed', `lost the repository lock: ${lock.lost.message}`);
+
+    const ended = nowParts(new Date());
+    const c = result.counters;
+    const tags = [...(options.name ? [`${NAME_TAG_PREFIX}${options.name}`] : []), ...(options.tags ?? [])];
+    const uid = process.getuid?.() ?? 0;
+    const gid = process.getgid?.() ?? 0;
+    const snapshot: ResticSnapshot = {
+      time,
+      ...(parent ? { parent: parent.id } : {}),
+      tree: result.root.id,
+      paths: options.paths,
+      hostname,
+      username: currentUserName(),
+      ...(uid > 0 ? { uid } : {}),
+      ...(gid > 0 ? { gid } : {}),
+      ...(options.exclude && options.exclude.patterns.length + options.exclude.paths.length > 0
+        ? { excludes: [...options.exclude.patterns, ...options.exclude.paths] }
+        : {}),
+      ...(tags.length ? { tags } : {}),
+      programVersion: `bolt-agent ${VERSION}`,
+      summary: {
+        backupStart: time,
+        backupEnd: goTimeFromUnix(ended.sec, ended.nsec),
+        filesNew: c.filesNew,
+        filesChanged: c.filesChanged,
+        filesUnmodified: c.filesUnmodified,
+        dirsNew: format.counters.dirsNew,
+        dirsChanged: format.counters.dirsChanged,
+        dirsUnmodified: format.counters.dirsUnmodified,
+        dataBlobs: packer.stats.dataBlobs,
+        treeBlobs: packer.stats.treeBlobs,
+        dataAdded: packer.stats.dataAdded,
+        dataAddedPacked: packer.stats.dataAddedPacked,
+        totalFilesProcessed: c.filesNew + c.filesChanged + c.filesUnmodified,
+        totalBytesProcessed: c.bytesProcessed,
+      },
+    };
+    const id = await repo.writeUnpacked('snapshots', encodeSnapshot(snapshot));
+    const backup = toBackup({ id, snapshot });
+    options.progress?.done();
+    return {
+      backup,
+      summary: backup.summary as NonNullable<typeof backup.summary>,
+      problems: result.problems,
+      skipped: result.skipped,
+    };
+  });
+}

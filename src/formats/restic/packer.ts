@@ -1,0 +1,148 @@
+// Collects sealed blobs into packs (formats/restic.md §5.5): one open pack per blob type, closed
+// when it reaches the target size, uploaded in the background. Uploaded packs are written to
+// index files (§6) in batches; nothing references a pack before it is stored (§1.3).
+import type { EncodedBlob } from '../../native/types.ts';
+import type { BlobSink } from '../../engine/content-pipeline.ts';
+import { Uploader } from '../../engine/uploader.ts';
+import { encodePackHeader, SEAL_OVERHEAD, type PackedBlob } from './pack.ts';
+import { encodeIndex, type BlobType, type IndexPack } from './index-json.ts';
+import { objectKey, type ResticRepository } from './repository.ts';
+import { idToHex } from './ids.ts';
+import type { MasterIndex } from './master-index.ts';
+
+/** restic 0.14 writes an index file at 150,000 blobs (v2) or after 10 minutes; we also cap its size. */
+const INDEX_MAX_BLOBS = 50_000;
+const INDEX_MAX_AGE_MS = 10 * 60 * 1000;
+
+interface OpenPack {
+  blobs: PackedBlob[];
+  parts: Buffer[];
+  size: number;
+}
+
+export interface PackerStats {
+  packs: number;
+  dataBlobs: number;
+  treeBlobs: number;
+  /** Plaintext bytes of the blobs added. */
+  dataAdded: number;
+  /** Bytes written into pack files (blobs + headers). */
+  dataAddedPacked: number;
+}
+
+export class Packer implements BlobSink {
+  private readonly open: Record<BlobType, OpenPack> = { data: emptyPack(), tree: emptyPack() };
+  private readonly uploader: Uploader;
+  private pendingIndex: IndexPack[] = [];
+  private pendingIndexBlobs = 0;
+  private pendingIndexSince = Date.now();
+  private indexWrites: Promise<void> = Promise.resolve();
+  /** Tree blobs stored in this run (dedup across directories). */
+  private readonly treesSeen = new Set<string>();
+  readonly writtenIndexIds: string[] = [];
+  readonly stats: PackerStats = { packs: 0, dataBlobs: 0, treeBlobs: 0, dataAdded: 0, dataAddedPacked: 0 };
+
+  constructor(
+    private readonly repo: ResticRepository,
+    private readonly index: MasterIndex,
+    private readonly packSize: number,
+    uploadConcurrency: number,
+  ) {
+    this.uploader = new Uploader(repo.storage, uploadConcurrency);
+  }
+
+  async addDataBlobs(blobs: EncodedBlob[]): Promise<void> {
+    for (const b of blobs) {
+      this.stats.dataBlobs += 1;
+      this.stats.dataAdded += b.rawLength;
+      await this.add('data', { id: b.id, data: b.data, uncompressedLength: b.compressed ? b.rawLength : 0 });
+    }
+  }
+
+  /** Stores a tree blob unless it is already in the repository or was stored in this run. */
+  async addTree(id: string, plaintext: Buffer): Promise<void> {
+    if (this.treesSeen.has(id) || this.index.has('tree', id)) return;
+    this.treesSeen.add(id);
+    const compressed = this.repo.version === 2 && plaintext.length > 0;
+    const payload = compressed ? await this.repo.core.compressAsync({ kind: 'zstd', level: 3 }, plaintext) : plaintext;
+    const sealed = await this.repo.core.sealAsync(this.repo.seal, payload);
+    this.stats.treeBlobs += 1;
+    this.stats.dataAdded += plaintext.length;
+    await this.add('tree', { id: Buffer.from(id, 'hex'), data: sealed, uncompressedLength: compressed ? plaintext.length : 0 });
+  }
+
+  private async add(type: BlobType, blob: { id: Buffer; data: Buffer; uncompressedLength: number }): Promise<void> {
+    const pack = this.open[type];
+    pack.blobs.push({ type, id: blob.id, offset: pack.size, length: blob.data.length, uncompressedLength: blob.uncompressedLength });
+    pack.parts.push(blob.data);
+    pack.size += blob.data.length;
+    if (pack.size >= this.packSize) await this.finishPack(type);
+  }
+
+  private async finishPack(type: BlobType): Promise<void> {
+    const pack = this.open[type];
+    if (pack.blobs.length === 0) return;
+    this.open[type] = emptyPack();
+    const header = await this.repo.core.sealAsync(this.repo.seal, encodePackHeader(pack.blobs));
+    const length = Buffer.alloc(4);
+    length.writeUInt32LE(header.length, 0);
+    const parts = [...pack.parts, header, length];
+    const size = pack.size + header.length + 4;
+    const packId = idToHex(await this.repo.core.hashAsync('sha256', parts));
+    this.stats.packs += 1;
+    this.stats.dataAddedPacked += size;
+    await this.uploader.upload(objectKey('data', packId), parts, size, () => this.packStored(packId, pack.blobs));
+  }
+
+  private packStored(packId: string, blobs: PackedBlob[]): void {
+    const entry: IndexPack = {
+      id: packId,
+      blobs: blobs.map((b) => ({
+        id: idToHex(b.id),
+        type: b.type,
+        offset: b.offset,
+        length: b.length,
+        ...(b.uncompressedLength > 0 ? { uncompressedLength: b.uncompressedLength } : {}),
+      })),
+    };
+    this.pendingIndex.push(entry);
+    this.pendingIndexBlobs += blobs.length;
+    if (this.pendingIndexBlobs >= INDEX_MAX_BLOBS || Date.now() - this.pendingIndexSince > INDEX_MAX_AGE_MS) this.writeIndex();
+  }
+
+  private writeIndex(): void {
+    if (this.pendingIndex.length === 0) return;
+    const packs = this.pendingIndex;
+    this.pendingIndex = [];
+    this.pendingIndexBlobs = 0;
+    this.pendingIndexSince = Date.now();
+    this.indexWrites = this.indexWrites.then(async () => {
+      const id = await this.repo.writeUnpacked('index', encodeIndex({ packs }));
+      this.writtenIndexIds.push(id);
+      for (const p of packs) this.index.addPack(p.id, p.blobs, id);
+    });
+  }
+
+  /** Closes the open packs, waits for every upload, and writes the remaining index. */
+  async flush(): Promise<void> {
+    await this.finishPack('data');
+    await this.finishPack('tree');
+    await this.uploader.drain();
+    this.writeIndex();
+    await this.indexWrites;
+  }
+
+  /** Bytes of sealed blobs currently held in open packs. */
+  get buffered(): number {
+    return this.open.data.size + this.open.tree.size;
+  }
+}
+
+function emptyPack(): OpenPack {
+  return { blobs: [], parts: [], size: 0 };
+}
+
+/** Plaintext length of a blob from its index entry. */
+export function plainLength(length: number, uncompressedLength: number): number {
+  return uncompressedLength > 0 ? uncompressedLength : length - SEAL_OVERHEAD;
+}
