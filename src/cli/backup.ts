@@ -2,12 +2,46 @@
 import { Argument, Command, Option } from 'commander';
 import { action } from './main.ts';
 import { renderConfigJson, renderConfigText } from './config-view.ts';
-import { NotImplementedError } from '../backup/errors.ts';
+import { BackupError, ExitCode, NotImplementedError } from '../backup/errors.ts';
+import { BackupManager } from '../backup/manager.ts';
+import type { BackupBackend, RetentionPolicy } from '../backup/backend.ts';
+import { normaliseTargets } from '../engine/archiver.ts';
+import { interruptSignal, type CommandContext } from './context.ts';
+import { progressFor } from './progress-view.ts';
+import { renderBackup, renderBackupList, renderCheck, renderCreate, renderForget, renderRestore, renderStats } from './render.ts';
+import type { FileProblem } from '../backup/types.ts';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 function notYet(what: string): never {
   throw new NotImplementedError(what);
+}
+
+function managerFor(ctx: CommandContext): BackupManager {
+  return new BackupManager(ctx.config(), { warn: (m) => ctx.output.warn(m), debug: (m) => ctx.output.debug(m) });
+}
+
+async function withBackend<T>(ctx: CommandContext, fn: (backend: BackupBackend, manager: BackupManager) => Promise<T>): Promise<T> {
+  const manager = managerFor(ctx);
+  const backend = await manager.open();
+  try {
+    return await fn(backend, manager);
+  } finally {
+    await backend.close();
+  }
+}
+
+const PROBLEMS_SHOWN = 50;
+
+function reportProblems(ctx: CommandContext, problems: FileProblem[], what: string): void {
+  for (const p of problems.slice(0, ctx.output.verbose ? problems.length : PROBLEMS_SHOWN)) ctx.output.warn(`${what} ${p.path}: ${p.error}`);
+  if (problems.length > PROBLEMS_SHOWN && !ctx.output.verbose) ctx.output.warn(`… and ${problems.length - PROBLEMS_SHOWN} more (--verbose lists all; --json has all)`);
+}
+
+function count(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value)) throw new BackupError('Usage', `${flag}: expected a whole number >= 0 (got "${value}")`);
+  return Number(value);
 }
 
 export function registerBackupCommands(program: Command): void {
@@ -19,7 +53,14 @@ export function registerBackupCommands(program: Command): void {
     .argument('<repository>', 'where to create it (see "Repository strings" in docs/CLI.md)')
     .option('--password-file <file>', 'file holding the new repository password')
     .addOption(new Option('--repository-version <n>', 'restic repository version').choices(['1', '2']))
-    .action(action(async () => notYet('repository init (restic format, issue #4)')));
+    .action(
+      action(async (ctx, repository: string, opts: { passwordFile?: string; repositoryVersion?: string }) => {
+        if (opts.passwordFile) ctx.options.passwordFile = opts.passwordFile;
+        const manager = managerFor(ctx);
+        const result = await manager.init(repository, opts.repositoryVersion ? { version: Number(opts.repositoryVersion) as 1 | 2 } : {});
+        ctx.output.result(result, () => `created ${result.tool} repository ${result.id.slice(0, 10)} (version ${result.version}) at ${result.repository}`);
+      }),
+    );
 
   backup
     .command('create')
@@ -33,7 +74,31 @@ export function registerBackupCommands(program: Command): void {
     .option('--force', 're-read every file (no parent)')
     .option('--dry-run', 'list what would be read and why, write nothing')
     .option('--progress', 'show progress even when not on a terminal')
-    .action(action(async () => notYet('backup create (restic format, issue #4)')));
+    .action(
+      action(async (ctx, opts: { name?: string; include: string[]; exclude: string[]; tag: string[]; host?: string; parent?: string; force?: boolean; dryRun?: boolean; progress?: boolean }) => {
+        return withBackend(ctx, async (backend, manager) => {
+          const paths = normaliseTargets(manager.includePaths(opts.include));
+          if (paths.length === 0) throw new BackupError('Usage', 'nothing to back up', { hint: 'pass --include <path>, or set include.custom_paths / include.system_config in [backups]' });
+          if (opts.dryRun) return notYet('backup create --dry-run (issue #6)');
+          const progress = progressFor(ctx, 'backup', opts.progress === true);
+          const result = await backend.createBackup({
+            paths,
+            ...(opts.name ? { name: opts.name } : {}),
+            tags: opts.tag,
+            exclude: manager.excludeRules(opts.exclude),
+            ...(opts.host ? { hostname: opts.host } : {}),
+            ...(opts.parent ? { parent: opts.parent } : {}),
+            ...(opts.force ? { force: true } : {}),
+            progress,
+            signal: interruptSignal(),
+          });
+          reportProblems(ctx, result.problems, 'cannot read');
+          for (const s of result.skipped) ctx.output.debug(`skipped ${s.path}: ${s.error}`);
+          ctx.output.result(result, () => renderCreate(result));
+          return result.problems.length ? ExitCode.partial : ExitCode.ok;
+        });
+      }),
+    );
 
   backup
     .command('list')
@@ -41,13 +106,28 @@ export function registerBackupCommands(program: Command): void {
     .description('list backups')
     .option('-v, --verbose', 'show more columns')
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
-    .action(action(async () => notYet('backup list (restic format, issue #4)')));
+    .action(
+      action(async (ctx, opts: { verbose?: boolean; format: string }) =>
+        withBackend(ctx, async (backend) => {
+          const backups = await backend.listBackups();
+          if (opts.format === 'json' && !ctx.output.json) process.stdout.write(`${JSON.stringify(backups, null, 2)}\n`);
+          else ctx.output.result(backups, () => renderBackupList(backups, opts.verbose === true));
+        }),
+      ),
+    );
 
   backup
     .command('show')
     .description('show one backup')
     .argument('<backup>', 'id, unique id prefix, name or "latest"')
-    .action(action(async () => notYet('backup show (restic format, issue #4)')));
+    .action(
+      action(async (ctx, reference: string) =>
+        withBackend(ctx, async (backend) => {
+          const backup = await backend.findBackup(reference);
+          ctx.output.result(backup, () => renderBackup(backup));
+        }),
+      ),
+    );
 
   backup
     .command('restore')
@@ -56,14 +136,38 @@ export function registerBackupCommands(program: Command): void {
     .option('-t, --target <dir>', 'restore below this directory (default: the original paths)')
     .option('--include <glob>', 'restore only matching paths (repeatable)', collect, [])
     .option('--verify-only', 'read and verify everything, write nothing')
-    .action(action(async () => notYet('backup restore (restic format, issue #4)')));
+    .action(
+      action(async (ctx, reference: string, opts: { target?: string; include: string[]; verifyOnly?: boolean }) =>
+        withBackend(ctx, async (backend) => {
+          const result = await backend.restoreBackup(reference, {
+            target: opts.target ?? null,
+            include: opts.include,
+            verifyOnly: opts.verifyOnly === true,
+            progress: progressFor(ctx, opts.verifyOnly ? 'verify' : 'restore', false),
+            signal: interruptSignal(),
+          });
+          reportProblems(ctx, result.problems, opts.verifyOnly ? 'cannot verify' : 'cannot restore');
+          ctx.output.result(result, () => renderRestore(result));
+          return result.problems.length ? ExitCode.partial : ExitCode.ok;
+        }),
+      ),
+    );
 
   backup
     .command('check')
     .description('check repository integrity')
     .option('--read-data', 'also read, decrypt and hash every pack')
     .option('--secondary', 'check that the secondary storage holds a verified copy')
-    .action(action(async () => notYet('backup check (restic format, issue #4)')));
+    .action(
+      action(async (ctx, opts: { readData?: boolean; secondary?: boolean }) =>
+        withBackend(ctx, async (backend) => {
+          if (opts.secondary) return notYet('backup check --secondary (issue #5)');
+          const report = await backend.checkIntegrity({ readData: opts.readData === true, progress: progressFor(ctx, 'check', false), signal: interruptSignal() });
+          ctx.output.result(report, () => renderCheck(report));
+          return report.ok ? ExitCode.ok : ExitCode.error;
+        }),
+      ),
+    );
 
   backup
     .command('forget')
@@ -79,12 +183,51 @@ export function registerBackupCommands(program: Command): void {
     .option('--keep-within <duration>', 'keep backups newer than duration (e.g. 1y2m3d4h) before the latest')
     .option('--keep-tag <tags>', 'keep backups with all these tags (comma list, repeatable)', collect, [])
     .option('--group-by <fields>', 'group by host,paths,tags', 'host,paths')
-    .action(action(async () => notYet('backup forget (restic format, issue #4)')));
+    .action(
+      action(
+        async (
+          ctx,
+          opts: { dryRun?: boolean; apply?: boolean; keepLast?: string; keepHourly?: string; keepDaily?: string; keepWeekly?: string; keepMonthly?: string; keepYearly?: string; keepWithin?: string; keepTag: string[]; groupBy: string },
+        ) => {
+          if (opts.dryRun && opts.apply) throw new BackupError('Usage', '--dry-run and --apply exclude each other');
+          const overrides: RetentionPolicy = {};
+          const set = (key: keyof RetentionPolicy, flag: string, v: string | undefined) => {
+            const n = count(flag, v);
+            if (n !== undefined) (overrides as Record<string, unknown>)[key] = n;
+          };
+          set('keep_last', '--keep-last', opts.keepLast);
+          set('keep_hourly', '--keep-hourly', opts.keepHourly);
+          set('keep_daily', '--keep-daily', opts.keepDaily);
+          set('keep_weekly', '--keep-weekly', opts.keepWeekly);
+          set('keep_monthly', '--keep-monthly', opts.keepMonthly);
+          set('keep_yearly', '--keep-yearly', opts.keepYearly);
+          if (opts.keepWithin) overrides.keep_within = opts.keepWithin;
+          if (opts.keepTag.length) overrides.keep_tags = opts.keepTag.map((t) => t.split(',').filter(Boolean));
+          const groupBy = opts.groupBy.split(',').map((g) => g.trim()).filter(Boolean);
+          for (const g of groupBy) if (!['host', 'paths', 'tags'].includes(g)) throw new BackupError('Usage', `--group-by: unknown field "${g}" (host, paths, tags)`);
+          return withBackend(ctx, async (backend, manager) => {
+            const policy = manager.retentionPolicy(overrides);
+            if (Object.keys(policy).length === 0) {
+              throw new BackupError('Usage', 'no retention policy: nothing would be kept or removed', { hint: 'set [backups.retention] or pass --keep-* flags' });
+            }
+            const result = await backend.forgetBackups(policy, { dryRun: opts.apply !== true, groupBy: groupBy as ('host' | 'paths' | 'tags')[], progress: progressFor(ctx, 'prune', false), signal: interruptSignal() });
+            ctx.output.result(result, () => renderForget(result));
+          });
+        },
+      ),
+    );
 
   backup
     .command('stats')
     .description('repository statistics (BackupStats)')
-    .action(action(async () => notYet('backup stats (restic format, issue #4)')));
+    .action(
+      action(async (ctx) =>
+        withBackend(ctx, async (backend) => {
+          const stats = await backend.getStats();
+          ctx.output.result(stats, () => renderStats(stats));
+        }),
+      ),
+    );
 
   backup
     .command('config')

@@ -101,3 +101,26 @@ export class CommandContext {
     return this.options.progress !== false && !this.options.quiet;
   }
 }
+
+let interruptController: AbortController | undefined;
+
+/**
+ * An AbortSignal that fires on the first SIGINT/SIGTERM, so operations stop at a safe point,
+ * release their locks and leave the repository consistent; a second signal exits at once.
+ */
+export function interruptSignal(): AbortSignal {
+  if (!interruptController) {
+    const controller = new AbortController();
+    interruptController = controller;
+    let count = 0;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      count += 1;
+      if (count > 1) process.exit(signal === 'SIGINT' ? 130 : 143);
+      process.stderr.write(`\n${signal}: stopping at the next safe point (send again to exit immediately)\n`);
+      controller.abort(new BackupError('Interrupted', `interrupted by ${signal}`));
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+  return interruptController.signal;
+}

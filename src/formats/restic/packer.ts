@@ -42,13 +42,26 @@ export class Packer implements BlobSink {
   readonly writtenIndexIds: string[] = [];
   readonly stats: PackerStats = { packs: 0, dataBlobs: 0, treeBlobs: 0, dataAdded: 0, dataAddedPacked: 0 };
 
+  /** Packs stored so far (with `writeIndex: false`, the caller indexes them). */
+  readonly uploadedPacks: IndexPack[] = [];
+  private readonly writesIndex: boolean;
+
   constructor(
     private readonly repo: ResticRepository,
     private readonly index: MasterIndex,
     private readonly packSize: number,
     uploadConcurrency: number,
+    options: { writeIndex?: boolean } = {},
   ) {
     this.uploader = new Uploader(repo.storage, uploadConcurrency);
+    this.writesIndex = options.writeIndex ?? true;
+  }
+
+  /** Adds a blob that is already sealed (repacking copies blobs without re-encrypting them). */
+  async addSealed(type: BlobType, id: Buffer, sealed: Buffer, uncompressedLength: number): Promise<void> {
+    if (type === 'data') this.stats.dataBlobs += 1;
+    else this.stats.treeBlobs += 1;
+    await this.add(type, { id: Buffer.from(id), data: Buffer.from(sealed), uncompressedLength });
   }
 
   async addDataBlobs(blobs: EncodedBlob[]): Promise<void> {
@@ -105,6 +118,8 @@ export class Packer implements BlobSink {
         ...(b.uncompressedLength > 0 ? { uncompressedLength: b.uncompressedLength } : {}),
       })),
     };
+    this.uploadedPacks.push(entry);
+    if (!this.writesIndex) return;
     this.pendingIndex.push(entry);
     this.pendingIndexBlobs += blobs.length;
     if (this.pendingIndexBlobs >= INDEX_MAX_BLOBS || Date.now() - this.pendingIndexSince > INDEX_MAX_AGE_MS) this.writeIndex();
@@ -123,11 +138,16 @@ export class Packer implements BlobSink {
     });
   }
 
-  /** Closes the open packs, waits for every upload, and writes the remaining index. */
-  async flush(): Promise<void> {
+  /** Closes the open packs and waits for every upload. */
+  async flushPacks(): Promise<void> {
     await this.finishPack('data');
     await this.finishPack('tree');
     await this.uploader.drain();
+  }
+
+  /** Closes the open packs, waits for every upload, and writes the remaining index. */
+  async flush(): Promise<void> {
+    await this.flushPacks();
     this.writeIndex();
     await this.indexWrites;
   }

@@ -1,0 +1,182 @@
+// What the engine's restorer reads from a restic snapshot: its trees as restore nodes (depth
+// first, with --include filtering and path checks) and its blobs, fetched pack range by pack
+// range and decoded straight into the target files.
+import path from 'node:path';
+import type { Core } from '../../native/types.ts';
+import type { BlobPlace, BlobRead, RestoreNode, RestoreSource } from '../../engine/restorer.ts';
+import type { FileProblem } from '../../backup/types.ts';
+import { globToRegexSource } from '../../engine/exclude.ts';
+import { chmodBits } from './file-mode.ts';
+import { decodeTree, type ResticNode } from './tree.ts';
+import { objectKey, type ResticRepository } from './repository.ts';
+import type { MasterIndex } from './master-index.ts';
+
+/** Blobs closer than this are fetched in one range request. */
+const MERGE_GAP = 256 * 1024;
+const MAX_SPAN = 32 * 1024 * 1024;
+
+export class IncludeFilter {
+  private readonly regexes: RegExp[];
+
+  constructor(patterns: readonly string[]) {
+    this.regexes = patterns.map((p) => {
+      const anchored = p.startsWith('/') ? p : `**/${p}`;
+      return new RegExp(`^${globToRegexSource(anchored.replace(/\/+$/, ''))}$`, 's');
+    });
+  }
+
+  get all(): boolean {
+    return this.regexes.length === 0;
+  }
+
+  matches(p: string): boolean {
+    return this.all || this.regexes.some((r) => r.test(p));
+  }
+}
+
+function validName(name: Buffer): boolean {
+  return name.length > 0 && !name.includes(0x2f) && !name.includes(0) && !(name.length === 1 && name[0] === 0x2e) && !(name.length === 2 && name[0] === 0x2e && name[1] === 0x2e);
+}
+
+export class ResticRestoreSource implements RestoreSource {
+  constructor(
+    private readonly repo: ResticRepository,
+    private readonly core: Core,
+    private readonly index: MasterIndex,
+    private readonly rootTree: string,
+    /** Destination root: '/' restores to the original paths. */
+    private readonly target: string,
+    private readonly include: IncludeFilter,
+    private readonly problems: FileProblem[],
+  ) {}
+
+  private toRestoreNode(node: ResticNode, dest: Buffer, original: string): RestoreNode {
+    const chunks = node.type === 'file' ? (node.content ?? []).map((id) => ({ id: Buffer.from(id, 'hex'), length: this.plainLength(id) })) : undefined;
+    return {
+      path: dest,
+      displayPath: original,
+      kind: node.type === 'irregular' ? 'file' : node.type,
+      mode: chmodBits(node.mode ?? 0),
+      uid: node.uid,
+      gid: node.gid,
+      atime: { sec: node.atime.sec, nsec: node.atime.nsec },
+      mtime: { sec: node.mtime.sec, nsec: node.mtime.nsec },
+      xattrs: node.extendedAttributes ?? [],
+      ...(node.linkTarget ? { linkTarget: node.linkTarget } : {}),
+      ...(node.device !== undefined ? { rdev: Number(node.device) } : {}),
+      size: node.size ?? 0,
+      ...(chunks ? { chunks } : {}),
+      ...(node.type === 'file' && (node.links ?? 1) > 1 && node.inode !== undefined ? { hardlinkKey: `${node.deviceId ?? 0n}:${node.inode}` } : {}),
+    };
+  }
+
+  private plainLength(id: string): number {
+    const [loc] = this.index.lookup('data', id);
+    if (!loc) return 0;
+    return loc.uncompressedLength > 0 ? loc.uncompressedLength : loc.length - 32;
+  }
+
+  async *nodes(): AsyncIterable<RestoreNode> {
+    yield* this.walk(this.rootTree, Buffer.from(this.target === '/' ? '' : this.target.replace(/\/+$/, '')), '', [], false);
+  }
+
+  /**
+   * Depth-first walk. `pending` are ancestor directories not yet emitted: with an include
+   * filter a directory is emitted only once something below it (or itself) is included.
+   */
+  private async *walk(treeId: string, destDir: Buffer, originalDir: string, pending: RestoreNode[], included: boolean): AsyncGenerator<RestoreNode> {
+    let nodes: ResticNode[];
+    try {
+      nodes = decodeTree(await this.repo.loadBlob('tree', treeId, this.index));
+    } catch (err) {
+      this.problems.push({ path: originalDir || '/', error: `cannot read tree ${treeId.slice(0, 12)}…: ${(err as Error).message}` });
+      return;
+    }
+    for (const node of nodes) {
+      const nameText = node.name.toString('utf8');
+      const original = `${originalDir}/${nameText}`;
+      if (!validName(node.name)) {
+        this.problems.push({ path: original, error: `refused: the backup names an entry ${JSON.stringify(nameText)} that would escape the target` });
+        continue;
+      }
+      const dest = Buffer.concat([destDir, Buffer.from('/'), node.name]);
+      const restoreNode = this.toRestoreNode(node, dest, original);
+      const isIncluded = included || this.include.matches(original);
+      if (node.type === 'dir') {
+        if (!node.subtree) {
+          this.problems.push({ path: original, error: 'directory without subtree' });
+          continue;
+        }
+        if (isIncluded) {
+          yield* pending.splice(0);
+          yield restoreNode;
+          yield* this.walk(node.subtree, dest, original, [], true);
+        } else {
+          yield* this.walk(node.subtree, dest, original, [...pending, restoreNode], false);
+        }
+        continue;
+      }
+      if (!isIncluded) continue;
+      yield* pending.splice(0);
+      yield restoreNode;
+    }
+  }
+
+  locate(id: Buffer): BlobPlace | undefined {
+    const [loc] = this.index.lookup('data', id.toString('hex'));
+    if (!loc) return undefined;
+    return {
+      pack: loc.packId,
+      offset: loc.offset,
+      length: loc.length,
+      rawLength: loc.uncompressedLength > 0 ? loc.uncompressedLength : loc.length - 32,
+      compressed: loc.uncompressedLength > 0,
+    };
+  }
+
+  async readBlobs(pack: string, blobs: BlobRead[]): Promise<(string | null)[]> {
+    const errors: (string | null)[] = new Array(blobs.length).fill(null);
+    let start = 0;
+    while (start < blobs.length) {
+      const first = blobs[start] as BlobRead;
+      let end = start + 1;
+      let spanEnd = first.place.offset + first.place.length;
+      while (end < blobs.length) {
+        const next = blobs[end] as BlobRead;
+        if (next.place.offset - spanEnd > MERGE_GAP || next.place.offset + next.place.length - first.place.offset > MAX_SPAN) break;
+        spanEnd = Math.max(spanEnd, next.place.offset + next.place.length);
+        end += 1;
+      }
+      const span = blobs.slice(start, end);
+      try {
+        const data = await this.repo.storage.get(objectKey('data', pack), { offset: first.place.offset, length: spanEnd - first.place.offset });
+        const result = await this.core.decodeBlobs({
+          data,
+          blobs: span.map((b) => ({
+            offset: b.place.offset - first.place.offset,
+            length: b.place.length,
+            rawLength: b.place.rawLength,
+            compressed: b.place.compressed,
+            id: b.id,
+            targets: b.targets,
+          })),
+          seal: this.repo.seal,
+          codec: 'zstd',
+          hash: 'sha256',
+        });
+        result.errors.forEach((e, i) => {
+          if (e) errors[start + i] = e.message;
+        });
+      } catch (err) {
+        for (let i = start; i < end; i++) errors[i] = (err as Error).message;
+      }
+      start = end;
+    }
+    return errors;
+  }
+}
+
+/** The destination root for a restore: the target directory, or "/" for the original paths. */
+export function restoreRoot(target: string | null): string {
+  return target === null ? '/' : path.resolve(target);
+}
