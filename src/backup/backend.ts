@@ -3,6 +3,7 @@
 import type { Backup, BackupStats, BackupToolName, CheckReport, CreateResult, ForgetResult, RestoreResult } from './types.ts';
 import type { ExcludeRules } from '../engine/exclude.ts';
 import type { ProgressSink } from '../observe/progress.ts';
+import type { RetentionPolicy } from './retention/policy.ts';
 
 export interface CreateOptions {
   /** Absolute target paths, in the order given. */
@@ -34,16 +35,7 @@ export interface RestoreOptions {
   signal?: AbortSignal;
 }
 
-export interface RetentionPolicy {
-  keep_last?: number;
-  keep_hourly?: number;
-  keep_daily?: number;
-  keep_weekly?: number;
-  keep_monthly?: number;
-  keep_yearly?: number;
-  keep_within?: string;
-  keep_tags?: string[][];
-}
+export type { RetentionPolicy } from './retention/policy.ts';
 
 export interface ForgetOptions {
   dryRun: boolean;

@@ -1,0 +1,242 @@
+// restic tree blobs (formats/restic.md §7): the JSON list of a directory's entries. A tree's ID
+// is the SHA-256 of its bytes, so encodeTree must reproduce restic's bytes exactly (field order,
+// omitempty, escaping, sort order, trailing newline) for unchanged directories to deduplicate
+// against trees restic wrote.
+
+import { CorruptDataError } from '../../backup/errors.ts';
+import type { NodeType } from './file-mode.ts';
+import {
+  goJsonArray,
+  goJsonBytes,
+  goJsonInteger,
+  goJsonObject,
+  goJsonString,
+  omitEmpty,
+} from './go-json.ts';
+import {
+  asObject,
+  optionalArray,
+  parseGoJson,
+  readBytes,
+  readId,
+  readOptionalId,
+  readString,
+  readTime,
+  readUint,
+  readUintBig,
+  schemaError,
+  type JsonValue,
+} from './go-json-parse.ts';
+import { goQuote, goUnquote } from './go-quote.ts';
+import { formatRfc3339Nano, type GoTime } from './go-time.ts';
+import { isValidUtf8 } from './go-utf8.ts';
+
+export interface ExtendedAttribute {
+  /** Raw attribute name, e.g. `user.comment`. */
+  name: Buffer;
+  value: Buffer;
+}
+
+/**
+ * One directory entry. Optional fields are left out of the JSON when absent or empty (Go
+ * omitempty); decodeTree sets them only when they are non-empty.
+ */
+export interface ResticNode {
+  /** Raw name bytes (any bytes but `/` and NUL). */
+  name: Buffer;
+  type: NodeType;
+  /** Go FileMode (see file-mode.ts); 0 is omitted. */
+  mode?: number;
+  mtime: GoTime;
+  /** restic stores mtime here unless `--with-atime`. */
+  atime: GoTime;
+  ctime: GoTime;
+  /** Always written, also when 0. */
+  uid: number;
+  gid: number;
+  user?: string;
+  group?: string;
+  inode?: bigint;
+  /** st_dev, written for every node type. */
+  deviceId?: bigint;
+  /** Files only: byte length. */
+  size?: number;
+  /** st_nlink; restic writes it for file, symlink, dev and chardev. */
+  links?: number;
+  /** Symlink target, raw bytes. */
+  linkTarget?: Buffer;
+  /** In `listxattr` order. */
+  extendedAttributes?: ExtendedAttribute[];
+  /** st_rdev of dev / chardev nodes. */
+  device?: bigint;
+  /** Data blob IDs (lower-case hex): an array for files (`[]` when empty), null otherwise. */
+  content: string[] | null;
+  /** Dirs: the tree blob ID of the directory's contents. */
+  subtree?: string;
+  error?: string;
+}
+
+const WRITABLE_TYPES: ReadonlySet<string> = new Set(['file', 'dir', 'symlink', 'dev', 'chardev', 'fifo', 'socket']);
+const READABLE_TYPES: ReadonlySet<string> = new Set([...WRITABLE_TYPES, 'irregular']);
+const ID_PATTERN = /^[0-9a-f]{64}$/;
+
+// Validation messages are built only on failure: encodeNode runs once per directory entry.
+type Label = () => string;
+
+function checkId(id: string, what: Label): string {
+  if (!ID_PATTERN.test(id)) throw new RangeError(`${what()}: not a lower-case 64-digit hex ID: ${JSON.stringify(id)}`);
+  return '"' + id + '"';
+}
+
+function checkUint(value: number, bits: 32 | 64, what: Label): string {
+  if (!Number.isSafeInteger(value) || value < 0 || (bits === 32 && value > 0xffff_ffff)) {
+    throw new RangeError(`${what()}: not an unsigned ${bits}-bit integer: ${value}`);
+  }
+  return goJsonInteger(value);
+}
+
+function checkUintBig(value: bigint, what: Label): string {
+  if (value < 0n || value >= 1n << 64n) throw new RangeError(`${what()}: not an unsigned 64-bit integer: ${value}`);
+  return goJsonInteger(value);
+}
+
+function timeJson(t: GoTime): string {
+  return '"' + formatRfc3339Nano(t) + '"';
+}
+
+function nodeLabel(node: ResticNode): string {
+  return `node ${JSON.stringify(goQuote(node.name))}`;
+}
+
+/** The JSON of one node, exactly as restic writes it. */
+export function encodeNode(node: ResticNode): string {
+  const field = (name: string): Label => () => `${nodeLabel(node)} ${name}`;
+  if (node.name.length === 0) throw new RangeError('node with an empty name');
+  if (!WRITABLE_TYPES.has(node.type)) throw new RangeError(`${nodeLabel(node)}: type ${JSON.stringify(node.type)} cannot be written`);
+  if (node.type === 'file' ? node.content === null : node.content !== null) {
+    throw new RangeError(`${nodeLabel(node)}: content must be ${node.type === 'file' ? 'an array for a file' : `null for a ${node.type}`}`);
+  }
+  if ((node.type === 'dir') !== (node.subtree !== undefined)) {
+    throw new RangeError(`${nodeLabel(node)}: ${node.type === 'dir' ? 'a dir needs a subtree' : 'only a dir has a subtree'}`);
+  }
+  const target = node.linkTarget;
+  return goJsonObject([
+    ['name', goJsonString(goQuote(node.name))],
+    ['type', '"' + node.type + '"'],
+    ['mode', omitEmpty(node.mode, (v) => checkUint(v, 32, field('mode')))],
+    ['mtime', timeJson(node.mtime)],
+    ['atime', timeJson(node.atime)],
+    ['ctime', timeJson(node.ctime)],
+    ['uid', checkUint(node.uid, 32, field('uid'))],
+    ['gid', checkUint(node.gid, 32, field('gid'))],
+    ['user', omitEmpty(node.user, goJsonString)],
+    ['group', omitEmpty(node.group, goJsonString)],
+    ['inode', omitEmpty(node.inode, (v) => checkUintBig(v, field('inode')))],
+    ['device_id', omitEmpty(node.deviceId, (v) => checkUintBig(v, field('device_id')))],
+    ['size', omitEmpty(node.size, (v) => checkUint(v, 64, field('size')))],
+    ['links', omitEmpty(node.links, (v) => checkUint(v, 64, field('links')))],
+    // restic 0.14 stores the target lossily (invalid UTF-8 → U+FFFD); 0.16+ adds the raw bytes
+    // when they are not valid UTF-8 and prefers them on read. 0.14 ignores the extra field.
+    ['linktarget', omitEmpty(target, goJsonString)],
+    ['linktarget_raw', target !== undefined && !isValidUtf8(target) ? goJsonBytes(target) : undefined],
+    [
+      'extended_attributes',
+      omitEmpty(node.extendedAttributes, (list) =>
+        goJsonArray(list.map((a) => goJsonObject([['name', goJsonString(a.name)], ['value', goJsonBytes(a.value)]]))),
+      ),
+    ],
+    ['device', omitEmpty(node.device, (v) => checkUintBig(v, field('device')))],
+    ['content', node.content === null ? 'null' : goJsonArray(node.content.map((id) => checkId(id, field('content'))))],
+    ['subtree', omitEmpty(node.subtree, (id) => checkId(id, field('subtree')))],
+    ['error', omitEmpty(node.error, goJsonString)],
+  ]);
+}
+
+/**
+ * The tree blob for a directory: `{"nodes":[...]}` plus a newline, nodes sorted by raw name
+ * bytes. Names must be unique and non-empty.
+ */
+export function encodeTree(nodes: readonly ResticNode[]): Buffer {
+  const sorted = [...nodes].sort((a, b) => Buffer.compare(a.name, b.name));
+  for (let i = 1; i < sorted.length; i++) {
+    if (sorted[i - 1]!.name.equals(sorted[i]!.name)) throw new RangeError(`duplicate ${nodeLabel(sorted[i]!)} in tree`);
+  }
+  return Buffer.from('{"nodes":' + goJsonArray(sorted.map(encodeNode)) + '}\n', 'utf8');
+}
+
+function decodeNode(value: JsonValue, path: string): ResticNode {
+  const obj = asObject(value, path);
+  const f = (key: string): JsonValue | undefined => obj.field(key);
+  const nameText = readString(f('name'), `${path}.name`);
+  let name: Buffer;
+  try {
+    name = goUnquote(nameText);
+  } catch (err) {
+    throw schemaError(`${path}.name`, (err as Error).message);
+  }
+  if (name.length === 0) throw schemaError(`${path}.name`, 'empty name');
+  const type = readString(f('type'), `${path}.type`);
+  if (!READABLE_TYPES.has(type)) throw schemaError(`${path}.type`, `unknown node type ${JSON.stringify(type)}`);
+
+  const node: ResticNode = {
+    name,
+    type: type as NodeType,
+    mtime: readTime(f('mtime'), `${path}.mtime`),
+    atime: readTime(f('atime'), `${path}.atime`),
+    ctime: readTime(f('ctime'), `${path}.ctime`),
+    uid: readUint(f('uid'), `${path}.uid`, 32),
+    gid: readUint(f('gid'), `${path}.gid`, 32),
+    content: null,
+  };
+  const mode = readUint(f('mode'), `${path}.mode`, 32);
+  if (mode !== 0) node.mode = mode;
+  const user = readString(f('user'), `${path}.user`);
+  if (user !== '') node.user = user;
+  const group = readString(f('group'), `${path}.group`);
+  if (group !== '') node.group = group;
+  const inode = readUintBig(f('inode'), `${path}.inode`, 64);
+  if (inode !== 0n) node.inode = inode;
+  const deviceId = readUintBig(f('device_id'), `${path}.device_id`, 64);
+  if (deviceId !== 0n) node.deviceId = deviceId;
+  const size = readUint(f('size'), `${path}.size`, 64);
+  if (size !== 0) node.size = size;
+  const links = readUint(f('links'), `${path}.links`, 64);
+  if (links !== 0) node.links = links;
+  const rawTarget = readBytes(f('linktarget_raw'), `${path}.linktarget_raw`);
+  const target = rawTarget.length > 0 ? rawTarget : Buffer.from(readString(f('linktarget'), `${path}.linktarget`), 'utf8');
+  if (target.length > 0) node.linkTarget = target;
+  const xattrs = optionalArray(f('extended_attributes'), `${path}.extended_attributes`);
+  if (xattrs && xattrs.length > 0) {
+    node.extendedAttributes = xattrs.map((item, i) => {
+      const at = `${path}.extended_attributes[${i}]`;
+      const attr = asObject(item, at);
+      return {
+        name: Buffer.from(readString(attr.field('name'), `${at}.name`), 'utf8'),
+        value: readBytes(attr.field('value'), `${at}.value`),
+      };
+    });
+  }
+  const device = readUintBig(f('device'), `${path}.device`, 64);
+  if (device !== 0n) node.device = device;
+  const content = optionalArray(f('content'), `${path}.content`);
+  if (content) node.content = content.map((id, i) => readId(id, `${path}.content[${i}]`));
+  const subtree = readOptionalId(f('subtree'), `${path}.subtree`);
+  if (subtree !== undefined) node.subtree = subtree;
+  const error = readString(f('error'), `${path}.error`);
+  if (error !== '') node.error = error;
+  return node;
+}
+
+/**
+ * Decodes a tree blob as restic reads it: any valid JSON, unknown keys ignored, names
+ * un-quoted to raw bytes, `linktarget_raw` preferred over `linktarget`. Nodes keep the order
+ * of the document. Throws CorruptDataError naming the offending node and field.
+ */
+export function decodeTree(bytes: Uint8Array): ResticNode[] {
+  const root = asObject(parseGoJson(bytes, 'tree'), 'tree');
+  const nodes = optionalArray(root.field('nodes'), 'tree.nodes') ?? [];
+  return nodes.map((value, i) => {
+    if (value === null) throw new CorruptDataError(`tree.nodes[${i}]: null node`, { details: { field: `tree.nodes[${i}]` } });
+    return decodeNode(value, `tree.nodes[${i}]`);
+  });
+}
