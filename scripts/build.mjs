@@ -13,7 +13,10 @@ if (mtimeOf(stamp) < Math.max(newestMtime(['src']), mtimeOf('tsconfig.json'), mt
   say('compiling TypeScript to build/node');
   fs.rmSync(out, { recursive: true, force: true });
   run(path.join(root, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.json']);
-  fs.copyFileSync(path.join(root, 'src', 'native', 'addon.cjs'), path.join(out, 'src', 'native', 'addon.cjs'));
+  // tsc does not emit the hand-written CommonJS loaders (static requires of .node files).
+  for (const file of fs.readdirSync(path.join(root, 'src'), { recursive: true })) {
+    if (String(file).endsWith('.cjs')) fs.copyFileSync(path.join(root, 'src', String(file)), path.join(out, 'src', String(file)));
+  }
   fs.writeFileSync(stamp, new Date().toISOString());
 }
 // The addon path in addon.cjs is relative ("../../native/bolt-native.node"): mirror it.

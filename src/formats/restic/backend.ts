@@ -19,31 +19,47 @@ export class ResticBackend implements BackupBackend {
     readonly repo: ResticRepository,
     private readonly core: Core,
     private readonly settings: ResticWriteSettings,
+    private readonly warn: (message: string) => void,
   ) {}
 
-  static fromRepository(repo: ResticRepository, core: Core, settings: ResticWriteSettings): ResticBackend {
-    return new ResticBackend(repo, core, settings);
+  static fromRepository(repo: ResticRepository, core: Core, settings: ResticWriteSettings, warn: (message: string) => void = () => {}): ResticBackend {
+    return new ResticBackend(repo, core, settings, warn);
   }
 
-  createBackup(options: CreateOptions): Promise<CreateResult> {
+  private indexWarned = false;
+
+  private async index() {
+    const index = await this.repo.index();
+    if (this.indexWarned) return index;
+    this.indexWarned = true;
+    for (const p of this.repo.indexProblems) this.warn(`index ${p.indexId} cannot be read and is skipped (run \`backup check\`): ${p.message}`);
+    return index;
+  }
+
+  /** Snapshots that load; unreadable ones are reported (a damaged snapshot must not hide the others). */
+  private async snapshots() {
+    const { snapshots, problems } = await loadSnapshots(this.repo, { tolerant: true });
+    for (const p of problems) this.warn(`snapshot ${p.id} cannot be read and is skipped: ${p.message}`);
+    return snapshots;
+  }
+
+  async createBackup(options: CreateOptions): Promise<CreateResult> {
+    await this.index();
     return createResticBackup(this.repo, this.core, this.settings, options);
   }
 
   async listBackups(): Promise<Backup[]> {
-    const { snapshots } = await loadSnapshots(this.repo);
-    return snapshots.map(toBackup);
+    return (await this.snapshots()).map(toBackup);
   }
 
   async findBackup(reference: string): Promise<Backup> {
-    const { snapshots } = await loadSnapshots(this.repo);
-    return toBackup(findSnapshot(snapshots, reference));
+    return toBackup(findSnapshot(await this.snapshots(), reference));
   }
 
   async restoreBackup(reference: string, options: RestoreOptions): Promise<RestoreResult> {
     return withLock(this.repo, { exclusive: false }, async () => {
-      const { snapshots } = await loadSnapshots(this.repo);
-      const loaded = findSnapshot(snapshots, reference);
-      const index = await this.repo.index();
+      const loaded = findSnapshot(await this.snapshots(), reference);
+      const index = await this.index();
       const problems: FileProblem[] = [];
       const source = new ResticRestoreSource(this.repo, this.core, index, loaded.snapshot.tree, restoreRoot(options.target), new IncludeFilter(options.include ?? []), problems);
       const restorer = new Restorer(this.core, source, {

@@ -206,32 +206,35 @@ async function attributeDamage(repo: ResticRepository, index: MasterIndex, snaps
     return undefined;
   };
   const perObject = new Map<string, { snapshots: Set<string>; files: string[] }>();
-  const note = (object: string, snapshotId: string, file: string): void => {
-    let entry = perObject.get(object);
-    if (!entry) perObject.set(object, (entry = { snapshots: new Set(), files: [] }));
-    entry.snapshots.add(snapshotId);
-    if (entry.files.length < 100) entry.files.push(`${snapshotId.slice(0, 8)}:${file}`);
-  };
-  const objectOf = (type: 'data' | 'tree', id: string): string => {
-    if (type === 'tree' && damage.trees.has(id)) return `tree ${id}`;
-    if (damage.blobs.has(id)) {
-      const packId = [...damage.packs.keys()].find((p) => index.lookup(type, id).some((l) => l.packId === p));
-      return packId ? `pack ${packId}` : `blob ${id}`;
+  const note = (objects: string[], snapshotId: string, file: string): void => {
+    for (const object of objects) {
+      let entry = perObject.get(object);
+      if (!entry) perObject.set(object, (entry = { snapshots: new Set(), files: [] }));
+      entry.snapshots.add(snapshotId);
+      if (entry.files.length < 100) entry.files.push(`${snapshotId.slice(0, 8)}:${file}`);
     }
-    const loc = index.lookup(type, id).find((l) => damage.packs.has(l.packId));
-    return loc ? `pack ${loc.packId}` : `blob ${id}`;
+  };
+  /** Every damaged object a blob's loss can be blamed on: its damaged packs, the blob, the tree. */
+  const objectsOf = (type: 'data' | 'tree', id: string): string[] => {
+    const objects = index
+      .lookup(type, id)
+      .filter((l) => damage.packs.has(l.packId))
+      .map((l) => `pack ${l.packId}`);
+    if (type === 'tree' && damage.trees.has(id)) objects.push(`tree ${id}`);
+    if (type === 'data' && damage.blobs.has(id)) objects.push(`blob ${id}`);
+    return objects.length ? objects : [`${type === 'tree' ? 'tree' : 'blob'} ${id}`];
   };
   for (const s of snapshots) {
     const walk = async (treeId: string, where: string): Promise<void> => {
       if (badBlob('tree', treeId)) {
-        note(objectOf('tree', treeId), s.id, `${where || '/'} (and everything below)`);
+        note(objectsOf('tree', treeId), s.id, `${where || '/'} (and everything below)`);
         return;
       }
       let nodes: ResticNode[];
       try {
         nodes = decodeTree(await repo.loadBlob('tree', treeId, index));
       } catch {
-        note(`tree ${treeId}`, s.id, `${where || '/'} (and everything below)`);
+        note([`tree ${treeId}`], s.id, `${where || '/'} (and everything below)`);
         return;
       }
       for (const node of nodes) {
@@ -239,7 +242,7 @@ async function attributeDamage(repo: ResticRepository, index: MasterIndex, snaps
         if (node.type === 'file') {
           for (const id of node.content ?? []) {
             if (badBlob('data', id)) {
-              note(objectOf('data', id), s.id, path);
+              note(objectsOf('data', id), s.id, path);
               break;
             }
           }

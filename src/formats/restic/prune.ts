@@ -62,7 +62,13 @@ async function usedBlobs(repo: ResticRepository, index: MasterIndex): Promise<Re
 
 /** Call with the exclusive lock held. */
 export async function pruneRepository(repo: ResticRepository, core: Core, settings: PruneSettings): Promise<PruneResult> {
-  const { index } = await repo.loadIndex({ refresh: true });
+  let index: MasterIndex;
+  try {
+    ({ index } = await repo.loadIndex({ refresh: true }));
+  } catch (err) {
+    // Deleting with part of the index unknown could delete data some snapshot still needs.
+    throw new CorruptDataError(`prune stopped: ${(err as Error).message}; run \`backup check\` — nothing was deleted`, { cause: err });
+  }
   const used = await usedBlobs(repo, index);
   const stored = await repo.listPacks();
 

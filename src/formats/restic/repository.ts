@@ -176,7 +176,7 @@ export class ResticRepository {
    * failing (for `check`); otherwise the first one fails, as restic does.
    */
   async loadIndex(options: { tolerant?: boolean; refresh?: boolean } = {}): Promise<{ index: MasterIndex; problems: IndexLoadProblem[] }> {
-    if (this.indexCache && !options.refresh && !options.tolerant) return { index: this.indexCache, problems: [] };
+    if (this.indexCache && !options.refresh && !options.tolerant && this.indexProblems.length === 0) return { index: this.indexCache, problems: [] };
     const ids = await this.list('index');
     const problems: IndexLoadProblem[] = [];
     const decoded = await mapLimit(ids, 8, async (id): Promise<[string, ResticIndex] | undefined> => {
@@ -194,8 +194,21 @@ export class ResticRepository {
     return { index, problems };
   }
 
+  /** Index files that could not be read by index(). */
+  indexProblems: IndexLoadProblem[] = [];
+
+  /**
+   * The index for reading and adding data: an unreadable index file is skipped (its blobs are
+   * then unknown: restores of files in them fail, backups store such data again) and recorded in
+   * indexProblems. Deleting data (prune) uses loadIndex() without tolerance instead.
+   */
   async index(): Promise<MasterIndex> {
-    return (await this.loadIndex()).index;
+    if (!this.indexCache) {
+      const { index, problems } = await this.loadIndex({ tolerant: true });
+      this.indexCache = index;
+      this.indexProblems = problems;
+    }
+    return this.indexCache;
   }
 
   /** One blob's plaintext, hash-checked; tries further locations when one is damaged. */
@@ -233,5 +246,6 @@ export class ResticRepository {
   /** Forgets the cached index (after this process wrote or removed index files). */
   invalidateIndex(): void {
     this.indexCache = undefined;
+    this.indexProblems = [];
   }
 }

@@ -1,0 +1,3 @@
+import type * as ZstdBinding from 'zstd-napi/binding.js';
+declare const zstd: typeof ZstdBinding;
+export = zstd;

@@ -1,0 +1,63 @@
+// performance.parallel_uploads: at most N put() calls of one Storage run at a time; further calls
+// wait in arrival order before their body is touched.
+//
+// Memory bound: a running put holds one part (performance.chunk_size, default 16 MiB; 1 MiB for
+// local) of a stream or multi-buffer body, plus socket buffers, so the storage layer itself holds
+// at most parallel_uploads × chunk_size of upload data (64 MiB with the defaults). A waiting put
+// holds only what its caller already built: a `{ stream, size }` body is not read until its put
+// runs, so a producer that hands out streams is throttled to the pace of the remote, and a caller
+// that awaits its put() never has more than its own outstanding bodies in memory.
+import { Semaphore } from './semaphore.ts';
+import type { ByteRange, ObjectInfo, PutBody, PutOptions, PutResult, Storage } from './storage.ts';
+
+export class BoundedStorage implements Storage {
+  private readonly slots: Semaphore;
+
+  constructor(
+    private readonly inner: Storage,
+    parallelUploads: number,
+  ) {
+    this.slots = new Semaphore(parallelUploads);
+  }
+
+  get location(): string {
+    return this.inner.location;
+  }
+
+  get kind(): Storage['kind'] {
+    return this.inner.kind;
+  }
+
+  /** Puts running now and waiting for a slot (for progress and tests). */
+  get uploads(): { running: number; waiting: number } {
+    return { running: this.slots.busy, waiting: this.slots.waiting };
+  }
+
+  list(prefix: string): AsyncIterable<ObjectInfo> {
+    return this.inner.list(prefix);
+  }
+
+  stat(key: string): Promise<ObjectInfo | null> {
+    return this.inner.stat(key);
+  }
+
+  get(key: string, range?: ByteRange): Promise<Buffer> {
+    return this.inner.get(key, range);
+  }
+
+  getStream(key: string): Promise<AsyncIterable<Uint8Array>> {
+    return this.inner.getStream(key);
+  }
+
+  put(key: string, body: PutBody, options?: PutOptions): Promise<PutResult> {
+    return this.slots.run(() => this.inner.put(key, body, options));
+  }
+
+  delete(key: string): Promise<void> {
+    return this.inner.delete(key);
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}

@@ -1,0 +1,287 @@
+// A repository in a local folder. Writes are atomic (temporary file beside the target, fsync,
+// rename, fsync of the folder), so readers and other processes see old or new bytes, never a part.
+// Temporary and lock files start with "." and are never listed: restic and ghostsnap only treat
+// hex/UUID names as objects, and a stray name must never look like one.
+import { randomBytes } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { bodyParts, throttledPieces } from './body.ts';
+import { PreconditionFailedError, StorageRequestError, type FailureFacts, type StorageTarget } from './errors.ts';
+import type { ByteRange, ObjectInfo, PutBody, PutOptions, PutResult, Storage } from './storage.ts';
+import type { TokenBucket } from './token-bucket.ts';
+
+/** Stream bodies are copied to disk in pieces of this size. */
+const WRITE_PART = 1024 * 1024;
+/** A conditional put holds its lock for one stat and one rename; a lock this old was left by a crash. */
+const STALE_LOCK_MS = 10_000;
+const LOCK_WAIT_MS = 30_000;
+
+export interface LocalSettings {
+  root: string;
+  uploadBucket: TokenBucket | undefined;
+}
+
+interface FsError {
+  code?: string;
+  message?: string;
+}
+
+export class LocalStorage implements Storage {
+  readonly kind = 'local' as const;
+  readonly location: string;
+  readonly target: StorageTarget;
+  private readonly root: string;
+
+  constructor(private readonly settings: LocalSettings) {
+    this.root = path.resolve(settings.root);
+    this.location = this.root;
+    this.target = { kind: 'local', endpoint: this.root };
+  }
+
+  private failure(operation: string, key: string | undefined, err: unknown): StorageRequestError {
+    const e = err as FsError;
+    const message = e.message ?? String(err);
+    const facts = (f: FailureFacts['failure'], reason: string): FailureFacts => ({ failure: f, reason, ...(e.code ? { code: e.code } : {}), cause: err });
+    switch (e.code) {
+      case 'ENOENT':
+      case 'ENOTDIR':
+      case 'EISDIR':
+        return new StorageRequestError(this.target, operation, key, facts('not-found', 'no such object'));
+      case 'EACCES':
+      case 'EPERM':
+        return new StorageRequestError(this.target, operation, key, facts('auth', `permission denied: ${message}`));
+      default:
+        return new StorageRequestError(this.target, operation, key, facts('fatal', message));
+    }
+  }
+
+  /** Maps a key to a path inside the root; keys that could leave it are refused. */
+  private pathOf(key: string): string {
+    const parts = key.split('/');
+    if (!key || parts.some((p) => p === '' || p === '.' || p === '..') || key.includes('\\') || key.includes('\0')) {
+      throw new StorageRequestError(this.target, 'access', key, { failure: 'fatal', reason: 'not a valid object key' });
+    }
+    return path.join(this.root, ...parts);
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    const slash = prefix.lastIndexOf('/');
+    const start = slash >= 0 ? prefix.slice(0, slash) : '';
+    yield* this.walk(start, prefix);
+  }
+
+  private async *walk(dirKey: string, prefix: string): AsyncGenerator<ObjectInfo> {
+    let entries;
+    try {
+      entries = await readdir(dirKey ? this.pathOf(dirKey) : this.root, { withFileTypes: true });
+    } catch (err) {
+      const code = (err as FsError).code;
+      // A folder that was never created (or lost, e.g. through git) holds no objects.
+      if (code === 'ENOENT' || code === 'ENOTDIR') return;
+      throw this.failure('list', prefix, err);
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const entry of entries) {
+      if (entry.name.startsWith('.')) continue;
+      const key = dirKey ? `${dirKey}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) {
+        if (`${key}/`.startsWith(prefix) || prefix.startsWith(`${key}/`)) yield* this.walk(key, prefix);
+        continue;
+      }
+      if (!key.startsWith(prefix)) continue;
+      const info = await this.stat(key);
+      if (info) yield info;
+    }
+  }
+
+  async stat(key: string): Promise<ObjectInfo | null> {
+    try {
+      const st = await stat(this.pathOf(key), { bigint: true });
+      if (!st.isFile()) return null;
+      return { key, size: Number(st.size), modified: new Date(Number(st.mtimeMs)), etag: etagOf(st) };
+    } catch (err) {
+      const code = (err as FsError).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+      throw this.failure('stat', key, err);
+    }
+  }
+
+  async get(key: string, range?: ByteRange): Promise<Buffer> {
+    let handle: FileHandle | undefined;
+    try {
+      handle = await open(this.pathOf(key), 'r');
+      const size = Number((await handle.stat()).size);
+      const offset = range?.offset ?? 0;
+      const length = Math.max(0, Math.min(range ? range.length : size, size - offset));
+      const buffer = Buffer.allocUnsafe(length);
+      let filled = 0;
+      while (filled < length) {
+        const { bytesRead } = await handle.read(buffer, filled, length - filled, offset + filled);
+        if (bytesRead === 0) break;
+        filled += bytesRead;
+      }
+      return filled === length ? buffer : buffer.subarray(0, filled);
+    } catch (err) {
+      if (err instanceof StorageRequestError) throw err;
+      throw this.failure('get', key, err);
+    } finally {
+      await handle?.close();
+    }
+  }
+
+  async getStream(key: string): Promise<AsyncIterable<Uint8Array>> {
+    let handle: FileHandle;
+    try {
+      // Opened now, so a missing object fails here rather than at the first read.
+      handle = await open(this.pathOf(key), 'r');
+    } catch (err) {
+      if (err instanceof StorageRequestError) throw err;
+      throw this.failure('get', key, err);
+    }
+    return handle.createReadStream({ highWaterMark: 1024 * 1024 });
+  }
+
+  async put(key: string, body: PutBody, options: PutOptions = {}): Promise<PutResult> {
+    const final = this.pathOf(key);
+    const dir = path.dirname(final);
+    const temp = path.join(dir, `.${path.basename(final)}.${randomBytes(6).toString('hex')}.tmp`);
+    let handle: FileHandle;
+    try {
+      handle = await open(temp, 'wx', 0o600).catch(async (err: FsError) => {
+        if (err.code !== 'ENOENT') throw err;
+        await mkdir(dir, { recursive: true, mode: 0o700 });
+        return open(temp, 'wx', 0o600);
+      });
+    } catch (err) {
+      throw this.failure('put', key, err);
+    }
+    let etag: string;
+    try {
+      for await (const part of bodyParts(body, WRITE_PART, key)) {
+        for await (const piece of throttledPieces(part, this.settings.uploadBucket)) await writeAll(handle, piece);
+      }
+      await handle.sync();
+      // inode, size and mtime survive the rename: this is the etag of what we publish.
+      etag = etagOf(await handle.stat({ bigint: true }));
+      await handle.close();
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      await unlink(temp).catch(() => undefined);
+      throw err instanceof StorageRequestError || !(err as FsError).code ? err : this.failure('put', key, err);
+    }
+    try {
+      if (options.ifMatch !== undefined || options.ifNoneMatch) {
+        await this.withLock(key, final, async () => {
+          const current = await this.stat(key);
+          if (options.ifNoneMatch && current) throw new PreconditionFailedError(this.target, key, 'the object already exists');
+          if (options.ifMatch !== undefined && current?.etag !== options.ifMatch) {
+            throw new PreconditionFailedError(this.target, key, current ? 'the object changed' : 'the object does not exist');
+          }
+          await rename(temp, final);
+        });
+      } else {
+        await rename(temp, final);
+      }
+      await syncDir(dir);
+    } catch (err) {
+      await unlink(temp).catch(() => undefined);
+      throw err instanceof StorageRequestError ? err : this.failure('put', key, err);
+    }
+    return { etag };
+  }
+
+  /**
+   * Serialises conditional puts of one key across processes: the lock is a file created with
+   * O_EXCL beside the target, held for one stat and one rename.
+   */
+  private async withLock<T>(key: string, final: string, task: () => Promise<T>): Promise<T> {
+    const lock = path.join(path.dirname(final), `.${path.basename(final)}.lock`);
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    for (;;) {
+      try {
+        const handle = await open(lock, 'wx', 0o600);
+        await handle.writeFile(`${hostname()} ${process.pid}\n`);
+        await handle.close();
+        break;
+      } catch (err) {
+        if ((err as FsError).code !== 'EEXIST') throw err;
+        const held = await stat(lock).catch(() => null);
+        if (held && Date.now() - held.mtimeMs > STALE_LOCK_MS) {
+          await unlink(lock).catch(() => undefined);
+          continue;
+        }
+        if (Date.now() > deadline) {
+          throw new StorageRequestError(this.target, 'conditional put', key, { failure: 'fatal', reason: `the lock ${lock} is held by another process` });
+        }
+        await sleep(2 + Math.random() * 10);
+      }
+    }
+    try {
+      return await task();
+    } finally {
+      await unlink(lock).catch(() => undefined);
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      await unlink(this.pathOf(key));
+    } catch (err) {
+      if (err instanceof StorageRequestError) throw err;
+      const code = (err as FsError).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return;
+      throw this.failure('delete', key, err);
+    }
+  }
+
+  /** test-connection: the repository folder must exist. */
+  async checkContainer(): Promise<void> {
+    try {
+      const st = await stat(this.root);
+      if (!st.isDirectory()) throw Object.assign(new Error(`${this.root} is not a folder`), { code: 'ENOTDIR' });
+    } catch (err) {
+      const code = (err as FsError).code;
+      if (code === 'ENOENT') throw new StorageRequestError(this.target, 'open', undefined, { failure: 'missing-container', reason: 'the folder does not exist', code });
+      throw this.failure('open', undefined, err);
+    }
+  }
+
+  async createContainer(): Promise<void> {
+    try {
+      await mkdir(this.root, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw this.failure('create folder', undefined, err);
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
+function etagOf(st: { ino: bigint; size: bigint; mtimeNs: bigint }): string {
+  return `"${st.ino.toString(16)}-${st.size.toString(16)}-${st.mtimeNs.toString(16)}"`;
+}
+
+async function writeAll(handle: FileHandle, bytes: Buffer): Promise<void> {
+  let offset = 0;
+  while (offset < bytes.byteLength) {
+    const { bytesWritten } = await handle.write(bytes, offset, bytes.byteLength - offset, null);
+    offset += bytesWritten;
+  }
+}
+
+/** Makes a rename durable. Some filesystems cannot fsync a folder; the rename then is as durable as they allow. */
+async function syncDir(dir: string): Promise<void> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(dir, 'r');
+    await handle.sync();
+  } catch (err) {
+    const code = (err as FsError).code;
+    if (code !== 'EINVAL' && code !== 'EISDIR' && code !== 'EPERM' && code !== 'EBADF') throw err;
+  } finally {
+    await handle?.close();
+  }
+}

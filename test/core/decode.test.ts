@@ -1,0 +1,155 @@
+import { createHash } from 'node:crypto';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import type { DecodeBlobSpec, SealSpec } from '../../src/native/types.ts';
+import { describeEachCore } from './cores.ts';
+import { fixturePath, hex, loadFixture, loadVectors, toHex } from './vectors.ts';
+
+interface ResticManifest {
+  repositories: Record<
+    'v1' | 'v2',
+    {
+      master_key_json: string;
+      packs: Record<string, { type: string; id: string; offset: number; length: number; uncompressed_length?: number }[]>;
+    }
+  >;
+}
+interface GhostsnapManifest {
+  repository: { packs: Record<string, { chunks: { id: string; offset: number; length: number; uncompressed_length: number }[] }> };
+}
+
+const resticManifest = loadFixture<ResticManifest>('restic/manifest.json');
+const ghostsnapManifest = loadFixture<GhostsnapManifest>('ghostsnap/manifest.json');
+const ghostsnapDataKey = hex(loadFixture<{ key_file: { data_key_hex: string } }>('ghostsnap/crypto-vectors.json').key_file.data_key_hex);
+const sealVectors = loadVectors<{ vectors: { key_hex: string }[] }>('restic-seal.json');
+
+const tmp = mkdtempSync(join(tmpdir(), 'bolt-decode-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function resticKey(masterKeyJson: string): SealSpec {
+  const mk = JSON.parse(masterKeyJson) as { mac: { k: string; r: string }; encrypt: string };
+  const b = (s: string): Buffer => Buffer.from(s, 'base64');
+  return { kind: 'restic', key: Buffer.concat([b(mk.encrypt), b(mk.mac.k), b(mk.mac.r)]) };
+}
+
+const sha256 = (d: Uint8Array): string => createHash('sha256').update(d).digest('hex');
+
+describeEachCore('decodeBlobs', (core) => {
+  for (const version of ['v1', 'v2'] as const) {
+    const repo = resticManifest.repositories[version];
+    for (const [packId, entries] of Object.entries(repo.packs)) {
+      it(`restic ${version} pack ${packId.slice(0, 8)}: ${entries.length} blobs written by restic`, async () => {
+        const data = readFileSync(fixturePath(`restic/${version}/data/${packId.slice(0, 2)}/${packId}`));
+        const blobs: DecodeBlobSpec[] = entries.map((e) => ({
+          offset: e.offset,
+          length: e.length,
+          rawLength: e.uncompressed_length ?? 0,
+          compressed: e.uncompressed_length !== undefined,
+          id: hex(e.id),
+        }));
+        const res = await core().decodeBlobs({ data, blobs, seal: resticKey(repo.master_key_json), codec: 'zstd', hash: 'sha256' });
+        expect(res.errors).toEqual(entries.map(() => null));
+        res.plaintexts.forEach((p, i) => {
+          expect(p).not.toBeNull();
+          expect(sha256(p!)).toBe(entries[i]!.id);
+        });
+      });
+    }
+  }
+
+  for (const [packId, pack] of Object.entries(ghostsnapManifest.repository.packs)) {
+    it(`ghostsnap pack ${packId.slice(0, 8)}: data section opened, then ${pack.chunks.length} zlib chunks decoded`, async () => {
+      const file = readFileSync(fixturePath(`ghostsnap/repo/data/${packId}.pack`));
+      // u32le LH, header box, u32le LC, chunk-map box, data box to the end (formats/ghostsnap.md §8.1).
+      const lh = file.readUInt32LE(0);
+      const lc = file.readUInt32LE(4 + lh);
+      const dataBox = file.subarray(8 + lh + lc);
+      const data = core().open({ kind: 'chacha20poly1305', key: ghostsnapDataKey }, dataBox);
+      const res = await core().decodeBlobs({
+        data,
+        blobs: pack.chunks.map((c) => ({ offset: c.offset, length: c.length, rawLength: c.uncompressed_length, compressed: true, id: hex(c.id) })),
+        seal: { kind: 'none' },
+        codec: 'zlib',
+        hash: 'blake3',
+      });
+      expect(res.errors).toEqual(pack.chunks.map(() => null));
+      res.plaintexts.forEach((p, i) => expect(p?.length).toBe(pack.chunks[i]!.uncompressed_length));
+    });
+  }
+
+  /** Three blobs sealed by the core under test: plain, zstd, zstd; ids from node:crypto. */
+  function sampleRange(): { data: Buffer; blobs: DecodeBlobSpec[]; plains: Buffer[]; seal: SealSpec } {
+    const seal: SealSpec = { kind: 'restic', key: hex(sealVectors.vectors[0]!.key_hex) };
+    const plains = [Buffer.from('first blob'), Buffer.alloc(5000, 'b'), Buffer.from('third blob, compressed '.repeat(20))];
+    const boxes = [
+      core().seal(seal, plains[0]!),
+      core().seal(seal, core().compress({ kind: 'zstd', level: 3 }, plains[1]!)),
+      core().seal(seal, core().compress({ kind: 'zstd', level: 3 }, plains[2]!)),
+    ];
+    let offset = 0;
+    const blobs = boxes.map((b, i) => {
+      const spec: DecodeBlobSpec = { offset, length: b.length, rawLength: i === 0 ? 0 : plains[i]!.length, compressed: i > 0, id: hex(sha256(plains[i]!)) };
+      offset += b.length;
+      return spec;
+    });
+    return { data: Buffer.concat(boxes), blobs, plains, seal };
+  }
+
+  it('one bad blob does not stop the others (EAUTH, EHASH, ECORRUPT, EINVAL)', async () => {
+    const { data, blobs, plains, seal } = sampleRange();
+    const corrupt = Buffer.from(data);
+    corrupt[blobs[0]!.offset + 20] = (corrupt[blobs[0]!.offset + 20] as number) ^ 1;
+    const res = await core().decodeBlobs({ data: corrupt, blobs, seal, codec: 'zstd', hash: 'sha256' });
+    expect(res.errors.map((e) => e?.code ?? null)).toEqual(['EAUTH', null, null]);
+    expect(res.plaintexts[0]).toBeNull();
+    expect(res.plaintexts[2]?.toString()).toBe(plains[2]!.toString());
+
+    const wrong = [
+      { ...blobs[0]!, id: new Uint8Array(32) },
+      { ...blobs[1]!, rawLength: plains[1]!.length + 1 },
+      { ...blobs[2]!, offset: data.length - 10 },
+      { ...blobs[0]!, rawLength: plains[0]!.length + 3 },
+    ];
+    const bad = await core().decodeBlobs({ data, blobs: wrong, seal, codec: 'zstd', hash: 'sha256' });
+    expect(bad.errors.map((e) => e?.code ?? null)).toEqual(['EHASH', 'ECORRUPT', 'EINVAL', 'ECORRUPT']);
+    expect(bad.plaintexts).toEqual([null, null, null, null]);
+  });
+
+  it('writes plaintexts to file descriptors at their positions', async () => {
+    const { data, blobs, plains, seal } = sampleRange();
+    const path = join(tmp, `out-${Math.random().toString(36).slice(2)}`);
+    const fd = openSync(path, 'w+');
+    try {
+      const res = await core().decodeBlobs({
+        data,
+        blobs: [
+          { ...blobs[0]!, targets: [{ fd, position: 0 }, { fd, position: 5010 }] },
+          { ...blobs[1]!, targets: [{ fd, position: 10 }] },
+          blobs[2]!,
+        ],
+        seal,
+        codec: 'zstd',
+        hash: 'sha256',
+      });
+      expect(res.errors).toEqual([null, null, null]);
+      expect(res.plaintexts.slice(0, 2)).toEqual([null, null]);
+      expect(res.plaintexts[2]?.toString()).toBe(plains[2]!.toString());
+    } finally {
+      closeSync(fd);
+    }
+    const want = Buffer.concat([plains[0]!, plains[1]!, plains[0]!]);
+    expect(toHex(readFileSync(path))).toBe(toHex(want));
+  });
+
+  it('rejects a bad seal spec or codec with EINVAL', async () => {
+    const { data, blobs } = sampleRange();
+    await expect(
+      core().decodeBlobs({ data, blobs, seal: { kind: 'restic', key: new Uint8Array(10) }, codec: 'zstd', hash: 'sha256' }),
+    ).rejects.toMatchObject({ code: 'EINVAL' });
+    await expect(
+      core().decodeBlobs({ data, blobs, seal: { kind: 'none' }, codec: 'lz4' as 'zstd', hash: 'sha256' }),
+    ).rejects.toMatchObject({ code: 'EINVAL' });
+  });
+});

@@ -1,0 +1,146 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { EntryStat } from '../../src/native/types.ts';
+import { describeEachCore } from './cores.ts';
+import { ERRNO_ENOENT } from './errno.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'bolt-fsmeta-'));
+const dir = join(root, 'tree');
+const rawNames = [Buffer.from('b.txt'), Buffer.from('B'), Buffer.from('ä'), Buffer.from([0x61, 0xff, 0x62]), Buffer.from('0'), Buffer.from('link'), Buffer.from('sub'), Buffer.from('fifo')];
+
+beforeAll(() => {
+  mkdirSync(dir);
+  const p = (name: string | Buffer): Buffer => Buffer.concat([Buffer.from(dir + '/'), Buffer.from(name)]);
+  writeFileSync(p('b.txt'), 'hello');
+  writeFileSync(p('B'), Buffer.alloc(70000, 1));
+  writeFileSync(p('ä'), '');
+  writeFileSync(p(Buffer.from([0x61, 0xff, 0x62])), 'raw name');
+  writeFileSync(p('0'), 'zero');
+  symlinkSync('b.txt', p('link'));
+  mkdirSync(p('sub'));
+  execFileSync('mkfifo', [join(dir, 'fifo')]);
+  execFileSync('touch', ['-h', '-d', '@-1.25', join(dir, '0')]);
+});
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+/** GNU stat's view of every entry of `dir` (the independent oracle), keyed by raw name (hex). */
+function statOracle(directory: string): Map<string, EntryStat> {
+  const fmt = '%f %u %g %s %b %i %d %h %t %T %.9X %.9Y %.9Z %n\\0';
+  const out = execFileSync('sh', ['-c', `cd "$1" && stat --printf '${fmt}' -- * .[!.]* 2>/dev/null; true`, 'sh', directory]);
+  const map = new Map<string, EntryStat>();
+  let start = 0;
+  for (let end = out.indexOf(0, start); end >= 0; start = end + 1, end = out.indexOf(0, start)) {
+    const rec = out.subarray(start, end);
+    let cut = 0;
+    for (let i = 0, spaces = 0; i < rec.length; i++) if (rec[i] === 0x20 && ++spaces === 13) { cut = i; break; }
+    const f = rec.subarray(0, cut).toString().split(' ');
+    const name = rec.subarray(cut + 1);
+    const time = (s: string): [number, number] => {
+      // GNU stat prints -1.25 s as "-1.250000000"; EntryStat floors: (-2, 750000000).
+      const [sec, frac] = s.replace('-', '').split('.') as [string, string];
+      const total = BigInt(sec) * 1_000_000_000n + BigInt(frac);
+      const signed = s.startsWith('-') ? -total : total;
+      const floorSec = signed >= 0n ? signed / 1_000_000_000n : -((-signed + 999_999_999n) / 1_000_000_000n);
+      return [Number(floorSec), Number(signed - floorSec * 1_000_000_000n)];
+    };
+    const [as, an] = time(f[10]!);
+    const [ms, mn] = time(f[11]!);
+    const [cs, cn] = time(f[12]!);
+    map.set(name.toString('hex'), {
+      mode: parseInt(f[0]!, 16),
+      uid: Number(f[1]),
+      gid: Number(f[2]),
+      size: Number(f[3]),
+      allocated: Number(f[4]) * 512,
+      ino: Number(f[5]),
+      dev: Number(f[6]),
+      nlink: Number(f[7]),
+      rdev: parseInt(f[8]!, 16) * 256 + parseInt(f[9]!, 16),
+      atimeSec: as,
+      atimeNsec: an,
+      mtimeSec: ms,
+      mtimeNsec: mn,
+      ctimeSec: cs,
+      ctimeNsec: cn,
+    });
+  }
+  return map;
+}
+
+describeEachCore('filesystem metadata', (core, name) => {
+  it('readDirs lists raw names sorted by bytes, with the stats GNU stat reports', async () => {
+    const oracle = statOracle(dir);
+    const [listing, missing] = await core().readDirs([dir, join(root, 'missing')]);
+    expect(listing?.error).toBeUndefined();
+    const want = [...rawNames].sort(Buffer.compare).map((n) => n.toString('hex'));
+    expect(listing?.entries.map((e) => e.name.toString('hex'))).toEqual(want);
+    for (const e of listing!.entries) {
+      expect(e.error).toBeUndefined();
+      expect({ name: e.name.toString('hex'), ...e.stat }).toEqual({ name: e.name.toString('hex'), ...oracle.get(e.name.toString('hex')) });
+    }
+    expect(missing?.error?.code).toBe('EIO_READ');
+    expect(missing?.error?.message).toMatch(ERRNO_ENOENT);
+    expect(missing?.entries).toEqual([]);
+  });
+
+  it('readDirs accepts Buffer paths', async () => {
+    const [listing] = await core().readDirs([Buffer.from(dir)]);
+    expect(listing?.entries.length).toBe(rawNames.length);
+  });
+
+  it('lstat does not follow symlinks and floors times before 1970', () => {
+    const link = core().lstat(join(dir, 'link'));
+    expect(link.mode & 0o170000).toBe(0o120000);
+    expect(link.size).toBe('b.txt'.length);
+    const fifo = core().lstat(join(dir, 'fifo'));
+    expect(fifo.mode & 0o170000).toBe(0o010000);
+    const old = core().lstat(join(dir, '0'));
+    expect([old.mtimeSec, old.mtimeNsec]).toEqual([-2, 750_000_000]);
+  });
+
+  it('lstat of a missing path throws EIO_READ naming the path', () => {
+    const p = join(root, 'nope');
+    expect(() => core().lstat(p)).toThrow(expect.objectContaining({ code: 'EIO_READ', subject: p }));
+  });
+
+  it('setTimes sets the times of a link itself, not of its target', async () => {
+    const before = statOracle(dir).get(Buffer.from('b.txt').toString('hex'))!;
+    await core().setTimes(join(dir, 'link'), 1_600_000_000, 123_456_789, 1_500_000_000, 987_654_321);
+    await core().setTimes(join(dir, 'sub'), 1_000_000_000, 999_999_999, 1_000_000_001, 1);
+    const after = statOracle(dir);
+    const link = after.get(Buffer.from('link').toString('hex'))!;
+    const sub = after.get(Buffer.from('sub').toString('hex'))!;
+    // The portable core passes times through node:fs as floating-point seconds (documented):
+    // on Node that keeps microseconds. The native core must be exact.
+    const tolerance = name === 'portable' ? 1000 : 0;
+    const ns = (s: number, n: number): number => s * 1e9 + n;
+    expect(Math.abs(ns(link.atimeSec, link.atimeNsec) - ns(1_600_000_000, 123_456_789))).toBeLessThanOrEqual(tolerance);
+    expect(Math.abs(ns(link.mtimeSec, link.mtimeNsec) - ns(1_500_000_000, 987_654_321))).toBeLessThanOrEqual(tolerance);
+    expect(Math.abs(ns(sub.mtimeSec, sub.mtimeNsec) - ns(1_000_000_001, 1))).toBeLessThanOrEqual(tolerance);
+    const t = after.get(Buffer.from('b.txt').toString('hex'))!;
+    expect([t.mtimeSec, t.mtimeNsec]).toEqual([before.mtimeSec, before.mtimeNsec]);
+    await expect(core().setTimes(join(dir, 'sub'), 1, 1_000_000_000, 1, 0)).rejects.toMatchObject({ code: 'EINVAL' });
+    await expect(core().setTimes(join(root, 'nope'), 1, 0, 1, 0)).rejects.toMatchObject({ code: 'EIO_READ' });
+  });
+
+  if (name === 'portable') {
+    it('xattrs and mknod are EUNSUPPORTED', async () => {
+      await expect(core().getXattrs(join(dir, 'b.txt'))).rejects.toMatchObject({ code: 'EUNSUPPORTED' });
+      await expect(core().setXattr(join(dir, 'b.txt'), Buffer.from('user.a'), Buffer.from('v'))).rejects.toMatchObject({ code: 'EUNSUPPORTED' });
+      await expect(core().mknod(join(dir, 'fifo2'), 0o010644, 0)).rejects.toMatchObject({ code: 'EUNSUPPORTED' });
+    });
+  } else {
+    it('setXattr/getXattrs round-trip raw bytes; mknod makes a FIFO', async () => {
+      const f = join(dir, 'b.txt');
+      await core().setXattr(f, Buffer.from('user.bolt'), Buffer.from([0, 1, 255]));
+      const xs = await core().getXattrs(f);
+      expect(xs.map((x) => [x.name.toString(), x.value.toString('hex')])).toContainEqual(['user.bolt', '0001ff']);
+      await core().mknod(join(dir, 'fifo2'), 0o010644, 0);
+      expect(core().lstat(join(dir, 'fifo2')).mode).toBe(0o010000 | (0o644 & ~process.umask()));
+      rmSync(join(dir, 'fifo2'));
+    });
+  }
+});

@@ -1,0 +1,308 @@
+// Bad input loses nothing and says what is wrong (issue #4): wrong password, missing repository,
+// damaged packs/index/snapshots, unreadable files, locks held by others (ours and restic's),
+// hostile trees, an interrupted backup.
+import { spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { repoRoot, runCli } from '../helpers/cli.ts';
+import { RESTIC_014, restic, resticOk } from '../helpers/restic.ts';
+import { getCore } from '../../src/native/index.ts';
+import { LocalStorage } from '../../src/storage/local.ts';
+import { ResticRepository } from '../../src/formats/restic/repository.ts';
+import { Packer } from '../../src/formats/restic/packer.ts';
+import { encodeSnapshot } from '../../src/formats/restic/snapshot.ts';
+import { goTimeFromUnix } from '../../src/formats/restic/go-time.ts';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bolt-bad-input-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const PASSWORD = 'bad-input-password';
+const passwordFile = path.join(tmp, 'password');
+fs.writeFileSync(passwordFile, PASSWORD);
+const src = path.join(tmp, 'src');
+
+function cli(repo: string, args: string[], env: Record<string, string> = {}) {
+  return runCli(['--repo', repo, '--password-file', passwordFile, ...args], { env });
+}
+
+function json<T>(repo: string, args: string[]): T {
+  const r = cli(repo, ['--json', ...args]);
+  if (r.code !== 0) throw new Error(`bolt-agent ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+function freshRepo(name: string): string {
+  const repo = path.join(tmp, name);
+  json(repo, ['backup', 'init', repo]);
+  return repo;
+}
+
+function packFiles(repo: string): string[] {
+  return fs
+    .readdirSync(path.join(repo, 'data'), { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.join(e.parentPath, e.name));
+}
+
+beforeAll(() => {
+  fs.mkdirSync(path.join(src, 'a'), { recursive: true });
+  fs.mkdirSync(path.join(src, 'b'), { recursive: true });
+  fs.writeFileSync(path.join(src, 'a', 'one.bin'), crypto.randomBytes(3 * 1024 * 1024));
+  fs.writeFileSync(path.join(src, 'b', 'two.bin'), crypto.randomBytes(3 * 1024 * 1024));
+  fs.writeFileSync(path.join(src, 'small.txt'), 'small\n');
+});
+
+describe('opening', () => {
+  it('wrong password: exit 11 and a clear message', () => {
+    const repo = freshRepo('wrong-pw');
+    const other = path.join(tmp, 'other-password');
+    fs.writeFileSync(other, 'not the password');
+    const r = runCli(['--repo', repo, '--password-file', other, 'backup', 'list']);
+    expect(r.code).toBe(11);
+    expect(r.stderr).toContain('wrong password or no key found');
+  });
+
+  it('missing repository: exit 10', () => {
+    const r = cli(path.join(tmp, 'does-not-exist'), ['backup', 'list']);
+    expect(r.code).toBe(10);
+    expect(r.stderr).toContain('repository not found');
+  });
+
+  it('init refuses an existing repository and keeps it', () => {
+    const repo = freshRepo('exists');
+    const config = fs.readFileSync(path.join(repo, 'config'));
+    const r = cli(repo, ['backup', 'init', repo]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('already exists');
+    expect(fs.readFileSync(path.join(repo, 'config')).equals(config)).toBe(true);
+  });
+});
+
+describe('damaged repositories', () => {
+  it('a bit-flipped pack: check names it, the backup and the file; other files still restore', () => {
+    const repo = freshRepo('flipped');
+    json(repo, ['backup', 'create', '--include', path.join(src, 'a')]);
+    const before = new Set(packFiles(repo));
+    const second = json<{ backup: { id: string } }>(repo, ['backup', 'create', '--include', src]);
+    const newPacks = packFiles(repo).filter((p) => !before.has(p));
+    // the pack holding b/two.bin's data: the biggest new one
+    const victim = newPacks.sort((x, y) => fs.statSync(y).size - fs.statSync(x).size)[0] as string;
+    const bytes = fs.readFileSync(victim);
+    bytes[100] = (bytes[100] ?? 0) ^ 0x01;
+    fs.chmodSync(victim, 0o600);
+    fs.writeFileSync(victim, bytes);
+    const packId = path.basename(victim);
+
+    const check = cli(repo, ['--json', 'backup', 'check', '--read-data']);
+    expect(check.code).toBe(1);
+    const report = JSON.parse(check.stdout) as { ok: boolean; errors: { object: string; affected_snapshots?: string[]; affected_files?: string[] }[] };
+    expect(report.ok).toBe(false);
+    const error = report.errors.find((e) => e.object === `pack ${packId}`);
+    expect(error).toBeDefined();
+    expect(error?.affected_snapshots).toContain(second.backup.id);
+    expect(error?.affected_files?.some((f) => f.endsWith('/b/two.bin'))).toBe(true);
+
+    const target = path.join(tmp, 'flipped-restore');
+    const restore = cli(repo, ['--json', 'backup', 'restore', second.backup.id, '--target', target]);
+    expect(restore.code).toBe(3);
+    const result = JSON.parse(restore.stdout) as { problems: { path: string }[] };
+    expect(result.problems.map((p) => p.path)).toEqual([path.join(src, 'b', 'two.bin')]);
+    expect(fs.readFileSync(path.join(target, src, 'a', 'one.bin')).equals(fs.readFileSync(path.join(src, 'a', 'one.bin')))).toBe(true);
+    expect(fs.readFileSync(path.join(target, src, 'small.txt'), 'utf8')).toBe('small\n');
+  });
+
+  it('a truncated pack: check without --read-data reports its size', () => {
+    const repo = freshRepo('truncated');
+    json(repo, ['backup', 'create', '--include', src]);
+    const victim = packFiles(repo)[0] as string;
+    fs.chmodSync(victim, 0o600);
+    fs.truncateSync(victim, 1000);
+    const r = cli(repo, ['--json', 'backup', 'check']);
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.stdout) as { errors: { object: string; message: string; affected_snapshots?: string[] }[] };
+    const error = report.errors.find((e) => e.object === `pack ${path.basename(victim)}`);
+    expect(error?.message).toMatch(/has 1000 bytes, the index says \d+/);
+    expect(error?.affected_snapshots?.length).toBe(1);
+  });
+
+  it('a corrupt index file: check names it; list works; restore says why; prune refuses to delete anything', () => {
+    const repo = freshRepo('bad-index');
+    json(repo, ['backup', 'create', '--include', path.join(src, 'a')]);
+    const indexDir = path.join(repo, 'index');
+    const [name] = fs.readdirSync(indexDir);
+    json(repo, ['backup', 'create', '--include', path.join(src, 'b')]);
+    const file = path.join(indexDir, name as string);
+    fs.chmodSync(file, 0o600);
+    fs.writeFileSync(file, Buffer.concat([fs.readFileSync(file).subarray(0, 40), Buffer.from('garbage')]));
+    const r = cli(repo, ['--json', 'backup', 'check']);
+    expect(r.code).toBe(1);
+    expect((JSON.parse(r.stdout) as { errors: { object: string }[] }).errors.map((e) => e.object)).toContain(`index ${name}`);
+    const list = cli(repo, ['--json', 'backup', 'list']);
+    expect(list.code).toBe(0);
+    expect(JSON.parse(list.stdout)).toHaveLength(2);
+    const restore = cli(repo, ['backup', 'restore', 'latest', '--target', path.join(tmp, 'bad-index-restore')]);
+    expect(restore.stderr).toContain(`index ${name} cannot be read`);
+    const packsBefore = packFiles(repo).length;
+    const forget = cli(repo, ['backup', 'forget', '--apply', '--keep-last', '1', '--group-by', 'host']);
+    expect(forget.code).toBe(1);
+    expect(forget.stderr).toContain(name);
+    expect(forget.stderr).toContain('nothing was deleted');
+    expect(packFiles(repo).length).toBe(packsBefore);
+  });
+
+  it('a corrupt snapshot: check names it, the other backups list and restore', () => {
+    const repo = freshRepo('bad-snapshot');
+    const good = json<{ backup: { id: string } }>(repo, ['backup', 'create', '--include', path.join(src, 'a')]);
+    const bad = json<{ backup: { id: string } }>(repo, ['backup', 'create', '--include', path.join(src, 'b')]);
+    const file = path.join(repo, 'snapshots', bad.backup.id);
+    fs.chmodSync(file, 0o600);
+    const bytes = fs.readFileSync(file);
+    bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) ^ 0xff;
+    fs.writeFileSync(file, bytes);
+    const r = cli(repo, ['--json', 'backup', 'check']);
+    expect(r.code).toBe(1);
+    expect((JSON.parse(r.stdout) as { errors: { object: string }[] }).errors.map((e) => e.object)).toContain(`snapshot ${bad.backup.id}`);
+    const list = cli(repo, ['--json', 'backup', 'list']);
+    expect((JSON.parse(list.stdout) as { id: string }[]).map((b) => b.id)).toEqual([good.backup.id]);
+    expect(list.stderr).toContain(`snapshot ${bad.backup.id} cannot be read`);
+    const target = path.join(tmp, 'bad-snapshot-restore');
+    expect(cli(repo, ['backup', 'restore', good.backup.id, '--target', target]).code).toBe(0);
+  });
+});
+
+describe('files that cannot be read', () => {
+  it('are reported, the backup completes with exit 3, and the rest is stored', () => {
+    const dir = path.join(tmp, 'unreadable');
+    fs.mkdirSync(path.join(dir, 'data'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'data', 'ok.txt'), 'readable\n');
+    fs.writeFileSync(path.join(dir, 'data', 'secret.txt'), 'not for nobody\n');
+    fs.chmodSync(path.join(dir, 'data', 'secret.txt'), 0o000);
+    fs.chmodSync(dir, 0o777);
+    const repo = path.join(dir, 'repo');
+    const pw = path.join(dir, 'pw');
+    fs.writeFileSync(pw, PASSWORD);
+    fs.chmodSync(pw, 0o644);
+    fs.chmodSync(tmp, 0o755);
+    // root reads everything: run as nobody, for whom mode 000 means unreadable
+    const asNobody = (args: string[]) =>
+      spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, path.join(repoRoot, 'bin', 'bolt-agent.js'), '--json', '--repo', repo, '--password-file', pw, ...args], {
+        encoding: 'utf8',
+        env: { PATH: process.env['PATH'] ?? '', HOME: dir },
+      });
+    const init = asNobody(['backup', 'init', repo]);
+    expect(init.status, init.stderr).toBe(0);
+    const r = asNobody(['backup', 'create', '--include', path.join(dir, 'data')]);
+    expect(r.status, r.stderr).toBe(3);
+    const result = JSON.parse(r.stdout) as { problems: { path: string; error: string }[]; summary: { files_new: number } };
+    expect(result.problems.map((p) => p.path)).toEqual([path.join(dir, 'data', 'secret.txt')]);
+    expect(result.problems[0]?.error).toMatch(/EACCES|ermission/);
+    expect(result.summary.files_new).toBe(1);
+    expect(r.stderr).toContain('secret.txt');
+  });
+});
+
+describe('locks', () => {
+  it('refuses with exit 12 while another process holds an exclusive lock, and works after', async () => {
+    const repo = freshRepo('locked');
+    const holder = spawn(process.execPath, [path.join(repoRoot, 'test', 'helpers', 'hold-lock.mjs'), repo, PASSWORD, 'exclusive', '60000'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => holder.stdout.on('data', (d: Buffer) => d.toString().includes('locked') && resolve()));
+    try {
+      const r = cli(repo, ['backup', 'create', '--include', src]);
+      expect(r.code).toBe(12);
+      expect(r.stderr).toMatch(/locked: exclusive lock by pid \d+ on /);
+      // restic agrees that it is locked, and `restic unlock` does not remove a live lock
+      const theirs = restic(RESTIC_014, repo, PASSWORD, ['backup', src]);
+      expect(theirs.code).not.toBe(0);
+      expect(theirs.stderr).toContain('locked');
+      resticOk(RESTIC_014, repo, PASSWORD, ['unlock']);
+      expect(fs.readdirSync(path.join(repo, 'locks'))).toHaveLength(1);
+      // restic probes liveness with SIGHUP: the holder must survive it
+      holder.kill('SIGHUP');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(holder.exitCode).toBeNull();
+    } finally {
+      holder.kill('SIGTERM');
+      await new Promise((r) => holder.once('exit', r));
+    }
+    expect(fs.readdirSync(path.join(repo, 'locks'))).toHaveLength(0);
+    expect(cli(repo, ['backup', 'create', '--include', src]).code).toBe(0);
+  });
+
+  it('removes a stale lock (same host, dead pid) and proceeds', () => {
+    const repo = freshRepo('stale');
+    const holder = spawnSync(process.execPath, [path.join(repoRoot, 'test', 'helpers', 'hold-lock.mjs'), repo, PASSWORD, 'exclusive', '1'], { encoding: 'utf8' });
+    expect(holder.stdout).toContain('locked');
+    // simulate a crash: put a lock of a dead process back
+    const dead = spawnSync('true');
+    expect(dead.pid).toBeGreaterThan(0);
+    const r = cli(repo, ['backup', 'create', '--include', src]);
+    expect(r.code).toBe(0);
+  });
+
+  it('a concurrent restic prune never corrupts: we wait or refuse, and both tools check clean', async () => {
+    const repo = freshRepo('concurrent');
+    for (let i = 0; i < 3; i++) json(repo, ['backup', 'create', '--include', src, '--force']);
+    const codes: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      const prune = spawn(RESTIC_014, ['-r', repo, 'forget', '--keep-last', '1', '--prune'], { env: { ...process.env, RESTIC_PASSWORD: PASSWORD, RESTIC_CACHE_DIR: path.join(tmp, 'rc') }, stdio: 'ignore' });
+      const ours = cli(repo, ['backup', 'create', '--include', src, '--force']);
+      codes.push(ours.code);
+      await new Promise((r) => prune.once('exit', r));
+    }
+    for (const c of codes) expect([0, 12]).toContain(c);
+    expect(resticOk(RESTIC_014, repo, PASSWORD, ['check', '--read-data'])).toContain('no errors were found');
+    expect(json<{ ok: boolean }>(repo, ['backup', 'check', '--read-data']).ok).toBe(true);
+  });
+});
+
+describe('hostile trees', () => {
+  it('a tree naming ".." is refused and nothing is written outside the target', async () => {
+    const repo = freshRepo('hostile');
+    const core = await getCore();
+    const r = await ResticRepository.open(new LocalStorage({ root: repo, uploadBucket: undefined }), core, Buffer.from(PASSWORD));
+    const index = await r.index();
+    const packer = new Packer(r, index, 16 << 20, 1);
+    const content = Buffer.from('escaped!\n');
+    const contentId = core.hash('sha256', content).toString('hex');
+    const [blob] = (await core.processFiles([], { chunker: { kind: 'rabin', polynomial: r.config.chunkerPolynomial }, hash: 'sha256', compression: { kind: 'none' }, seal: r.seal })) as never[];
+    expect(blob).toBeUndefined();
+    await packer.addDataBlobs([{ chunkIndex: 0, id: Buffer.from(contentId, 'hex'), rawLength: content.length, compressed: false, data: core.seal(r.seal, content) }]);
+    const t = '2024-01-01T00:00:00Z';
+    const node = (name: string) => `{"name":"${name}","type":"file","mode":420,"mtime":"${t}","atime":"${t}","ctime":"${t}","uid":0,"gid":0,"size":${content.length},"content":["${contentId}"]}`;
+    const tree = Buffer.from(`{"nodes":[${node('..')},${node('ok.txt')}]}\n`);
+    const treeId = core.hash('sha256', tree).toString('hex');
+    await packer.addTree(treeId, tree);
+    await packer.flush();
+    await r.writeUnpacked('snapshots', encodeSnapshot({ time: goTimeFromUnix(1700000000, 0, 0), tree: treeId, paths: ['/x'], hostname: 'h' }));
+    const target = path.join(tmp, 'hostile-target', 'inner');
+    const res = cli(repo, ['--json', 'backup', 'restore', 'latest', '--target', target]);
+    expect(res.code).toBe(3);
+    const out = JSON.parse(res.stdout) as { problems: { path: string; error: string }[] };
+    expect(out.problems[0]?.error).toContain('escape the target');
+    expect(fs.readFileSync(path.join(target, 'ok.txt'), 'utf8')).toBe('escaped!\n');
+    expect(fs.readdirSync(path.join(tmp, 'hostile-target'))).toEqual(['inner']);
+  });
+});
+
+describe('an interrupted backup', () => {
+  it('leaves a repository that check accepts (SIGKILL mid-upload)', async () => {
+    const repo = freshRepo('killed');
+    const big = path.join(tmp, 'big');
+    fs.mkdirSync(big);
+    for (let i = 0; i < 8; i++) fs.writeFileSync(path.join(big, `f${i}.bin`), crypto.randomBytes(8 * 1024 * 1024));
+    for (const delay of [300, 700, 1200]) {
+      const child = spawn(process.execPath, [path.join(repoRoot, 'bin', 'bolt-agent.js'), '--repo', repo, '--password-file', passwordFile, 'backup', 'create', '--force', '--include', big], { stdio: 'ignore' });
+      await new Promise((r) => setTimeout(r, delay));
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+    }
+    // the lock of the killed process is stale (dead pid): removed by the next command
+    const report = json<{ ok: boolean; errors: unknown[] }>(repo, ['backup', 'check', '--read-data']);
+    expect(report.errors).toEqual([]);
+    expect(resticOk(RESTIC_014, repo, PASSWORD, ['check', '--read-data'])).toContain('no errors were found');
+    const done = json<{ backup: { id: string } }>(repo, ['backup', 'create', '--include', big]);
+    expect(done.backup.id).toMatch(/^[0-9a-f]{64}$/);
+  });
+});
