@@ -10,6 +10,8 @@ import type { Core } from '../native/types.ts';
 import { getCore } from '../native/index.ts';
 import type { Storage } from '../storage/storage.ts';
 import { openStorage } from '../storage/open-storage.ts';
+import { replicate, secondaryLag, verifySecondary, type ReplicationResult, type SecondaryCheck, type SecondaryLag } from '../storage/replicate.ts';
+import { testConnection, type ConnectionTestResult } from '../storage/test-connection.ts';
 import type { ExcludeRules } from '../engine/exclude.ts';
 import { isFormatBuiltIn } from '../formats/built-in.ts';
 import type { BackupBackend, RetentionPolicy } from './backend.ts';
@@ -141,7 +143,7 @@ export class BackupManager {
         const { ResticBackend } = await import('../formats/restic/backend.ts');
         const { ResticRepository } = await import('../formats/restic/repository.ts');
         const repo = await ResticRepository.open(storage, core, password);
-        return ResticBackend.fromRepository(repo, core, await this.resticSettings(repo.version));
+        return ResticBackend.fromRepository(repo, core, await this.resticSettings(repo.version), (m) => this.hooks.warn(m));
       }
       throw formatNotBuiltIn(tool);
     } catch (err) {
@@ -168,6 +170,40 @@ export class BackupManager {
     } finally {
       await storage.close();
     }
+  }
+
+  /** The secondary repository string, when one is configured. */
+  secondary(): string | undefined {
+    return this.config.storage?.secondary;
+  }
+
+  private async withBoth<T>(fn: (primary: Storage, secondary: Storage) => Promise<T>): Promise<T> {
+    const target = this.secondary();
+    if (!target) throw new InvalidConfigError('no secondary storage configured', { hint: 'set storage.secondary in [backups] or BOLT_BACKUP_SECONDARY' });
+    const [primary, secondary] = await Promise.all([this.storage(), this.storage(target, { create: true })]);
+    try {
+      return await fn(primary, secondary);
+    } finally {
+      await Promise.all([primary.close(), secondary.close()]);
+    }
+  }
+
+  /** Copies what the secondary lacks (after a successful backup; resumable, verified). */
+  replicateToSecondary(options: { signal?: AbortSignal } = {}): Promise<ReplicationResult> {
+    return this.withBoth((primary, secondary) => replicate(primary, secondary, { concurrency: this.config.performance?.parallel_uploads ?? 4, ...(options.signal ? { signal: options.signal } : {}) }));
+  }
+
+  /** `backup check --secondary`. */
+  checkSecondary(readData: boolean): Promise<SecondaryCheck> {
+    return this.withBoth((primary, secondary) => verifySecondary(primary, secondary, { readData }));
+  }
+
+  secondaryLag(): Promise<SecondaryLag> {
+    return this.withBoth((primary, secondary) => secondaryLag(primary, secondary));
+  }
+
+  testConnection(repository = this.repository()): Promise<ConnectionTestResult> {
+    return testConnection(repository, this.config, { onWarning: (m) => this.hooks.warn(m), ...(this.effective.file ? {} : { baseDir: process.cwd() }) });
   }
 
   /** Paths to back up: the configured include sets plus extra ones, absolute, in order. */

@@ -10,6 +10,8 @@ import { interruptSignal, type CommandContext } from './context.ts';
 import { progressFor } from './progress-view.ts';
 import { renderBackup, renderBackupList, renderCheck, renderCreate, renderForget, renderRestore, renderStats } from './render.ts';
 import type { FileProblem } from '../backup/types.ts';
+import type { ReplicationResult } from '../storage/replicate.ts';
+import { renderConnection, renderSecondaryCheck } from './render-storage.ts';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -94,7 +96,19 @@ export function registerBackupCommands(program: Command): void {
           });
           reportProblems(ctx, result.problems, 'cannot read');
           for (const s of result.skipped) ctx.output.debug(`skipped ${s.path}: ${s.error}`);
-          ctx.output.result(result, () => renderCreate(result));
+          let secondary: ReplicationResult | { error: string } | undefined;
+          if (manager.secondary()) {
+            try {
+              secondary = await manager.replicateToSecondary({ signal: interruptSignal() });
+            } catch (err) {
+              secondary = { error: (err as Error).message };
+              ctx.output.warn(`the backup is stored, but copying it to the secondary failed (the next run resumes): ${(err as Error).message}`);
+            }
+          }
+          ctx.output.result({ ...result, ...(secondary ? { secondary } : {}) }, () =>
+            [renderCreate(result), ...(secondary && !('error' in secondary) ? [`secondary: ${secondary.copied} objects copied, ${secondary.upToDate} already there`] : [])].join('\n'),
+          );
+          if (secondary && 'error' in secondary) return ExitCode.error;
           return result.problems.length ? ExitCode.partial : ExitCode.ok;
         });
       }),
@@ -160,8 +174,12 @@ export function registerBackupCommands(program: Command): void {
     .option('--secondary', 'check that the secondary storage holds a verified copy')
     .action(
       action(async (ctx, opts: { readData?: boolean; secondary?: boolean }) =>
-        withBackend(ctx, async (backend) => {
-          if (opts.secondary) return notYet('backup check --secondary (issue #5)');
+        withBackend(ctx, async (backend, manager) => {
+          if (opts.secondary) {
+            const check = await manager.checkSecondary(opts.readData === true);
+            ctx.output.result(check, () => renderSecondaryCheck(check));
+            return check.ok ? ExitCode.ok : ExitCode.error;
+          }
           const report = await backend.checkIntegrity({ readData: opts.readData === true, progress: progressFor(ctx, 'check', false), signal: interruptSignal() });
           ctx.output.result(report, () => renderCheck(report));
           return report.ok ? ExitCode.ok : ExitCode.error;
@@ -245,7 +263,15 @@ export function registerBackupCommands(program: Command): void {
     .command('test-connection')
     .description('check that the repository storage is reachable and writable')
     .option('-v, --verbose', 'show each step')
-    .action(action(async () => notYet('backup test-connection (storage, issue #5)')));
+    .action(
+      action(async (ctx, opts: { verbose?: boolean }) => {
+        const manager = managerFor(ctx);
+        const result = await manager.testConnection();
+        const json = { ok: result.ok, outcome: result.outcome, exit_code: result.exitCode, location: result.location, backend: result.backend ?? null, latency_ms: result.latencyMs ?? null, steps: result.steps, ...(result.error ? { error: result.error.message } : {}) };
+        ctx.output.result(json, () => renderConnection(result, opts.verbose === true || ctx.output.verbose));
+        return result.exitCode;
+      }),
+    );
 
   backup
     .command('auto')
