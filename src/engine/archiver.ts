@@ -3,7 +3,7 @@
 // the content pipeline, and hand every finished directory to the repository format, bottom up.
 // The format decides what a directory becomes (restic: a tree blob; ghostsnap: flat nodes).
 import path from 'node:path';
-import type { Core, DirEntry, EntryStat, FileChunk, Xattr } from '../native/types.ts';
+import type { Core, DirEntry, DirListing, EntryStat, FileChunk, Xattr } from '../native/types.ts';
 import { ContentPipeline } from './content-pipeline.ts';
 import { Semaphore } from './concurrency.ts';
 import type { ExcludeMatcher } from './exclude.ts';
@@ -105,8 +105,8 @@ export interface ArchiveOptions {
   onExcluded?: (path: string, reason: string) => void;
   onProgress?: (counters: Readonly<ArchiveCounters>, currentPath: string) => void;
   signal?: AbortSignal;
-  /** Directories listed concurrently. */
-  listConcurrency?: number;
+  /** Files read or queued at once (bounds memory; default 512). */
+  filesInFlight?: number;
 }
 
 export interface ArchiveResult<R> {
@@ -122,6 +122,11 @@ function display(p: Buffer): string {
 
 function joinPath(dir: Buffer, name: Buffer): Buffer {
   return dir.length === 1 && dir[0] === 0x2f ? Buffer.concat([dir, name]) : Buffer.concat([dir, Buffer.of(0x2f), name]);
+}
+
+/** A directory whose walk is done; its result settles when its contents are stored. */
+interface Walked<R> {
+  result: Promise<R>;
 }
 
 /** The virtual tree of targets: the root and the directories on the way to each target. */
@@ -150,7 +155,8 @@ function buildTargetTree(targets: string[]): TargetNode {
 }
 
 export class Archiver<R> {
-  private readonly listSlots: Semaphore;
+  /** Files being read or waiting for the pipeline: bounds how far the walk runs ahead. */
+  private readonly fileBudget: Semaphore;
   private readonly counters: ArchiveCounters = { filesNew: 0, filesChanged: 0, filesUnmodified: 0, dirs: 0, bytesProcessed: 0, entries: 0 };
   private readonly problems: ArchiveProblem[] = [];
   private readonly skipped: ArchiveProblem[] = [];
@@ -163,12 +169,13 @@ export class Archiver<R> {
     private readonly format: ArchiveFormat<R>,
     private readonly options: ArchiveOptions,
   ) {
-    this.listSlots = new Semaphore(options.listConcurrency ?? 8);
+    this.fileBudget = new Semaphore(options.filesInFlight ?? 512);
   }
 
   async run(): Promise<ArchiveResult<R>> {
     const tree = buildTargetTree(this.options.targets);
-    const root = await this.visitTargetNode(Buffer.from('/'), tree, this.options.previous, undefined);
+    const walked = await this.visitTargetNode(Buffer.from('/'), tree, this.options.previous, undefined);
+    const root = await walked.result;
     return { root, counters: this.counters, problems: this.problems, skipped: this.skipped };
   }
 
@@ -213,88 +220,118 @@ export class Archiver<R> {
   }
 
   /** A directory of the target tree: a target (scanned fully) or an ancestor (partial). */
-  private async visitTargetNode(p: Buffer, node: TargetNode, previous: PreviousDir | undefined, self: ScannedEntry | undefined): Promise<R> {
-    if (node.isTarget) return this.visitDir(p, previous, self);
+  private async visitTargetNode(p: Buffer, node: TargetNode, previous: PreviousDir | undefined, self: ScannedEntry | undefined): Promise<Walked<R>> {
+    if (node.isTarget) return this.walkDir(p, previous, self);
     const entries: ScannedEntry[] = [];
     const results = new Map<string, R>();
+    const pending: Promise<unknown>[] = [];
     const names = [...node.children.keys()].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-    await Promise.all(
-      names.map(async (nameText) => {
-        const child = node.children.get(nameText) as TargetNode;
-        const name = Buffer.from(nameText);
-        const childPath = joinPath(p, name);
-        let stat: EntryStat;
-        try {
-          stat = this.core.lstat(childPath);
-        } catch (err) {
-          this.problems.push({ path: display(childPath), error: (err as Error).message });
-          return;
-        }
-        const entry = await this.scanEntry(childPath, name, stat);
-        if (!entry) return;
-        if (entry.kind === 'dir') {
-          const prevChild = previous ? await previous.dir(name) : undefined;
-          results.set(name.toString('latin1'), await this.visitTargetNode(childPath, child, prevChild, entry));
-          entries.push(entry);
-        } else if (child.isTarget) {
-          if (await this.processNonDir(entry, previous)) entries.push(entry);
-        } else {
-          this.problems.push({ path: display(childPath), error: 'is not a directory, but a backup path lies below it' });
-        }
-      }),
-    );
-    entries.sort((a, b) => Buffer.compare(a.name, b.name));
-    this.counters.dirs += 1;
-    return this.format.finishDir({ path: p, ...(self ? { self } : {}), entries, results, partial: true, previous });
-  }
-
-  private async listDir(p: Buffer): Promise<DirEntry[] | undefined> {
-    return this.listSlots.run(async () => {
-      const [listing] = await this.core.readDirs([p]);
-      if (!listing || listing.error) {
-        this.problems.push({ path: display(p), error: listing?.error?.message ?? 'cannot list directory' });
-        return undefined;
+    for (const nameText of names) {
+      const child = node.children.get(nameText) as TargetNode;
+      const name = Buffer.from(nameText);
+      const childPath = joinPath(p, name);
+      let stat: EntryStat;
+      try {
+        stat = this.core.lstat(childPath);
+      } catch (err) {
+        this.problems.push({ path: display(childPath), error: (err as Error).message });
+        continue;
       }
-      return listing.entries;
-    });
+      const entry = await this.scanEntry(childPath, name, stat);
+      if (!entry) continue;
+      if (entry.kind === 'dir') {
+        const prevChild = previous ? await previous.dir(name) : undefined;
+        const walked = await this.visitTargetNode(childPath, child, prevChild, entry);
+        entries.push(entry);
+        pending.push(walked.result.then((r) => results.set(name.toString('latin1'), r)));
+      } else if (child.isTarget) {
+        pending.push(this.processNonDir(entry, previous).then((keep) => keep && entries.push(entry)));
+      } else {
+        this.problems.push({ path: display(childPath), error: 'is not a directory, but a backup path lies below it' });
+      }
+    }
+    const result = (async () => {
+      await Promise.all(pending);
+      entries.sort((a, b) => Buffer.compare(a.name, b.name));
+      this.counters.dirs += 1;
+      return this.format.finishDir({ path: p, ...(self ? { self } : {}), entries, results, partial: true, previous });
+    })();
+    return { result };
   }
 
-  private async visitDir(p: Buffer, previous: PreviousDir | undefined, self: ScannedEntry | undefined): Promise<R> {
+  private async listDir(p: Buffer, prefetched?: Promise<DirListing | undefined>): Promise<DirEntry[] | undefined> {
+    const listing = prefetched ? await prefetched : (await this.core.readDirs([p]))[0];
+    if (!listing || listing.error) {
+      this.problems.push({ path: display(p), error: listing?.error?.message ?? 'cannot list directory' });
+      return undefined;
+    }
+    return listing.entries;
+  }
+
+  /**
+   * Walks `p` depth first: lists it, starts reading its files (bounded by the file budget), then
+   * walks its subdirectories one after the other. Resolves when the walk below `p` is done;
+   * `result` settles once the directory's files and subdirectories are stored. Memory stays
+   * bounded: only the current path and the directories with files still in flight are held.
+   */
+  private async walkDir(p: Buffer, previous: PreviousDir | undefined, self: ScannedEntry | undefined, prefetched?: Promise<DirListing | undefined>): Promise<Walked<R>> {
     this.checkAbort();
-    const listing = (await this.listDir(p)) ?? [];
+    const listing = (await this.listDir(p, prefetched)) ?? [];
     const entries: ScannedEntry[] = [];
     const results = new Map<string, R>();
-    const subdirs: Promise<void>[] = [];
-    const files: Promise<void>[] = [];
+    const pending: Promise<unknown>[] = [];
+    const others: { raw: DirEntry; path: Buffer; stat: EntryStat }[] = [];
+    const dirs: { raw: DirEntry; path: Buffer; stat: EntryStat }[] = [];
     for (const raw of listing) {
       const childPath = joinPath(p, raw.name);
-      const text = display(childPath);
       if (!raw.stat) {
-        this.problems.push({ path: text, error: raw.error?.message ?? 'cannot stat' });
+        this.problems.push({ path: display(childPath), error: raw.error?.message ?? 'cannot stat' });
         continue;
       }
-      const reason = this.options.exclude.empty ? undefined : this.options.exclude.reason(text);
-      if (reason) {
-        this.options.onExcluded?.(text, reason);
-        continue;
+      if (!this.options.exclude.empty) {
+        const text = display(childPath);
+        const reason = this.options.exclude.reason(text);
+        if (reason) {
+          this.options.onExcluded?.(text, reason);
+          continue;
+        }
       }
-      const stat = raw.stat;
-      const task = (async () => {
-        const entry = await this.scanEntry(childPath, raw.name, stat);
-        if (!entry) return;
-        if (entry.kind === 'dir') {
-          const prevChild = previous ? await previous.dir(raw.name) : undefined;
-          results.set(raw.name.toString('latin1'), await this.visitDir(childPath, prevChild, entry));
-          entries.push(entry);
-        } else if (await this.processNonDir(entry, previous)) entries.push(entry);
-      })();
-      (stat.mode & S_IFMT) === 0o040000 ? subdirs.push(task) : files.push(task);
+      ((raw.stat.mode & S_IFMT) === 0o040000 ? dirs : others).push({ raw, path: childPath, stat: raw.stat });
     }
-    await Promise.all(files);
-    await Promise.all(subdirs);
-    entries.sort((a, b) => Buffer.compare(a.name, b.name));
-    this.counters.dirs += 1;
-    return this.format.finishDir({ path: p, ...(self ? { self } : {}), entries, results, partial: false, previous });
+    const scanned = await Promise.all(others.map((o) => this.scanEntry(o.path, o.raw.name, o.stat)));
+    for (const entry of scanned) {
+      if (!entry) continue;
+      const needsRead = entry.kind === 'file';
+      if (needsRead) await this.fileBudget.acquire();
+      pending.push(
+        this.processNonDir(entry, previous)
+          .then((keep) => keep && entries.push(entry))
+          .finally(() => needsRead && this.fileBudget.release()),
+      );
+    }
+    // The subdirectories' listings (one crossing for all) and their parent trees load while
+    // this directory's files are read.
+    const listings = dirs.length ? this.core.readDirs(dirs.map((d) => d.path)) : Promise.resolve([]);
+    listings.catch(() => {});
+    const prevDirs: (Promise<PreviousDir | undefined> | undefined)[] = dirs.map((d) => (previous ? previous.dir(d.raw.name) : Promise.resolve(undefined)));
+    for (const [i, d] of dirs.entries()) {
+      const entry = await this.scanEntry(d.path, d.raw.name, d.stat);
+      const prevChild = await prevDirs[i];
+      prevDirs[i] = undefined; // let the parent tree go once its walk is done
+      if (!entry) continue;
+      const walked = await this.walkDir(d.path, prevChild, entry, listings.then((all) => all[i]));
+      entries.push(entry);
+      pending.push(walked.result.then((r) => results.set(d.raw.name.toString('latin1'), r)));
+    }
+    const result = (async () => {
+      await Promise.all(pending);
+      entries.sort((a, b) => Buffer.compare(a.name, b.name));
+      this.counters.dirs += 1;
+      return this.format.finishDir({ path: p, ...(self ? { self } : {}), entries, results, partial: false, previous });
+    })();
+    // A failure surfaces when the parent awaits `result`; keep Node from reporting it early.
+    result.catch(() => {});
+    return { result };
   }
 
   /** Files get content; sockets are skipped; the rest need nothing more. Returns false to drop the entry. */

@@ -83,16 +83,31 @@ export interface RestoreCounters {
 }
 
 const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
+/** Files created, closed and given their metadata at once. */
+const FILE_CONCURRENCY = 16;
 
 function display(node: RestoreNode): string {
   return node.displayPath;
 }
 
-interface OpenFile {
+interface PlannedFile {
   node: RestoreNode;
+  /** Open descriptor while data is being written; -1 before and after. */
   fd: number;
-  failed?: string;
+  opening: Promise<void> | undefined;
+  /** Bytes still to be written; the file is finished at 0. */
+  remaining: number;
+  failed: string | undefined;
 }
+
+interface PlannedBlob {
+  id: Buffer;
+  place: BlobPlace;
+  uses: { file: PlannedFile; position: number; length: number }[];
+}
+
+/** Files opened at once for one pack's batch of blobs. */
+const OPEN_FILES_PER_BATCH = 128;
 
 export class Restorer {
   private readonly problems: FileProblem[] = [];
@@ -112,55 +127,56 @@ export class Restorer {
 
   async run(): Promise<{ counters: RestoreCounters; problems: FileProblem[] }> {
     if (this.options.root && !this.options.verifyOnly) await fsp.mkdir(this.options.root, { recursive: true });
-    let window: RestoreNode[] = [];
-    let windowBytes = 0;
-    const maxFiles = this.options.windowFiles ?? 256;
-    const maxBytes = this.options.windowBytes ?? 256 * 1024 * 1024;
+    const files: RestoreNode[] = [];
     for await (const node of this.source.nodes()) {
-      if (this.options.signal?.aborted) throw this.options.signal.reason instanceof Error ? this.options.signal.reason : new Error('interrupted');
+      this.checkAbort();
       if (node.kind === 'file') {
         if (node.hardlinkKey) {
-          const first = this.linked.get(node.hardlinkKey);
-          if (first) {
+          if (this.linked.has(node.hardlinkKey)) {
             this.deferredLinks.push(node);
             continue;
           }
           this.linked.set(node.hardlinkKey, node);
         }
-        window.push(node);
-        windowBytes += node.size;
-        if (window.length >= maxFiles || windowBytes >= maxBytes) {
-          await this.restoreFiles(window);
-          window = [];
-          windowBytes = 0;
-        }
+        files.push(node);
       } else await this.restoreOther(node);
     }
-    await this.restoreFiles(window);
+    await this.restoreFiles(files);
     for (const node of this.deferredLinks) await this.restoreHardlink(node);
     if (!this.options.verifyOnly) {
-      // Deepest first, so setting a directory's times is not undone by writing inside it.
-      for (const dir of this.dirs.reverse()) await this.applyMetadata(dir);
+      // Last, when nothing is written inside them any more (metadata changes of a child do not
+      // touch its parent's times, so the order among directories does not matter).
+      await mapLimit(this.dirs, FILE_CONCURRENCY, (dir) => this.applyMetadata(dir));
     }
     this.options.progress?.done();
     return { counters: this.counters, problems: this.problems };
+  }
+
+  private checkAbort(): void {
+    if (this.options.signal?.aborted) throw this.options.signal.reason instanceof Error ? this.options.signal.reason : new Error('interrupted');
   }
 
   private problem(node: RestoreNode, error: string): void {
     this.problems.push({ path: display(node), error });
   }
 
+  /** Directories this run created or checked (never a symlink): writing below them is safe. */
+  private readonly safeDirs = new Set<string>();
+
   /** Refuses to write through an existing symlink or into a non-directory. */
   private async safeParent(node: RestoreNode): Promise<boolean> {
     const parentEnd = node.path.lastIndexOf(0x2f);
     if (parentEnd <= 0) return true;
     const parent = node.path.subarray(0, parentEnd);
+    const key = parent.toString('latin1');
+    if (this.safeDirs.has(key)) return true;
     try {
       const st = await fsp.lstat(parent);
       if (!st.isDirectory()) {
         this.problem(node, `parent ${parent.toString()} is not a directory (a symlink or file is in the way); not restored`);
         return false;
       }
+      this.safeDirs.add(key);
       return true;
     } catch (err) {
       this.problem(node, `parent directory missing: ${(err as Error).message}`);
@@ -190,6 +206,7 @@ export class Restorer {
             if (!(await this.safeParent(node))) return;
             await fsp.mkdir(node.path, { mode: 0o700 });
           }
+          this.safeDirs.add(node.path.toString('latin1'));
           this.dirs.push(node);
           this.counters.dirs += 1;
           return;
@@ -238,84 +255,137 @@ export class Restorer {
     }
   }
 
+  /**
+   * Writes every file's content pack by pack: each needed range of a pack is fetched once and its
+   * blobs are decoded straight into the files that use them (pwrite in the compute core). A file
+   * is opened when the first pack it needs is processed and finished (closed, metadata set) as
+   * soon as its last byte is written, so few files are open at once.
+   */
   private async restoreFiles(nodes: RestoreNode[]): Promise<void> {
-    if (nodes.length === 0) return;
-    const open: OpenFile[] = [];
+    const plans: PlannedFile[] = [];
+    const byPack = new Map<string, Map<string, PlannedBlob>>();
     for (const node of nodes) {
-      if (this.options.verifyOnly) {
-        open.push({ node, fd: -1 });
-        continue;
-      }
-      if (!(await this.safeParent(node))) continue;
-      try {
-        try {
-          const st = await fsp.lstat(node.path);
-          if (!st.isFile()) await fsp.rm(node.path, { recursive: st.isDirectory(), force: true });
-        } catch {
-          // does not exist yet
-        }
-        const handle = await fsp.open(node.path, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | O_NOFOLLOW, 0o600);
-        const fd = handle.fd;
-        // Keep the fd; FileHandle would close it when garbage-collected.
-        open.push({ node, fd });
-        (open[open.length - 1] as OpenFile & { handle?: fsp.FileHandle }).handle = handle;
-        if (node.size > 0) await handle.truncate(node.size);
-      } catch (err) {
-        this.problem(node, `cannot create file: ${(err as Error).message}`);
-      }
-    }
-
-    // Group every chunk of every file by the pack that holds it.
-    const byPack = new Map<string, Map<string, BlobRead & { files: OpenFile[] }>>();
-    for (const file of open) {
+      const plan: PlannedFile = { node, fd: -1, opening: undefined, remaining: node.size, failed: undefined };
       let position = 0;
-      for (const chunk of file.node.chunks ?? []) {
+      for (const chunk of node.chunks ?? []) {
         const place = this.source.locate(chunk.id);
         if (!place) {
-          file.failed = `data blob ${chunk.id.toString('hex').slice(0, 16)}… is not in the index`;
-          position += chunk.length;
-          continue;
+          plan.failed ??= `data blob ${chunk.id.toString('hex').slice(0, 16)}… is not in the index`;
+          plan.remaining -= chunk.length;
+        } else {
+          let blobs = byPack.get(place.pack);
+          if (!blobs) byPack.set(place.pack, (blobs = new Map()));
+          const key = chunk.id.toString('hex');
+          let blob = blobs.get(key);
+          if (!blob) blobs.set(key, (blob = { id: chunk.id, place, uses: [] }));
+          blob.uses.push({ file: plan, position, length: chunk.length });
         }
-        let blobs = byPack.get(place.pack);
-        if (!blobs) byPack.set(place.pack, (blobs = new Map()));
-        const key = chunk.id.toString('hex');
-        let read = blobs.get(key);
-        if (!read) blobs.set(key, (read = { id: chunk.id, place, targets: [], files: [] }));
-        if (file.fd >= 0) read.targets.push({ fd: file.fd, position });
-        read.files.push(file);
         position += chunk.length;
       }
-      if (position !== file.node.size) file.failed ??= `chunks add up to ${position} bytes, the backup says ${file.node.size}`;
+      if (position !== node.size) plan.failed ??= `chunks add up to ${position} bytes, the backup says ${node.size}`;
+      plans.push(plan);
     }
-
-    await mapLimit([...byPack.entries()], this.options.packConcurrency ?? 4, async ([pack, blobs]) => {
-      const list = [...blobs.values()].sort((a, b) => a.place.offset - b.place.offset);
-      let errors: (string | null)[];
-      try {
-        errors = await this.source.readBlobs(pack, list);
-      } catch (err) {
-        errors = list.map(() => (err as Error).message);
-      }
-      errors.forEach((error, i) => {
-        if (!error) {
-          const read = list[i];
-          if (read) this.counters.bytes += read.place.rawLength * Math.max(1, read.files.length);
-          return;
+    // Empty files (and files whose data is all missing) have nothing to wait for.
+    await mapLimit(
+      plans.filter((p) => p.remaining <= 0 || (p.node.chunks ?? []).length === 0),
+      FILE_CONCURRENCY,
+      async (p) => {
+        p.remaining = 0;
+        if (!this.options.verifyOnly && !p.failed) await this.openPlanned(p);
+        await this.finishFile(p);
+      },
+    );
+    const packs = [...byPack.entries()];
+    let packsDone = 0;
+    await mapLimit(packs, this.options.packConcurrency ?? 4, async ([pack, blobMap]) => {
+      this.checkAbort();
+      const blobs = [...blobMap.values()].sort((a, b) => a.place.offset - b.place.offset);
+      // Sub-batches keep the number of files opened for one pack bounded.
+      for (let start = 0; start < blobs.length; ) {
+        const batch: PlannedBlob[] = [];
+        const files = new Set<PlannedFile>();
+        while (start < blobs.length && (files.size < OPEN_FILES_PER_BATCH || batch.length === 0)) {
+          const blob = blobs[start++] as PlannedBlob;
+          batch.push(blob);
+          for (const use of blob.uses) files.add(use.file);
         }
-        for (const file of list[i]?.files ?? []) file.failed ??= `pack ${pack.slice(0, 12)}…: ${error}`;
-      });
-      this.options.progress?.update({ operation: this.options.verifyOnly ? 'verify' : 'restore', files_done: this.counters.files, bytes_done: this.counters.bytes, current: pack });
-    });
-
-    for (const file of open) {
-      const handle = (file as OpenFile & { handle?: fsp.FileHandle }).handle;
-      if (handle) await handle.close();
-      if (file.failed) {
-        this.problem(file.node, file.failed);
-        continue;
+        await this.readBatch(pack, batch, files);
       }
-      this.counters.files += 1;
-      if (!this.options.verifyOnly) await this.applyMetadata(file.node);
+      this.options.progress?.update({ operation: this.options.verifyOnly ? 'verify' : 'restore', files_done: this.counters.files, files_total: plans.length, bytes_done: this.counters.bytes, current: `pack ${++packsDone}/${packs.length}` });
+    });
+  }
+
+  private async readBatch(pack: string, batch: PlannedBlob[], files: Set<PlannedFile>): Promise<void> {
+    if (!this.options.verifyOnly) await mapLimit([...files], FILE_CONCURRENCY, (f) => this.openPlanned(f));
+    const reads: BlobRead[] = batch.map((b) => ({
+      id: b.id,
+      place: b.place,
+      targets: b.uses.filter((u) => u.file.fd >= 0).map((u) => ({ fd: u.file.fd, position: u.position })),
+    }));
+    let errors: (string | null)[];
+    try {
+      errors = await this.source.readBlobs(pack, reads);
+    } catch (err) {
+      errors = reads.map(() => (err as Error).message);
+    }
+    const finished: PlannedFile[] = [];
+    batch.forEach((blob, i) => {
+      const error = errors[i];
+      for (const use of blob.uses) {
+        if (error) use.file.failed ??= `pack ${pack.slice(0, 12)}…: ${error}`;
+        else this.counters.bytes += use.length;
+        use.file.remaining -= use.length;
+        if (use.file.remaining === 0) finished.push(use.file);
+      }
+    });
+    await mapLimit(finished, FILE_CONCURRENCY, (f) => this.finishFile(f));
+  }
+
+  /** Creates the destination once (the first pack that needs the file). */
+  private openPlanned(plan: PlannedFile): Promise<void> {
+    if (plan.fd >= 0 || plan.failed) return Promise.resolve();
+    plan.opening ??= (async () => {
+      if (!(await this.safeParent(plan.node))) {
+        plan.failed = 'not restored (see the previous problem)';
+        return;
+      }
+      try {
+        plan.fd = await this.createFile(plan.node);
+      } catch (err) {
+        plan.failed = `cannot create file: ${(err as Error).message}`;
+      }
+    })();
+    return plan.opening;
+  }
+
+  private async finishFile(plan: PlannedFile): Promise<void> {
+    if (plan.fd >= 0) {
+      const fd = plan.fd;
+      plan.fd = -1;
+      await new Promise<void>((resolve, reject) => fs.close(fd, (err) => (err ? reject(err) : resolve())));
+    }
+    if (plan.failed) {
+      if (!plan.failed.startsWith('not restored')) this.problem(plan.node, plan.failed);
+      return;
+    }
+    this.counters.files += 1;
+    if (!this.options.verifyOnly) await this.applyMetadata(plan.node);
+  }
+
+  /**
+   * Opens the destination for writing without following a symlink there; whatever else is in
+   * the way (a symlink, a directory, a special file) is replaced.
+   */
+  private async createFile(node: RestoreNode): Promise<number> {
+    const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | O_NOFOLLOW;
+    const open = () => new Promise<number>((resolve, reject) => fs.open(node.path, flags, 0o600, (err, fd) => (err ? reject(err) : resolve(fd))));
+    try {
+      return await open();
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ELOOP' && code !== 'EISDIR' && code !== 'ENXIO' && code !== 'ETXTBSY') throw err;
+      await fsp.rm(node.path, { recursive: true, force: true });
+      return open();
     }
   }
 

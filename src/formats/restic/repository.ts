@@ -15,6 +15,9 @@ import { idToHex, isId } from './ids.ts';
 
 export type FileType = 'keys' | 'snapshots' | 'index' | 'locks' | 'data';
 
+const TREE_PACK_MAX = 32 * 1024 * 1024;
+const TREE_PACK_CACHE = 64 * 1024 * 1024;
+
 /** restic 0.14 tries at most this many key files. */
 const MAX_KEYS_TRIED = 20;
 
@@ -219,7 +222,7 @@ export class ResticRepository {
     let lastError: Error | undefined;
     for (const loc of locations) {
       try {
-        return await this.readBlobAt(loc, id);
+        return await this.readBlobAt(loc, id, type, idx);
       } catch (err) {
         lastError = err as Error;
       }
@@ -227,8 +230,38 @@ export class ResticRepository {
     throw new CorruptDataError(`${type} blob ${id} cannot be read: ${lastError?.message ?? 'unknown error'}`, { cause: lastError, details: { blob: id } });
   }
 
-  async readBlobAt(loc: BlobLocation, id: string): Promise<Buffer> {
-    const data = await this.storage.get(objectKey('data', loc.packId), { offset: loc.offset, length: loc.length });
+  /**
+   * Tree packs are read whole and kept (up to TREE_PACK_CACHE bytes): walking a snapshot reads
+   * thousands of small tree blobs that sit together in a few packs.
+   */
+  private readonly treePacks = new Map<string, Promise<Buffer>>();
+  private treePackBytes = 0;
+
+  private async blobBytes(loc: BlobLocation, type: BlobType, index: MasterIndex | undefined): Promise<Buffer> {
+    const pack = index?.packs.get(loc.packId);
+    if (type !== 'tree' || !pack || pack.type !== 'tree' || pack.size > TREE_PACK_MAX) {
+      return this.storage.get(objectKey('data', loc.packId), { offset: loc.offset, length: loc.length });
+    }
+    let whole = this.treePacks.get(loc.packId);
+    if (!whole) {
+      whole = this.storage.get(objectKey('data', loc.packId));
+      this.treePacks.set(loc.packId, whole);
+      this.treePackBytes += pack.size;
+      whole.catch(() => this.treePacks.delete(loc.packId));
+      // Evict the oldest packs beyond the budget (Map keeps insertion order).
+      for (const [id] of this.treePacks) {
+        if (this.treePackBytes <= TREE_PACK_CACHE || id === loc.packId) break;
+        this.treePacks.delete(id);
+        this.treePackBytes -= index?.packs.get(id)?.size ?? 0;
+      }
+    }
+    const bytes = await whole;
+    if (loc.offset + loc.length > bytes.length) throw new CorruptDataError(`pack ${loc.packId} is shorter than the index says`, { details: { pack: loc.packId } });
+    return bytes.subarray(loc.offset, loc.offset + loc.length);
+  }
+
+  async readBlobAt(loc: BlobLocation, id: string, type: BlobType = 'data', index?: MasterIndex): Promise<Buffer> {
+    const data = await this.blobBytes(loc, type, index);
     const result = await this.core.decodeBlobs({
       data,
       blobs: [{ offset: 0, length: data.length, rawLength: loc.uncompressedLength, compressed: loc.uncompressedLength > 0, id: Buffer.from(id, 'hex') }],

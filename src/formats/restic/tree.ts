@@ -28,7 +28,7 @@ import {
   type JsonValue,
 } from './go-json-parse.ts';
 import { goQuote, goUnquote } from './go-quote.ts';
-import { formatRfc3339Nano, type GoTime } from './go-time.ts';
+import { formatRfc3339Nano, GO_ZERO_TIME as GO_ZERO_TIME_REF, parseRfc3339, type GoTime } from './go-time.ts';
 import { isValidUtf8 } from './go-utf8.ts';
 
 export interface ExtendedAttribute {
@@ -233,10 +233,152 @@ function decodeNode(value: JsonValue, path: string): ResticNode {
  * of the document. Throws CorruptDataError naming the offending node and field.
  */
 export function decodeTree(bytes: Uint8Array): ResticNode[] {
+  const fast = decodeTreeFast(bytes);
+  if (fast) return fast;
   const root = asObject(parseGoJson(bytes, 'tree'), 'tree');
   const nodes = optionalArray(root.field('nodes'), 'tree.nodes') ?? [];
   return nodes.map((value, i) => {
     if (value === null) throw new CorruptDataError(`tree.nodes[${i}]: null node`, { details: { field: `tree.nodes[${i}]` } });
     return decodeNode(value, `tree.nodes[${i}]`);
   });
+}
+
+const FAST_KEYS: ReadonlySet<string> = new Set([
+  'name', 'type', 'mode', 'mtime', 'atime', 'ctime', 'uid', 'gid', 'user', 'group', 'inode', 'device_id', 'size', 'links',
+  'linktarget', 'linktarget_raw', 'extended_attributes', 'generic_attributes', 'device', 'content', 'subtree', 'error',
+]);
+/** A JSON number token of 16 or more digits (may exceed 2^53): only the exact parser keeps it. */
+const BIG_NUMBER = /[:,[]\s*-?\d{16,}/;
+/** Escaped surrogates: Go turns lone ones into U+FFFD, JSON.parse keeps them. */
+const SURROGATE_ESCAPE = /\\u[dD][89abAB]/;
+
+let fastTimeText = '';
+let fastTime: GoTime | undefined;
+
+function fastTimeOf(value: unknown): GoTime | undefined {
+  if (value === undefined || value === null) return GO_ZERO_TIME_REF;
+  if (typeof value !== 'string') return undefined;
+  if (value === fastTimeText && fastTime) return fastTime;
+  try {
+    fastTime = parseRfc3339(value);
+  } catch {
+    return undefined;
+  }
+  fastTimeText = value;
+  return fastTime;
+}
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+function base64Of(value: unknown): Buffer | undefined {
+  if (value === undefined || value === null) return Buffer.alloc(0);
+  return typeof value === 'string' && BASE64.test(value) ? Buffer.from(value, 'base64') : undefined;
+}
+
+function uintOf(value: unknown, max: number): number | undefined {
+  if (value === undefined || value === null) return 0;
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= max ? value : undefined;
+}
+
+function stringOf(value: unknown): string | undefined {
+  if (value === undefined || value === null) return '';
+  return typeof value === 'string' ? value : undefined;
+}
+
+/**
+ * The common case through the engine's JSON.parse: trees as restic and we write them (known
+ * lower-case keys, numbers below 2^53, no escaped surrogates, well-formed values). Anything
+ * else returns undefined and goes through the exact Go-compatible parser, which also produces
+ * the precise error messages.
+ */
+function decodeTreeFast(bytes: Uint8Array): ResticNode[] | undefined {
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+  if (BIG_NUMBER.test(text) || SURROGATE_ESCAPE.test(text)) return undefined;
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return undefined;
+  const list = (doc as Record<string, unknown>)['nodes'];
+  if (list === undefined || list === null) return Object.keys(doc).every((k) => k === 'nodes') ? [] : undefined;
+  if (!Array.isArray(list) || Object.keys(doc).length !== 1) return undefined;
+  const out: ResticNode[] = [];
+  for (const raw of list as unknown[]) {
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined;
+    const n = raw as Record<string, unknown>;
+    for (const key in n) if (!FAST_KEYS.has(key)) return undefined;
+    const nameText = n['name'];
+    const type = n['type'];
+    if (typeof nameText !== 'string' || typeof type !== 'string' || !READABLE_TYPES.has(type)) return undefined;
+    let name: Buffer;
+    try {
+      name = goUnquote(nameText);
+    } catch {
+      return undefined;
+    }
+    if (name.length === 0) return undefined;
+    const mtime = fastTimeOf(n['mtime']);
+    const atime = fastTimeOf(n['atime']);
+    const ctime = fastTimeOf(n['ctime']);
+    const uid = uintOf(n['uid'], 0xffff_ffff);
+    const gid = uintOf(n['gid'], 0xffff_ffff);
+    const mode = uintOf(n['mode'], 0xffff_ffff);
+    const size = uintOf(n['size'], Number.MAX_SAFE_INTEGER);
+    const links = uintOf(n['links'], Number.MAX_SAFE_INTEGER);
+    const inode = uintOf(n['inode'], Number.MAX_SAFE_INTEGER);
+    const deviceId = uintOf(n['device_id'], Number.MAX_SAFE_INTEGER);
+    const device = uintOf(n['device'], Number.MAX_SAFE_INTEGER);
+    const user = stringOf(n['user']);
+    const group = stringOf(n['group']);
+    const linktarget = stringOf(n['linktarget']);
+    const error = stringOf(n['error']);
+    if (!mtime || !atime || !ctime || uid === undefined || gid === undefined || mode === undefined || size === undefined || links === undefined) return undefined;
+    if (inode === undefined || deviceId === undefined || device === undefined || user === undefined || group === undefined || linktarget === undefined || error === undefined) return undefined;
+    const node: ResticNode = { name, type: type as NodeType, mtime, atime, ctime, uid, gid, content: null };
+    if (mode !== 0) node.mode = mode;
+    if (user !== '') node.user = user;
+    if (group !== '') node.group = group;
+    if (inode !== 0) node.inode = BigInt(inode);
+    if (deviceId !== 0) node.deviceId = BigInt(deviceId);
+    if (size !== 0) node.size = size;
+    if (links !== 0) node.links = links;
+    const rawTarget = n['linktarget_raw'];
+    const bytesTarget = base64Of(rawTarget);
+    if (!bytesTarget) return undefined;
+    if (bytesTarget.length > 0) node.linkTarget = bytesTarget;
+    if (!node.linkTarget && linktarget !== '') node.linkTarget = Buffer.from(linktarget, 'utf8');
+    const xattrs = n['extended_attributes'];
+    if (xattrs !== undefined && xattrs !== null) {
+      if (!Array.isArray(xattrs)) return undefined;
+      if (xattrs.length > 0) {
+        const attrs: ExtendedAttribute[] = [];
+        for (const a of xattrs as unknown[]) {
+          if (typeof a !== 'object' || a === null) return undefined;
+          const an = (a as Record<string, unknown>)['name'];
+          const av = (a as Record<string, unknown>)['value'];
+          const value = base64Of(av);
+          if (typeof an !== 'string' || !value) return undefined;
+          attrs.push({ name: Buffer.from(an, 'utf8'), value });
+        }
+        node.extendedAttributes = attrs;
+      }
+    }
+    if (device !== 0) node.device = BigInt(device);
+    const content = n['content'];
+    if (content !== undefined && content !== null) {
+      if (!Array.isArray(content)) return undefined;
+      for (const id of content as unknown[]) if (typeof id !== 'string' || !ID_PATTERN.test(id)) return undefined;
+      node.content = content as string[];
+    }
+    const subtree = n['subtree'];
+    if (subtree !== undefined && subtree !== null) {
+      if (typeof subtree !== 'string' || !ID_PATTERN.test(subtree)) return undefined;
+      node.subtree = subtree;
+    }
+    if (error !== '') node.error = error;
+    out.push(node);
+  }
+  return out;
 }

@@ -1,0 +1,152 @@
+// `npm run bench`: bolt-agent against the real tools on the same data in one run, printing the
+// ratios. The corpus is ../shared/bench/make-corpus's (a copy lives in scripts/bench/): the
+// machine's /usr/share, /usr/include and /usr/lib/x86_64-linux-gnu plus a 512 MiB incompressible
+// volume image, ~2 GB and ~56k files, built once in /var/tmp/bolt-corpus (BOLT_BENCH_CORPUS).
+//
+// Measured per tool: first backup, unchanged re-run, re-run after `make-corpus --mutate` (a day
+// on a host), restore, and the peak RSS of each. All data is read from the page cache (the
+// corpus is read once before timing) so the tools are compared on CPU and I/O work, not on the
+// disk's mood. Run it on an otherwise idle machine; ratios are what to look at.
+//   node scripts/bench.mjs [--format restic|ghostsnap|all] [--keep]
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { root, run, say } from './lib.mjs';
+
+const args = process.argv.slice(2);
+const formatArg = args.includes('--format') ? args[args.indexOf('--format') + 1] : 'all';
+const keep = args.includes('--keep');
+const corpus = process.env.BOLT_BENCH_CORPUS ?? '/var/tmp/bolt-corpus';
+const work = fs.mkdtempSync(path.join(process.env.BOLT_BENCH_WORK ?? '/var/tmp', 'bolt-bench-'));
+const binary = path.join(root, 'build', 'bolt-agent');
+const restic = process.env.RESTIC_BIN ?? '/usr/bin/restic';
+const ghostsnap = process.env.GHOSTSNAP_BIN ?? path.resolve(root, '..', 'shared', 'tools', 'ghostsnap');
+const password = 'bench-password';
+const passwordFile = path.join(work, 'password');
+fs.writeFileSync(passwordFile, password);
+
+run(process.execPath, [path.join(root, 'scripts', 'build-binary.mjs')]);
+const makeCorpus = fs.existsSync(path.resolve(root, '..', 'shared', 'bench', 'make-corpus')) ? path.resolve(root, '..', 'shared', 'bench', 'make-corpus') : path.join(root, 'scripts', 'bench', 'make-corpus');
+// A fresh copy every run: --mutate changes it.
+fs.rmSync(corpus, { recursive: true, force: true });
+run(makeCorpus, [corpus]);
+say('reading the corpus once so every tool finds it in the page cache');
+run('tar', ['-cf', '/dev/null', '-C', corpus, '.']);
+
+/** Runs a command, returning wall seconds and peak RSS (MiB) via GNU time. */
+function measure(label, cmd, cmdArgs, env = {}) {
+  const timeOut = path.join(work, 'time.txt');
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync('/usr/bin/time', ['-f', '%M %e %U %S', '-o', timeOut, cmd, ...cmdArgs], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    maxBuffer: 1 << 28,
+  });
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (r.status !== 0) {
+    process.stderr.write(r.stdout + r.stderr);
+    throw new Error(`${label} failed (exit ${r.status})`);
+  }
+  const [rssKb, , user, sys] = fs.readFileSync(timeOut, 'utf8').trim().split(/\s+/).map(Number);
+  const result = { label, wall, rssMiB: rssKb / 1024, cpu: user + sys, stdout: r.stdout, stderr: r.stderr };
+  say(`${label}: ${wall.toFixed(2)} s wall, ${result.cpu.toFixed(2)} s CPU, ${result.rssMiB.toFixed(0)} MiB peak RSS`);
+  return result;
+}
+
+function dropRestore(dir) {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+const results = [];
+
+function compare(format, other, ours) {
+  for (const step of Object.keys(ours)) {
+    const a = ours[step];
+    const b = other[step];
+    results.push({ format, step, theirs: b, ours: a });
+  }
+}
+
+function benchRestic() {
+  const repoTheirs = path.join(work, 'restic-repo');
+  const repoOurs = path.join(work, 'bolt-repo');
+  const env = { RESTIC_PASSWORD: password, RESTIC_CACHE_DIR: path.join(work, 'restic-cache') };
+  run(restic, ['-r', repoTheirs, 'init', '-q'], { env: { ...process.env, ...env } });
+  run(binary, ['--repo', repoOurs, '--password-file', passwordFile, 'backup', 'init', repoOurs]);
+  const theirs = {};
+  const ours = {};
+  const agent = (...a) => [ '--repo', repoOurs, '--password-file', passwordFile, '--no-progress', ...a ];
+  theirs.first = measure('restic first backup', restic, ['-r', repoTheirs, 'backup', '-q', corpus], env);
+  ours.first = measure('bolt-agent first backup', binary, agent('backup', 'create', '--include', corpus));
+  theirs.rerun = measure('restic unchanged re-run', restic, ['-r', repoTheirs, 'backup', '-q', corpus], env);
+  ours.rerun = measure('bolt-agent unchanged re-run', binary, agent('backup', 'create', '--include', corpus));
+  return { theirs, ours, repoTheirs, repoOurs, env, agent };
+}
+
+const started = Date.now();
+if (formatArg === 'restic' || formatArg === 'all') {
+  const r = benchRestic();
+  run(makeCorpus, ['--mutate', corpus]);
+  run('tar', ['-cf', '/dev/null', '-C', corpus, '.']);
+  r.theirs.mutated = measure('restic after --mutate', restic, ['-r', r.repoTheirs, 'backup', '-q', corpus], r.env);
+  r.ours.mutated = measure('bolt-agent after --mutate', binary, r.agent('backup', 'create', '--include', corpus));
+  const t1 = path.join(work, 'restore-restic');
+  const t2 = path.join(work, 'restore-bolt');
+  r.theirs.restore = measure('restic restore', restic, ['-r', r.repoTheirs, 'restore', 'latest', '--target', t1], r.env);
+  r.ours.restore = measure('bolt-agent restore', binary, r.agent('backup', 'restore', 'latest', '--target', t2));
+  const diff = spawnSync('diff', ['-rq', '--no-dereference', path.join(t1, corpus), path.join(t2, corpus)], { encoding: 'utf8' });
+  if (diff.status !== 0) say(`WARNING: the two restores differ:\n${diff.stdout.slice(0, 2000)}`);
+  dropRestore(t1);
+  dropRestore(t2);
+  compare('restic', r.theirs, r.ours);
+}
+
+if (formatArg === 'ghostsnap' || formatArg === 'all') {
+  if (!fs.existsSync(ghostsnap)) say(`ghostsnap binary not found at ${ghostsnap}; skipping the ghostsnap format`);
+  else {
+    // A fresh corpus so both tools see the same first backup.
+    fs.rmSync(corpus, { recursive: true, force: true });
+    run(makeCorpus, [corpus]);
+    run('tar', ['-cf', '/dev/null', '-C', corpus, '.']);
+    const repoTheirs = path.join(work, 'ghostsnap-repo');
+    const repoOurs = path.join(work, 'bolt-ghostsnap-repo');
+    const env = { GHOSTSNAP_PASSWORD: password, RUST_BACKTRACE: '0' };
+    run(ghostsnap, ['init', repoTheirs], { env: { ...process.env, ...env } });
+    const agent = (...a) => ['--tool', 'ghostsnap', '--repo', repoOurs, '--password-file', passwordFile, '--no-progress', ...a];
+    const init = spawnSync(binary, agent('backup', 'init', repoOurs), { encoding: 'utf8' });
+    if (init.status !== 0) say(`bolt-agent cannot init a ghostsnap repository yet (${init.stderr.trim()}); skipping the ghostsnap format`);
+    else {
+      const theirs = {};
+      const ours = {};
+      theirs.first = measure('ghostsnap first backup', ghostsnap, ['-q', '--repo', repoTheirs, 'backup', corpus], env);
+      ours.first = measure('bolt-agent (ghostsnap format) first backup', binary, agent('backup', 'create', '--include', corpus));
+      theirs.rerun = measure('ghostsnap unchanged re-run', ghostsnap, ['-q', '--repo', repoTheirs, 'backup', corpus], env);
+      ours.rerun = measure('bolt-agent (ghostsnap format) unchanged re-run', binary, agent('backup', 'create', '--include', corpus));
+      const t1 = path.join(work, 'restore-ghostsnap');
+      const t2 = path.join(work, 'restore-bolt-ghostsnap');
+      theirs.restore = measure('ghostsnap restore', ghostsnap, ['-q', '--repo', repoTheirs, 'restore', 'latest', '--target', t1], env);
+      ours.restore = measure('bolt-agent (ghostsnap format) restore', binary, agent('backup', 'restore', 'latest', '--target', t2));
+      dropRestore(t1);
+      dropRestore(t2);
+      compare('ghostsnap', theirs, ours);
+    }
+  }
+}
+
+const corpusSize = spawnSync('du', ['-sb', corpus], { encoding: 'utf8' }).stdout.split('\t')[0];
+const lines = [
+  '',
+  `bolt-agent vs the real tools — ${os.cpus().length} cores, corpus ${(Number(corpusSize) / 2 ** 30).toFixed(2)} GiB at ${corpus}, ${new Date().toISOString()}`,
+  '',
+  '| format | step | theirs (s) | bolt-agent (s) | time ratio | theirs RSS (MiB) | bolt-agent RSS (MiB) | RSS ratio |',
+  '|---|---|---|---|---|---|---|---|',
+  ...results.map(
+    (r) =>
+      `| ${r.format} | ${r.step} | ${r.theirs.wall.toFixed(2)} | ${r.ours.wall.toFixed(2)} | ${(r.ours.wall / r.theirs.wall).toFixed(2)}× | ${r.theirs.rssMiB.toFixed(0)} | ${r.ours.rssMiB.toFixed(0)} | ${(r.ours.rssMiB / r.theirs.rssMiB).toFixed(2)}× |`,
+  ),
+  '',
+  `total bench time ${((Date.now() - started) / 1000).toFixed(0)} s`,
+];
+process.stdout.write(`${lines.join('\n')}\n`);
+if (!keep) fs.rmSync(work, { recursive: true, force: true });
