@@ -11,7 +11,7 @@ import { ensureNodeModules, root, run, say } from './lib.mjs';
 ensureNodeModules();
 run(process.execPath, [path.join(root, 'scripts', 'build-binary.mjs')]);
 
-const home = path.join(root, '.bolt-agent');
+const home = path.resolve(process.env.BOLT_QUICKSTART_HOME ?? path.join(root, '.bolt-agent'));
 const binary = path.join(root, 'build', 'bolt-agent');
 const passwordFile = path.join(home, 'password');
 const configFile = path.join(home, 'Boltfile.toml');
@@ -33,7 +33,7 @@ password_file = "password"
 [backups.include]
 container_volumes = false
 bolt_config = false
-custom_paths = ["../examples"]
+custom_paths = [${JSON.stringify(path.join(root, 'examples'))}]
 `,
 );
 
