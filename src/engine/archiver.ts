@@ -7,6 +7,7 @@ import type { Core, DirEntry, DirListing, EntryStat, FileChunk, Xattr } from '..
 import { ContentPipeline } from './content-pipeline.ts';
 import { Semaphore } from './concurrency.ts';
 import type { ExcludeMatcher } from './exclude.ts';
+import { ReadRootMap, type ReadRoot } from './read-roots.ts';
 
 export type EntryKind = 'file' | 'dir' | 'symlink' | 'dev' | 'chardev' | 'fifo' | 'socket';
 
@@ -38,6 +39,8 @@ export interface ScannedEntry {
   content?: FileChunk[];
   /** Files: the content came from the previous backup without reading. */
   reused?: boolean;
+  /** Files: the previous backup's entry the content came from. */
+  previous?: PreviousFile;
   /** Files: a hard link to an entry already backed up in this run (its path). */
   hardlinkOf?: Buffer;
 }
@@ -71,6 +74,13 @@ export interface PreviousFile {
   inode?: number;
   /** The content to reuse; undefined when not all of it is still in the repository. */
   content: FileChunk[] | undefined;
+  /**
+   * Whether `content` is reusable, when the format can tell without building it (then
+   * `content` is only read if someone needs the chunk list).
+   */
+  reusable?: boolean;
+  /** The format's own record of the previous entry (restic: its tree node). */
+  record?: unknown;
 }
 
 export interface ArchiveFormat<R> {
@@ -107,6 +117,8 @@ export interface ArchiveOptions {
   signal?: AbortSignal;
   /** Files read or queued at once (bounds memory; default 512). */
   filesInFlight?: number;
+  /** Read below these roots elsewhere (a filesystem snapshot); entries keep the recorded paths. */
+  readRoots?: readonly ReadRoot[];
 }
 
 export interface ArchiveResult<R> {
@@ -162,6 +174,7 @@ export class Archiver<R> {
   private readonly skipped: ArchiveProblem[] = [];
   private readonly hardlinks = new Map<string, { path: Buffer; content: Promise<FileChunk[] | undefined> }>();
   private xattrWarning = false;
+  private readonly readRoots: ReadRootMap;
 
   constructor(
     private readonly core: Core,
@@ -170,6 +183,21 @@ export class Archiver<R> {
     private readonly options: ArchiveOptions,
   ) {
     this.fileBudget = new Semaphore(options.filesInFlight ?? 512);
+    this.readRoots = new ReadRootMap(options.readRoots);
+  }
+
+  /** Where the recorded path `p` is read from. */
+  private source(p: Buffer): Buffer {
+    return this.readRoots.empty ? p : this.readRoots.map(p);
+  }
+
+  /** A read root's own metadata (its parent's source shows a placeholder there). */
+  private rootStat(p: Buffer, fallback: EntryStat): EntryStat {
+    try {
+      return this.core.lstat(this.source(p));
+    } catch {
+      return fallback;
+    }
   }
 
   async run(): Promise<ArchiveResult<R>> {
@@ -186,7 +214,7 @@ export class Archiver<R> {
   private async readXattrs(p: Buffer, kind: EntryKind): Promise<Xattr[]> {
     if (!this.format.wantsXattrs(kind)) return [];
     try {
-      return await this.core.getXattrs(p);
+      return await this.core.getXattrs(this.source(p));
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code === 'EUNSUPPORTED') {
@@ -210,7 +238,7 @@ export class Archiver<R> {
     const entry: ScannedEntry = { name, path: p, kind, stat, xattrs: await this.readXattrs(p, kind) };
     if (kind === 'symlink') {
       try {
-        entry.linkTarget = await readLinkRaw(p);
+        entry.linkTarget = await readLinkRaw(this.source(p));
       } catch (err) {
         this.problems.push({ path: display(p), error: `cannot read symlink: ${(err as Error).message}` });
         return undefined;
@@ -232,7 +260,7 @@ export class Archiver<R> {
       const childPath = joinPath(p, name);
       let stat: EntryStat;
       try {
-        stat = this.core.lstat(childPath);
+        stat = this.core.lstat(this.source(childPath));
       } catch (err) {
         this.problems.push({ path: display(childPath), error: (err as Error).message });
         continue;
@@ -260,7 +288,7 @@ export class Archiver<R> {
   }
 
   private async listDir(p: Buffer, prefetched?: Promise<DirListing | undefined>): Promise<DirEntry[] | undefined> {
-    const listing = prefetched ? await prefetched : (await this.core.readDirs([p]))[0];
+    const listing = prefetched ? await prefetched : (await this.core.readDirs([this.source(p)]))[0];
     if (!listing || listing.error) {
       this.problems.push({ path: display(p), error: listing?.error?.message ?? 'cannot list directory' });
       return undefined;
@@ -296,7 +324,8 @@ export class Archiver<R> {
           continue;
         }
       }
-      ((raw.stat.mode & S_IFMT) === 0o040000 ? dirs : others).push({ raw, path: childPath, stat: raw.stat });
+      const stat = this.readRoots.isRoot(childPath) ? this.rootStat(childPath, raw.stat) : raw.stat;
+      ((stat.mode & S_IFMT) === 0o040000 ? dirs : others).push({ raw, path: childPath, stat });
     }
     const scanned = await Promise.all(others.map((o) => this.scanEntry(o.path, o.raw.name, o.stat)));
     for (const entry of scanned) {
@@ -311,7 +340,7 @@ export class Archiver<R> {
     }
     // The subdirectories' listings (one crossing for all) and their parent trees load while
     // this directory's files are read.
-    const listings = dirs.length ? this.core.readDirs(dirs.map((d) => d.path)) : Promise.resolve([]);
+    const listings = dirs.length ? this.core.readDirs(dirs.map((d) => this.source(d.path))) : Promise.resolve([]);
     listings.catch(() => {});
     const prevDirs: (Promise<PreviousDir | undefined> | undefined)[] = dirs.map((d) => (previous ? previous.dir(d.raw.name) : Promise.resolve(undefined)));
     for (const [i, d] of dirs.entries()) {
@@ -344,9 +373,11 @@ export class Archiver<R> {
     if (entry.kind !== 'file') return true;
     const stat = entry.stat;
     const prev = previous?.file(entry.name);
-    if (prev && prev.content && this.format.unchanged(prev, stat)) {
-      entry.content = prev.content;
+    if (prev && (prev.reusable ?? prev.content !== undefined) && this.format.unchanged(prev, stat)) {
+      // The chunk list is built only if a format asks for it (restic reuses the node's ids).
+      Object.defineProperty(entry, 'content', { get: () => prev.content, enumerable: true, configurable: true });
       entry.reused = true;
+      entry.previous = prev;
       this.counters.filesUnmodified += 1;
       this.counters.bytesProcessed += stat.size;
       return true;
@@ -373,7 +404,7 @@ export class Archiver<R> {
 
   private async readContent(entry: ScannedEntry, hadPrevious: boolean): Promise<boolean> {
     this.checkAbort();
-    const result = await this.pipeline.read(entry.path, entry.stat.size);
+    const result = await this.pipeline.read(this.source(entry.path), entry.stat.size);
     if ('error' in result) {
       this.problems.push({ path: display(entry.path), error: result.error });
       return false;

@@ -4,11 +4,12 @@
 // Nothing is written outside the target: names are checked and symlinks are never followed.
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import type { BlobTarget, Core, Xattr } from '../native/types.ts';
+import type { BlobTarget, Core, HashAlgorithm, Xattr } from '../native/types.ts';
 import type { FileProblem } from '../backup/types.ts';
 import type { ProgressSink } from '../observe/progress.ts';
 import type { EntryKind } from './archiver.ts';
 import { mapLimit } from './concurrency.ts';
+import { recheckFile } from './recheck.ts';
 
 export interface TimeSpec {
   sec: number;
@@ -72,6 +73,8 @@ export interface RestoreRunOptions {
   windowFiles?: number;
   /** …and about this many bytes. */
   windowBytes?: number;
+  /** Afterwards, read every restored file back and check its chunks with this hash (the format's chunk id). */
+  recheck?: HashAlgorithm;
 }
 
 export interface RestoreCounters {
@@ -80,11 +83,15 @@ export interface RestoreCounters {
   bytes: number;
   links: number;
   special: number;
+  /** Files read back and found equal to the backup (with `recheck`). */
+  rechecked: number;
 }
 
 const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
 /** Files created, closed and given their metadata at once. */
 const FILE_CONCURRENCY = 16;
+/** Files read back at once (each holds a buffer of its largest chunk). */
+const RECHECK_CONCURRENCY = 4;
 
 function display(node: RestoreNode): string {
   return node.displayPath;
@@ -111,7 +118,9 @@ const OPEN_FILES_PER_BATCH = 128;
 
 export class Restorer {
   private readonly problems: FileProblem[] = [];
-  private readonly counters: RestoreCounters = { files: 0, dirs: 0, bytes: 0, links: 0, special: 0 };
+  private readonly counters: RestoreCounters = { files: 0, dirs: 0, bytes: 0, links: 0, special: 0, rechecked: 0 };
+  /** Files written completely (checked again with `recheck`). */
+  private readonly written: RestoreNode[] = [];
   private readonly dirs: RestoreNode[] = [];
   private readonly linked = new Map<string, RestoreNode>();
   private readonly deferredLinks: RestoreNode[] = [];
@@ -143,6 +152,17 @@ export class Restorer {
     }
     await this.restoreFiles(files);
     for (const node of this.deferredLinks) await this.restoreHardlink(node);
+    const hash = this.options.recheck;
+    if (hash && !this.options.verifyOnly) {
+      await mapLimit(this.written, RECHECK_CONCURRENCY, async (node) => {
+        this.checkAbort();
+        const difference = await recheckFile(this.core, node, hash);
+        if (difference) this.problem(node, difference);
+        else this.counters.rechecked += 1;
+        // Reading it back may have moved its access time.
+        await this.core.setTimes(node.path, node.atime.sec, node.atime.nsec, node.mtime.sec, node.mtime.nsec).catch(() => {});
+      });
+    }
     if (!this.options.verifyOnly) {
       // Last, when nothing is written inside them any more (metadata changes of a child do not
       // touch its parent's times, so the order among directories does not matter).
@@ -370,6 +390,7 @@ export class Restorer {
     }
     this.counters.files += 1;
     if (!this.options.verifyOnly) await this.applyMetadata(plan.node);
+    if (this.options.recheck) this.written.push(plan.node);
   }
 
   /**

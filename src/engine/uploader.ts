@@ -23,7 +23,12 @@ export class Uploader {
   }
 
   /** Starts uploading once a slot is free; `onDone` runs after the object is stored. */
-  async upload(key: string, body: PutBody, size: number, onDone?: () => void | Promise<void>): Promise<void> {
+  upload(key: string, body: PutBody, size: number, onDone?: () => void | Promise<void>): Promise<void> {
+    return this.run(() => this.storage.put(key, body), size, onDone);
+  }
+
+  /** Like upload(), for objects that publish themselves (a spooled pack). */
+  async run(store: () => Promise<unknown>, size: number, onDone?: () => void | Promise<void>): Promise<void> {
     this.check();
     await this.slots.acquire();
     if (this.failure) {
@@ -32,7 +37,7 @@ export class Uploader {
     }
     const task = (async () => {
       try {
-        await this.storage.put(key, body);
+        await store();
         this.bytesUploaded += size;
         this.objectsUploaded += 1;
         await onDone?.();

@@ -8,7 +8,7 @@
 // runs, so a producer that hands out streams is throttled to the pace of the remote, and a caller
 // that awaits its put() never has more than its own outstanding bodies in memory.
 import { Semaphore } from './semaphore.ts';
-import type { ByteRange, ObjectInfo, PutBody, PutOptions, PutResult, Storage } from './storage.ts';
+import type { ByteRange, ObjectInfo, PutBody, PutOptions, PutResult, SpoolFile, Storage } from './storage.ts';
 
 export class BoundedStorage implements Storage {
   private readonly slots: Semaphore;
@@ -51,6 +51,11 @@ export class BoundedStorage implements Storage {
 
   put(key: string, body: PutBody, options?: PutOptions): Promise<PutResult> {
     return this.slots.run(() => this.inner.put(key, body, options));
+  }
+
+  get createSpool(): (() => Promise<SpoolFile>) | undefined {
+    const inner = this.inner;
+    return inner.createSpool ? () => (inner.createSpool as () => Promise<SpoolFile>).call(inner) : undefined;
   }
 
   delete(key: string): Promise<void> {

@@ -4,13 +4,13 @@
 // hex/UUID names as objects, and a stray name must never look like one.
 import { randomBytes } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { bodyParts, throttledPieces } from './body.ts';
 import { PreconditionFailedError, StorageRequestError, type FailureFacts, type StorageTarget } from './errors.ts';
-import type { ByteRange, ObjectInfo, PutBody, PutOptions, PutResult, Storage } from './storage.ts';
+import type { ByteRange, ObjectInfo, PutBody, PutOptions, PutResult, SpoolFile, Storage } from './storage.ts';
 import type { TokenBucket } from './token-bucket.ts';
 
 /** Stream bodies are copied to disk in pieces of this size. */
@@ -224,6 +224,40 @@ export class LocalStorage implements Storage {
     } finally {
       await unlink(lock).catch(() => undefined);
     }
+  }
+
+  /**
+   * Spools live in the repository's data/ folder (same filesystem, so publishing is a rename);
+   * their names start with "." so neither we nor restic take them for objects.
+   */
+  async createSpool(): Promise<SpoolFile> {
+    const dir = path.join(this.root, 'data');
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const temp = path.join(dir, `.spool-${randomBytes(8).toString('hex')}.tmp`);
+    await writeFile(temp, '', { flag: 'wx', mode: 0o600 });
+    return {
+      path: temp,
+      publish: async (key: string) => {
+        const final = this.pathOf(key);
+        const handle = await open(temp, 'r+');
+        try {
+          await handle.sync();
+          const etag = etagOf(await handle.stat({ bigint: true }));
+          await handle.close();
+          await rename(temp, final).catch(async (err: FsError) => {
+            if (err.code !== 'ENOENT') throw err;
+            await mkdir(path.dirname(final), { recursive: true, mode: 0o700 });
+            await rename(temp, final);
+          });
+          await syncDir(path.dirname(final));
+          return { etag };
+        } catch (err) {
+          await handle.close().catch(() => undefined);
+          throw err instanceof StorageRequestError ? err : this.failure('put', key, err);
+        }
+      },
+      discard: () => unlink(temp).catch(() => undefined),
+    };
   }
 
   async delete(key: string): Promise<void> {

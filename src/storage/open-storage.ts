@@ -5,16 +5,16 @@ import { InvalidConfigError } from '../backup/errors.ts';
 import { formatRepositoryLocation, parseRepositoryUrl, RepositoryUrlError, type RepositoryLocation } from '../config/repository-url.ts';
 import type { BackupConfig } from '../config/schema.ts';
 import { parseDuration, parseRate, parseSize } from '../config/units.ts';
-import { AzureStorage, type AzureCredential } from './azure.ts';
+import type { AzureStorage, AzureCredential } from './azure.ts';
 import { AZURITE_ACCOUNT, parseAzureConnectionString } from './azure-connection-string.ts';
 import { BoundedStorage } from './bounded-storage.ts';
 import type { StorageTarget } from './errors.ts';
 import { agentFor, createAgents } from './http-agent.ts';
 import { LocalStorage } from './local.ts';
-import { MinioStorage } from './minio.ts';
+import type { MinioStorage } from './minio.ts';
 import type { TransferSettings } from './remote-storage.ts';
 import { DEFAULT_RETRY_POLICY, Retrier, type RetryListener, type RetryPolicy } from './retry.ts';
-import { S3Storage } from './s3.ts';
+import type { S3Storage } from './s3.ts';
 import type { Storage } from './storage.ts';
 import { loadTlsSettings } from './tls-settings.ts';
 import { processUploadBucket } from './token-bucket.ts';
@@ -113,7 +113,8 @@ async function openLocation(location: RepositoryLocation, config: BackupConfig, 
       const agents = createAgents({ idleTimeoutMs: ctx.timeoutMs, tls });
       const where = formatRepositoryLocation({ backend: 's3', ...(endpoint ? { endpoint } : {}), bucket: location.bucket, prefix });
       return {
-        backend: new S3Storage(
+        // The SDKs load only for the backend in use: a local repository starts faster.
+        backend: new (await import('./s3.ts')).S3Storage(
           where,
           {
             endpoint,
@@ -148,7 +149,7 @@ async function openLocation(location: RepositoryLocation, config: BackupConfig, 
       const tls = await loadTlsSettings(config.security, minio.verify_certificates, `minio ${endpoint}`, ctx.warn);
       const agents = createAgents({ idleTimeoutMs: ctx.timeoutMs, tls });
       return {
-        backend: new MinioStorage(
+        backend: new (await import('./minio.ts')).MinioStorage(
           formatRepositoryLocation({ backend: 'minio', endpoint, bucket: location.bucket, prefix }),
           {
             endpoint,
@@ -193,7 +194,7 @@ async function openLocation(location: RepositoryLocation, config: BackupConfig, 
       const tls = await loadTlsSettings(config.security, undefined, `azure ${serviceUrl}`, ctx.warn);
       const agents = createAgents({ idleTimeoutMs: ctx.timeoutMs, tls });
       return {
-        backend: new AzureStorage(
+        backend: new (await import('./azure.ts')).AzureStorage(
           formatRepositoryLocation({ backend: 'azure', ...(location.accountName ? { accountName: location.accountName } : {}), container: location.container, prefix }),
           { serviceUrl, container: location.container, prefix, credential, agent: agentFor(agents, serviceUrl) },
           ctx.transfer,

@@ -34,6 +34,19 @@ export type PutBody =
   | Uint8Array[]
   | { stream: AsyncIterable<Uint8Array>; size: number };
 
+/**
+ * A temporary file for an object written piece by piece (a pack), which the backend publishes
+ * under its final key without holding it in memory: the local backend creates it inside the
+ * repository and renames it into place; others stream it up.
+ */
+export interface SpoolFile {
+  readonly path: string;
+  /** Makes the file's bytes the object `key` (atomically) and removes the temporary file. */
+  publish(key: string, size: number): Promise<PutResult>;
+  /** Removes the temporary file. */
+  discard(): Promise<void>;
+}
+
 export interface Storage {
   /** Human-readable location with secrets removed, e.g. "s3:http://127.0.0.1:9000/bucket/prefix". */
   readonly location: string;
@@ -50,6 +63,8 @@ export interface Storage {
   getStream(key: string): Promise<AsyncIterable<Uint8Array>>;
   /** Creates or replaces an object atomically: readers see the old or the new bytes, never a part. */
   put(key: string, body: PutBody, options?: PutOptions): Promise<PutResult>;
+  /** Optional: a spool file that publish() moves into place without copying (see SpoolFile). */
+  createSpool?(): Promise<SpoolFile>;
   /** Deleting a missing object is not an error. */
   delete(key: string): Promise<void>;
   /** Releases connections and timers. */

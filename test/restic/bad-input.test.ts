@@ -304,5 +304,5 @@ describe('an interrupted backup', () => {
     expect(resticOk(RESTIC_014, repo, PASSWORD, ['check', '--read-data'])).toContain('no errors were found');
     const done = json<{ backup: { id: string } }>(repo, ['backup', 'create', '--include', big]);
     expect(done.backup.id).toMatch(/^[0-9a-f]{64}$/);
-  });
+  }, 300_000);
 });

@@ -5,7 +5,7 @@ import type { Core, EntryStat, FileChunk } from '../../native/types.ts';
 import type { ArchiveFormat, EntryKind, FinishedDir, PreviousDir, PreviousFile, ScannedEntry } from '../../engine/archiver.ts';
 import { groupName, userName } from '../../engine/user-names.ts';
 import { goModeFromStMode } from './file-mode.ts';
-import { goTimeFromUnix } from './go-time.ts';
+import { goTimeFromUnix, type GoTime } from './go-time.ts';
 import { decodeTree, encodeTree, type ResticNode } from './tree.ts';
 import { idToHex } from './ids.ts';
 import type { Packer } from './packer.ts';
@@ -38,8 +38,17 @@ export function nodeFromEntry(entry: ScannedEntry, subtree?: string): ResticNode
   const type = nodeTypeOf[entry.kind];
   const user = userName(s.uid);
   const group = groupName(s.gid);
-  const content = entry.kind === 'file' ? (entry.content ?? []).map((c) => idToHex(c.id)) : null;
-  const size = entry.kind === 'file' ? (entry.content ?? []).reduce((n, c) => n + c.length, 0) : 0;
+  const reusedFrom = entry.reused ? (entry.previous?.record as ResticNode | undefined) : undefined;
+  let content: string[] | null = null;
+  let size = 0;
+  if (entry.kind === 'file' && reusedFrom) {
+    content = reusedFrom.content ?? [];
+    size = reusedFrom.size ?? 0;
+  } else if (entry.kind === 'file') {
+    const chunks = entry.content ?? [];
+    content = chunks.map((c) => idToHex(c.id));
+    for (const c of chunks) size += c.length;
+  }
   return {
     name: entry.name,
     type,
@@ -84,7 +93,9 @@ export class ParentDir implements PreviousDir {
   file(name: Buffer): PreviousFile | undefined {
     const node = this.nodes?.get(name.toString('latin1'));
     if (!node || node.type !== 'file' || !node.content) return undefined;
-    const contentIndexed = node.content.every((id) => this.index.has('data', id));
+    const index = this.index;
+    const reusable = node.content.every((id) => index.has('data', id));
+    const chunks = () => (reusable ? this.contentChunks(node) : undefined);
     return {
       size: node.size ?? 0,
       mtimeSec: node.mtime.sec,
@@ -92,8 +103,21 @@ export class ParentDir implements PreviousDir {
       ctimeSec: node.ctime.sec,
       ctimeNsec: node.ctime.nsec,
       ...(node.inode !== undefined ? { inode: Number(node.inode) } : {}),
-      content: contentIndexed ? this.contentChunks(node) : undefined,
+      reusable,
+      record: node,
+      get content() {
+        return chunks();
+      },
     };
+  }
+
+  /** The parent's node of this name (restic reuses unchanged directories' trees). */
+  node(name: Buffer): ResticNode | undefined {
+    return this.nodes?.get(name.toString('latin1'));
+  }
+
+  get size(): number {
+    return this.nodes?.size ?? 0;
   }
 
   private contentChunks(node: ResticNode): FileChunk[] | undefined {
@@ -124,14 +148,21 @@ export class ResticArchiveFormat implements ArchiveFormat<TreeRef> {
   constructor(
     private readonly core: Core,
     private readonly packer: Packer,
+    private readonly index: MasterIndex,
   ) {}
 
   async finishDir(dir: FinishedDir<TreeRef>): Promise<TreeRef> {
     const nodes = dir.entries.map((e) => nodeFromEntry(e, e.kind === 'dir' ? dir.results.get(e.name.toString('latin1'))?.id : undefined));
+    const previous = dir.previous as ParentDir | undefined;
+    // Unchanged directory: the same nodes encode to the same bytes, so the parent's tree (which
+    // the repository holds) is this one. Saves encoding, hashing and storing it again.
+    if (previous && previous.size === nodes.length && this.index.has('tree', previous.treeId) && nodes.every((n) => sameNode(n, previous.node(n.name)))) {
+      this.counters.dirsUnmodified += 1;
+      return { id: previous.treeId };
+    }
     const bytes = encodeTree(nodes);
     const id = idToHex(this.core.hash('sha256', bytes));
     await this.packer.addTree(id, bytes);
-    const previous = dir.previous as ParentDir | undefined;
     if (!previous) this.counters.dirsNew += 1;
     else if (previous.treeId === id) this.counters.dirsUnmodified += 1;
     else this.counters.dirsChanged += 1;
@@ -153,4 +184,46 @@ export class ResticArchiveFormat implements ArchiveFormat<TreeRef> {
   wantsXattrs(kind: EntryKind): boolean {
     return kind !== 'symlink';
   }
+}
+
+function sameTime(a: GoTime, b: GoTime): boolean {
+  return a.sec === b.sec && a.nsec === b.nsec && a.offsetMinutes === b.offsetMinutes;
+}
+
+function sameBytes(a: Buffer | undefined, b: Buffer | undefined): boolean {
+  return a === b || (a !== undefined && b !== undefined && a.equals(b));
+}
+
+function sameList<T>(a: readonly T[] | null | undefined, b: readonly T[] | null | undefined, same: (x: T, y: T) => boolean): boolean {
+  if (a === b) return true;
+  if (!a || !b || a.length !== b.length) return (a?.length ?? 0) === 0 && (b?.length ?? 0) === 0 && (a === null) === (b === null);
+  for (let i = 0; i < a.length; i++) if (!same(a[i] as T, b[i] as T)) return false;
+  return true;
+}
+
+/** Whether two nodes encode to the same JSON (every field encodeNode writes). */
+export function sameNode(a: ResticNode, b: ResticNode | undefined): boolean {
+  if (!b) return false;
+  return (
+    a.name.equals(b.name) &&
+    a.type === b.type &&
+    (a.mode ?? 0) === (b.mode ?? 0) &&
+    sameTime(a.mtime, b.mtime) &&
+    sameTime(a.atime, b.atime) &&
+    sameTime(a.ctime, b.ctime) &&
+    a.uid === b.uid &&
+    a.gid === b.gid &&
+    (a.user ?? '') === (b.user ?? '') &&
+    (a.group ?? '') === (b.group ?? '') &&
+    (a.inode ?? 0n) === (b.inode ?? 0n) &&
+    (a.deviceId ?? 0n) === (b.deviceId ?? 0n) &&
+    (a.size ?? 0) === (b.size ?? 0) &&
+    (a.links ?? 0) === (b.links ?? 0) &&
+    sameBytes(a.linkTarget, b.linkTarget) &&
+    sameList(a.extendedAttributes, b.extendedAttributes, (x, y) => x.name.equals(y.name) && x.value.equals(y.value)) &&
+    (a.device ?? 0n) === (b.device ?? 0n) &&
+    sameList(a.content, b.content, (x, y) => x === y) &&
+    (a.subtree ?? '') === (b.subtree ?? '') &&
+    (a.error ?? '') === (b.error ?? '')
+  );
 }

@@ -65,6 +65,7 @@ export class ResticBackend implements BackupBackend {
       const restorer = new Restorer(this.core, source, {
         verifyOnly: options.verifyOnly === true,
         root: restoreRoot(options.target),
+        ...(options.recheck ? { recheck: 'sha256' as const } : {}),
         ...(options.progress ? { progress: options.progress } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
       });
@@ -76,6 +77,7 @@ export class ResticBackend implements BackupBackend {
         dirs_restored: counters.dirs,
         bytes_restored: counters.bytes,
         verified_only: options.verifyOnly === true,
+        ...(options.recheck ? { files_rechecked: counters.rechecked } : {}),
         problems: [...problems, ...writeProblems],
       };
     });

@@ -73,17 +73,25 @@ export async function createResticBackup(repo: ResticRepository, core: Core, set
       packer,
       { threads: settings.threads },
     );
-    const format = new ResticArchiveFormat(core, packer);
+    const format = new ResticArchiveFormat(core, packer, index);
     const archiver = new Archiver(core, pipeline, format, {
       targets: options.paths,
+      ...(options.readRoot ? { readRoots: options.readRoot } : {}),
       exclude,
       previous,
       ...(options.signal ? { signal: options.signal } : {}),
       onProgress: (c, current) =>
         options.progress?.update({ operation: 'backup', files_done: c.filesNew + c.filesChanged + c.filesUnmodified, bytes_done: c.bytesProcessed, current }),
     });
-    const result = await archiver.run();
-    await packer.flush();
+    let result;
+    try {
+      result = await archiver.run();
+      await packer.flush();
+    } catch (err) {
+      // Packs already stored stay as unreferenced packs (check accepts them; prune removes them).
+      await packer.abandon();
+      throw err;
+    }
     if (lock.lost) throw new BackupError('OperationFailed', `lost the repository lock: ${lock.lost.message}`);
 
     const ended = nowParts(new Date());

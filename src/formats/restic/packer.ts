@@ -4,6 +4,8 @@
 import type { EncodedBlob } from '../../native/types.ts';
 import type { BlobSink } from '../../engine/content-pipeline.ts';
 import { Uploader } from '../../engine/uploader.ts';
+import { PackSpool } from '../../engine/pack-spool.ts';
+import { Semaphore } from '../../engine/concurrency.ts';
 import { encodePackHeader, SEAL_OVERHEAD, type PackedBlob } from './pack.ts';
 import { encodeIndex, type BlobType, type IndexPack } from './index-json.ts';
 import { objectKey, type ResticRepository } from './repository.ts';
@@ -16,7 +18,8 @@ const INDEX_MAX_AGE_MS = 10 * 60 * 1000;
 
 interface OpenPack {
   blobs: PackedBlob[];
-  parts: Buffer[];
+  /** Created with the first blob. */
+  spool: Promise<PackSpool> | undefined;
   size: number;
 }
 
@@ -84,27 +87,57 @@ export class Packer implements BlobSink {
     await this.add('tree', { id: Buffer.from(id, 'hex'), data: sealed, uncompressedLength: compressed ? plaintext.length : 0 });
   }
 
-  private async add(type: BlobType, blob: { id: Buffer; data: Buffer; uncompressedLength: number }): Promise<void> {
-    const pack = this.open[type];
-    pack.blobs.push({ type, id: blob.id, offset: pack.size, length: blob.data.length, uncompressedLength: blob.uncompressedLength });
-    pack.parts.push(blob.data);
-    pack.size += blob.data.length;
-    if (pack.size >= this.packSize) await this.finishPack(type);
+  /** One blob at a time per pack type: offsets in the header must follow the write order. */
+  private readonly adding: Record<BlobType, Semaphore> = { data: new Semaphore(1), tree: new Semaphore(1) };
+
+  private add(type: BlobType, blob: { id: Buffer; data: Buffer; uncompressedLength: number }): Promise<void> {
+    return this.adding[type].run(() => this.addInOrder(type, blob));
   }
 
-  private async finishPack(type: BlobType): Promise<void> {
+  private async addInOrder(type: BlobType, blob: { id: Buffer; data: Buffer; uncompressedLength: number }): Promise<void> {
     const pack = this.open[type];
-    if (pack.blobs.length === 0) return;
-    this.open[type] = emptyPack();
+    pack.blobs.push({ type, id: blob.id, offset: pack.size, length: blob.data.length, uncompressedLength: blob.uncompressedLength });
+    pack.size += blob.data.length;
+    pack.spool ??= PackSpool.open(this.repo.storage);
+    const spool = await pack.spool;
+    const full = pack.size >= this.packSize;
+    if (full) this.open[type] = emptyPack();
+    await spool.append([blob.data]);
+    if (full) await this.finishPack(pack, spool);
+  }
+
+  private async finishPack(pack: OpenPack, spool: PackSpool): Promise<void> {
     const header = await this.repo.core.sealAsync(this.repo.seal, encodePackHeader(pack.blobs));
     const length = Buffer.alloc(4);
     length.writeUInt32LE(header.length, 0);
-    const parts = [...pack.parts, header, length];
-    const size = pack.size + header.length + 4;
-    const packId = idToHex(await this.repo.core.hashAsync('sha256', parts));
+    await spool.append([header, length]);
+    let packId: string;
+    try {
+      packId = await spool.finish();
+    } catch (err) {
+      await spool.discard();
+      throw err;
+    }
     this.stats.packs += 1;
-    this.stats.dataAddedPacked += size;
-    await this.uploader.upload(objectKey('data', packId), parts, size, () => this.packStored(packId, pack.blobs));
+    this.stats.dataAddedPacked += spool.size;
+    const key = objectKey('data', packId);
+    await this.uploader.run(
+      () => spool.publish(key).catch(async (err: unknown) => {
+        await spool.discard();
+        throw err;
+      }),
+      spool.size,
+      () => this.packStored(packId, pack.blobs),
+    );
+  }
+
+  private closeOpen(type: BlobType): Promise<void> {
+    return this.adding[type].run(async () => {
+      const pack = this.open[type];
+      if (pack.blobs.length === 0 || !pack.spool) return;
+      this.open[type] = emptyPack();
+      await this.finishPack(pack, await pack.spool);
+    });
   }
 
   private packStored(packId: string, blobs: PackedBlob[]): void {
@@ -140,9 +173,18 @@ export class Packer implements BlobSink {
 
   /** Closes the open packs and waits for every upload. */
   async flushPacks(): Promise<void> {
-    await this.finishPack('data');
-    await this.finishPack('tree');
+    await this.closeOpen('data');
+    await this.closeOpen('tree');
     await this.uploader.drain();
+  }
+
+  /** Removes the spool files of packs that will not be finished (after a failure). */
+  async abandon(): Promise<void> {
+    for (const type of ['data', 'tree'] as const) {
+      const spool = this.open[type].spool;
+      this.open[type] = emptyPack();
+      if (spool) await (await spool.catch(() => undefined))?.discard();
+    }
   }
 
   /** Closes the open packs, waits for every upload, and writes the remaining index. */
@@ -152,14 +194,11 @@ export class Packer implements BlobSink {
     await this.indexWrites;
   }
 
-  /** Bytes of sealed blobs currently held in open packs. */
-  get buffered(): number {
-    return this.open.data.size + this.open.tree.size;
-  }
+
 }
 
 function emptyPack(): OpenPack {
-  return { blobs: [], parts: [], size: 0 };
+  return { blobs: [], spool: undefined, size: 0 };
 }
 
 /** Plaintext length of a blob from its index entry. */

@@ -1,0 +1,48 @@
+// Where the archiver reads a recorded path from: a backup taken from a filesystem snapshot
+// records the original paths but reads below the snapshot. A path below `from` is read at the
+// same place below `to`; the deepest `from` wins (a nested subvolume has its own snapshot, a
+// mount below a snapshot is read live with from = to).
+
+export interface ReadRoot {
+  from: string;
+  to: string;
+}
+
+function trimmed(p: string): string {
+  return p.length > 1 ? p.replace(/\/+$/, '') : p;
+}
+
+export class ReadRootMap {
+  private readonly roots: { from: Buffer; to: Buffer }[];
+  private readonly exact: Set<string>;
+
+  constructor(roots: readonly ReadRoot[] = []) {
+    this.roots = roots
+      .map((r) => ({ from: Buffer.from(trimmed(r.from)), to: Buffer.from(trimmed(r.to)) }))
+      .sort((a, b) => b.from.length - a.from.length);
+    this.exact = new Set(this.roots.map((r) => r.from.toString('latin1')));
+  }
+
+  get empty(): boolean {
+    return this.roots.length === 0;
+  }
+
+  /** The path to read for the recorded path `p`. */
+  map(p: Buffer): Buffer {
+    for (const { from, to } of this.roots) {
+      if (from.length === 1) return p.length === 1 ? to : to.length === 1 ? p : Buffer.concat([to, p]);
+      if (p.length < from.length || p.compare(from, 0, from.length, 0, from.length) !== 0) continue;
+      if (p.length === from.length) return to;
+      if (p[from.length] === 0x2f) return Buffer.concat([to, p.subarray(from.length)]);
+    }
+    return p;
+  }
+
+  /**
+   * Whether `p` is itself a root. Its directory entry in the parent's source (e.g. the empty
+   * placeholder a btrfs snapshot shows for a nested subvolume) is not the real one.
+   */
+  isRoot(p: Buffer): boolean {
+    return this.exact.size > 0 && this.exact.has(p.toString('latin1'));
+  }
+}
