@@ -7,7 +7,7 @@
 // holds only what its caller already built: a `{ stream, size }` body is not read until its put
 // runs, so a producer that hands out streams is throttled to the pace of the remote, and a caller
 // that awaits its put() never has more than its own outstanding bodies in memory.
-import { Semaphore } from './semaphore.ts';
+import { Semaphore } from '../util/semaphore.ts';
 import type { ByteRange, ObjectInfo, PutBody, PutOptions, PutResult, SpoolFile, Storage } from './storage.ts';
 
 export class BoundedStorage implements Storage {
@@ -30,7 +30,7 @@ export class BoundedStorage implements Storage {
 
   /** Puts running now and waiting for a slot (for progress and tests). */
   get uploads(): { running: number; waiting: number } {
-    return { running: this.slots.busy, waiting: this.slots.waiting };
+    return { running: this.slots.inUse, waiting: this.slots.waiting };
   }
 
   list(prefix: string): AsyncIterable<ObjectInfo> {

@@ -7,7 +7,7 @@ import { BoundedStorage } from '../../src/storage/bounded-storage.ts';
 import { StorageRequestError, type FailureClass, type StorageTarget } from '../../src/storage/errors.ts';
 import { LocalStorage } from '../../src/storage/local.ts';
 import { Retrier, type RetryNotice } from '../../src/storage/retry.ts';
-import { Semaphore } from '../../src/storage/semaphore.ts';
+import { Semaphore } from '../../src/util/semaphore.ts';
 import { TokenBucket } from '../../src/storage/token-bucket.ts';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
