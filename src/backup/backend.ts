@@ -31,6 +31,8 @@ export interface RestoreOptions {
   target: string | null;
   include?: string[];
   verifyOnly?: boolean;
+  /** After writing, read every restored file back and check it against the backup's chunk hashes. */
+  recheck?: boolean;
   progress?: ProgressSink;
   signal?: AbortSignal;
 }

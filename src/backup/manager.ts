@@ -145,6 +145,14 @@ export class BackupManager {
         const repo = await ResticRepository.open(storage, core, password);
         return ResticBackend.fromRepository(repo, core, await this.resticSettings(repo.version), (m) => this.hooks.warn(m));
       }
+      if (tool === 'ghostsnap' && process.env['BOLT_FORMATS'] !== 'restic') {
+        const { GhostsnapBackend } = await import('../formats/ghostsnap/backend.ts');
+        const { GhostsnapRepository } = await import('../formats/ghostsnap/repository.ts');
+        const { ghostsnapSettings } = await import('../formats/ghostsnap/settings.ts');
+        const settings = ghostsnapSettings(this.config, this.threads());
+        const repo = await GhostsnapRepository.open(storage, core, password);
+        return new GhostsnapBackend(repo, core, settings, (m) => this.hooks.warn(m));
+      }
       throw formatNotBuiltIn(tool);
     } catch (err) {
       await storage.close();
@@ -164,6 +172,11 @@ export class BackupManager {
         const { ResticRepository } = await import('../formats/restic/repository.ts');
         const version = options.version ?? this.config.restic?.repository_version ?? 2;
         const repo = await ResticRepository.init(storage, core, password, { version });
+        return { repository: storage.location, tool, id: repo.config.id, version: repo.config.version };
+      }
+      if (tool === 'ghostsnap' && process.env['BOLT_FORMATS'] !== 'restic') {
+        const { GhostsnapRepository } = await import('../formats/ghostsnap/repository.ts');
+        const repo = await GhostsnapRepository.init(storage, core, password);
         return { repository: storage.location, tool, id: repo.config.id, version: repo.config.version };
       }
       throw formatNotBuiltIn(tool);

@@ -73,6 +73,8 @@ export interface RestoreResult {
   dirs_restored: number;
   bytes_restored: number;
   verified_only: boolean;
+  /** With `recheck`: restored files read back and found equal to the backup. */
+  files_rechecked?: number;
   problems: FileProblem[];
 }
 

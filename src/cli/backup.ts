@@ -10,8 +10,12 @@ import { interruptSignal, type CommandContext } from './context.ts';
 import { progressFor } from './progress-view.ts';
 import { renderBackup, renderBackupList, renderCheck, renderCreate, renderForget, renderRestore, renderStats } from './render.ts';
 import type { FileProblem } from '../backup/types.ts';
+import type { AutoAction } from './auto.ts';
+import type { MetricsFormat } from './metrics.ts';
 import type { ReplicationResult } from '../storage/replicate.ts';
 import { renderConnection, renderSecondaryCheck } from './render-storage.ts';
+import { BoltBackupManager } from '../integration/bolt-manager.ts';
+import { resolveIncludeSet } from '../integration/include-set.ts';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -23,8 +27,13 @@ function managerFor(ctx: CommandContext): BackupManager {
   return new BackupManager(ctx.config(), { warn: (m) => ctx.output.warn(m), debug: (m) => ctx.output.debug(m) });
 }
 
-async function withBackend<T>(ctx: CommandContext, fn: (backend: BackupBackend, manager: BackupManager) => Promise<T>): Promise<T> {
-  const manager = managerFor(ctx);
+/** A manager whose backups are consistent and carry the Bolt tags (src/integration). */
+function boltManagerFor(ctx: CommandContext): BoltBackupManager {
+  const log = { info: (m: string) => ctx.output.info(m), warn: (m: string) => ctx.output.warn(m), debug: (m: string) => ctx.output.debug(m) };
+  return new BoltBackupManager(ctx.config(), log, { log });
+}
+
+async function withBackend<T, M extends BackupManager = BackupManager>(ctx: CommandContext, fn: (backend: BackupBackend, manager: M) => Promise<T>, manager: M = managerFor(ctx) as M): Promise<T> {
   const backend = await manager.open();
   try {
     return await fn(backend, manager);
@@ -78,10 +87,21 @@ export function registerBackupCommands(program: Command): void {
     .option('--progress', 'show progress even when not on a terminal')
     .action(
       action(async (ctx, opts: { name?: string; include: string[]; exclude: string[]; tag: string[]; host?: string; parent?: string; force?: boolean; dryRun?: boolean; progress?: boolean }) => {
+        const include = resolveIncludeSet(ctx.config(), { extra: opts.include });
+        for (const s of include.skipped) ctx.output.info(`skipped ${s.path}: ${s.reason}`);
+        const paths = normaliseTargets(include.entries.map((e) => e.path));
+        if (paths.length === 0) {
+          throw new BackupError('Usage', 'nothing to back up', { hint: 'pass --include <path>, or set include.custom_paths / include.system_config in [backups] (Bolt volumes and configuration are found when present)' });
+        }
+        if (opts.dryRun) {
+          const { dryRun } = await import('../integration/dry-run.ts');
+          const { loadSnapshotDeps } = await import('../snapshots/deps.ts');
+          const { renderDryRun } = await import('./dry-run-view.ts');
+          const report = await dryRun(ctx.config(), include, { exclude: managerFor(ctx).excludeRules(opts.exclude), deps: await loadSnapshotDeps(), tags: opts.tag, ...(opts.host ? { hostname: opts.host } : {}) });
+          ctx.output.result(report, () => renderDryRun(report, ctx.output.verbose));
+          return ExitCode.ok;
+        }
         return withBackend(ctx, async (backend, manager) => {
-          const paths = normaliseTargets(manager.includePaths(opts.include));
-          if (paths.length === 0) throw new BackupError('Usage', 'nothing to back up', { hint: 'pass --include <path>, or set include.custom_paths / include.system_config in [backups]' });
-          if (opts.dryRun) return notYet('backup create --dry-run (issue #6)');
           const progress = progressFor(ctx, 'backup', opts.progress === true);
           const result = await backend.createBackup({
             paths,
@@ -105,12 +125,13 @@ export function registerBackupCommands(program: Command): void {
               ctx.output.warn(`the backup is stored, but copying it to the secondary failed (the next run resumes): ${(err as Error).message}`);
             }
           }
-          ctx.output.result({ ...result, ...(secondary ? { secondary } : {}) }, () =>
+          const consistency = manager.lastOpened?.lastReport;
+          ctx.output.result({ ...result, ...(consistency ? { consistency } : {}), ...(secondary ? { secondary } : {}) }, () =>
             [renderCreate(result), ...(secondary && !('error' in secondary) ? [`secondary: ${secondary.copied} objects copied, ${secondary.upToDate} already there`] : [])].join('\n'),
           );
           if (secondary && 'error' in secondary) return ExitCode.error;
           return result.problems.length ? ExitCode.partial : ExitCode.ok;
-        });
+        }, boltManagerFor(ctx));
       }),
     );
 
@@ -277,18 +298,19 @@ export function registerBackupCommands(program: Command): void {
     .command('auto')
     .description('control automatic backups')
     .addArgument(new Argument('<action>', 'enable, disable or status').choices(['enable', 'disable', 'status']))
-    .action(action(async () => notYet('backup auto (daemon, issue #7)')));
+    .action(action(async (ctx, what: AutoAction) => (await import('./auto.ts')).autoCommand(ctx, what)));
 
   backup
     .command('health')
     .description('report backup health (exit 1 when unhealthy)')
-    .action(action(async () => notYet('backup health (issue #7)')));
+    .action(action(async (ctx) => (await import('./health.ts')).healthCommand(ctx)));
 
   backup
     .command('metrics')
     .description('export backup metrics')
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json', 'prometheus']).default('text'))
-    .action(action(async () => notYet('backup metrics (issue #7)')));
+    .option('--refresh', 'measure repository statistics and secondary lag now')
+    .action(action(async (ctx, opts: { format: MetricsFormat; refresh?: boolean }) => (await import('./metrics.ts')).metricsCommand(ctx, { format: opts.format, refresh: opts.refresh === true })));
 
   backup
     .command('copy')

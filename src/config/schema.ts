@@ -81,6 +81,23 @@ export const excludeSchema = z.strictObject({
   paths: stringList.optional(),
 });
 
+/** ext: read the include set from filesystem snapshots (docs/BOLT.md). */
+export const consistencySchema = z.strictObject({
+  filesystem_snapshots: z.enum(['auto', 'off', 'required'], { error: 'expected "auto", "off" or "required"' }).optional(),
+});
+
+/** A command: one string run by /bin/sh -c, or the program and its arguments. */
+const command = z.union([z.string().min(1, 'expected a non-empty command'), z.array(text).min(1, 'expected [program, arguments...]')], {
+  error: 'expected a command string or a list [program, arguments...]',
+});
+
+/** ext: application-consistency commands of one Boltfile service, run around the snapshot. */
+export const serviceHooksSchema = z.strictObject({
+  pre: command.optional(),
+  post: command.optional(),
+  timeout: duration.optional(),
+});
+
 export const s3Schema = z.strictObject({
   endpoint: httpUrl.optional(),
   bucket: text.optional(),
@@ -175,6 +192,10 @@ export const backupConfigSchema = z.strictObject({
   retention: retentionSchema.optional(),
   include: includeSchema.optional(),
   exclude: excludeSchema.optional(),
+  /** ext */
+  consistency: consistencySchema.optional(),
+  /** ext: per Boltfile service. */
+  hooks: z.record(text, serviceHooksSchema, { error: 'expected a table per service ([backups.hooks.<service>])' }).optional(),
   storage: storageSchema.optional(),
   performance: performanceSchema.optional(),
   security: securitySchema.optional(),
@@ -188,6 +209,8 @@ export type BackupTriggers = z.infer<typeof triggersSchema>;
 export type BackupRetention = z.infer<typeof retentionSchema>;
 export type BackupInclude = z.infer<typeof includeSchema>;
 export type BackupExclude = z.infer<typeof excludeSchema>;
+export type BackupConsistency = z.infer<typeof consistencySchema>;
+export type ServiceHooks = z.infer<typeof serviceHooksSchema>;
 export type BackupStorage = z.infer<typeof storageSchema>;
 export type S3Config = z.infer<typeof s3Schema>;
 export type AzureConfig = z.infer<typeof azureSchema>;
@@ -212,6 +235,10 @@ export function knownKeys(pathParts: readonly (string | number)[]): string[] {
   let schema: z.ZodType = backupConfigSchema;
   for (const part of pathParts) {
     const unwrapped = unwrap(schema);
+    if (unwrapped instanceof z.ZodRecord) {
+      schema = unwrapped.valueType as z.ZodType;
+      continue;
+    }
     if (!(unwrapped instanceof z.ZodObject)) return [];
     const next = (unwrapped.shape as Record<string, z.ZodType>)[String(part)];
     if (!next) return [];

@@ -3,7 +3,7 @@
 // the content pipeline, and hand every finished directory to the repository format, bottom up.
 // The format decides what a directory becomes (restic: a tree blob; ghostsnap: flat nodes).
 import path from 'node:path';
-import type { Core, DirEntry, DirListing, EntryStat, FileChunk, Xattr } from '../native/types.ts';
+import type { Core, DirEntry, DirListing, EntryStat, FileChunk, ReadDirsOptions, Xattr } from '../native/types.ts';
 import { ContentPipeline } from './content-pipeline.ts';
 import { Semaphore } from './concurrency.ts';
 import type { ExcludeMatcher } from './exclude.ts';
@@ -174,6 +174,8 @@ export class Archiver<R> {
   private readonly skipped: ArchiveProblem[] = [];
   private readonly hardlinks = new Map<string, { path: Buffer; content: Promise<FileChunk[] | undefined> }>();
   private xattrWarning = false;
+  /** Listings bring xattrs and symlink targets along: one crossing per directory, not per entry. */
+  private readonly listOptions: ReadDirsOptions;
   private readonly readRoots: ReadRootMap;
 
   constructor(
@@ -183,6 +185,7 @@ export class Archiver<R> {
     private readonly options: ArchiveOptions,
   ) {
     this.fileBudget = new Semaphore(options.filesInFlight ?? 512);
+    this.listOptions = { xattrs: format.wantsXattrs('file') || format.wantsXattrs('dir'), linkTargets: true };
     this.readRoots = new ReadRootMap(options.readRoots);
   }
 
@@ -229,14 +232,23 @@ export class Archiver<R> {
     }
   }
 
-  private async scanEntry(p: Buffer, name: Buffer, stat: EntryStat): Promise<ScannedEntry | undefined> {
+  /** An entry, with the xattrs and symlink target the listing brought along (read here when it did not). */
+  private async scanEntry(p: Buffer, name: Buffer, stat: EntryStat, listed?: DirEntry): Promise<ScannedEntry | undefined> {
     const kind = entryKind(stat.mode);
     if (!kind) {
       this.skipped.push({ path: display(p), error: `unknown file type (mode ${stat.mode.toString(8)})` });
       return undefined;
     }
-    const entry: ScannedEntry = { name, path: p, kind, stat, xattrs: await this.readXattrs(p, kind) };
-    if (kind === 'symlink') {
+    let xattrs: Xattr[];
+    if (!this.format.wantsXattrs(kind)) xattrs = [];
+    else if (listed?.xattrs) xattrs = listed.xattrs;
+    else if (listed?.xattrError && listed.xattrError.code !== 'EUNSUPPORTED') {
+      this.problems.push({ path: display(p), error: `cannot read extended attributes: ${listed.xattrError.message}` });
+      xattrs = [];
+    } else xattrs = await this.readXattrs(p, kind);
+    const entry: ScannedEntry = { name, path: p, kind, stat, xattrs };
+    if (kind === 'symlink' && listed?.linkTarget) entry.linkTarget = listed.linkTarget;
+    else if (kind === 'symlink') {
       try {
         entry.linkTarget = await readLinkRaw(this.source(p));
       } catch (err) {
@@ -288,7 +300,7 @@ export class Archiver<R> {
   }
 
   private async listDir(p: Buffer, prefetched?: Promise<DirListing | undefined>): Promise<DirEntry[] | undefined> {
-    const listing = prefetched ? await prefetched : (await this.core.readDirs([this.source(p)]))[0];
+    const listing = prefetched ? await prefetched : (await this.core.readDirs([this.source(p)], this.listOptions))[0];
     if (!listing || listing.error) {
       this.problems.push({ path: display(p), error: listing?.error?.message ?? 'cannot list directory' });
       return undefined;
@@ -327,7 +339,7 @@ export class Archiver<R> {
       const stat = this.readRoots.isRoot(childPath) ? this.rootStat(childPath, raw.stat) : raw.stat;
       ((stat.mode & S_IFMT) === 0o040000 ? dirs : others).push({ raw, path: childPath, stat });
     }
-    const scanned = await Promise.all(others.map((o) => this.scanEntry(o.path, o.raw.name, o.stat)));
+    const scanned = await Promise.all(others.map((o) => this.scanEntry(o.path, o.raw.name, o.stat, o.raw)));
     for (const entry of scanned) {
       if (!entry) continue;
       const needsRead = entry.kind === 'file';
@@ -340,11 +352,11 @@ export class Archiver<R> {
     }
     // The subdirectories' listings (one crossing for all) and their parent trees load while
     // this directory's files are read.
-    const listings = dirs.length ? this.core.readDirs(dirs.map((d) => this.source(d.path))) : Promise.resolve([]);
+    const listings = dirs.length ? this.core.readDirs(dirs.map((d) => this.source(d.path)), this.listOptions) : Promise.resolve([]);
     listings.catch(() => {});
     const prevDirs: (Promise<PreviousDir | undefined> | undefined)[] = dirs.map((d) => (previous ? previous.dir(d.raw.name) : Promise.resolve(undefined)));
     for (const [i, d] of dirs.entries()) {
-      const entry = await this.scanEntry(d.path, d.raw.name, d.stat);
+      const entry = await this.scanEntry(d.path, d.raw.name, d.stat, d.raw);
       const prevChild = await prevDirs[i];
       prevDirs[i] = undefined; // let the parent tree go once its walk is done
       if (!entry) continue;

@@ -4,6 +4,7 @@
 // may make us wait (backpressure from packing and uploading).
 import type { Core, EncodedBlob, FileChunk, FileSegmentRequest, FileSegmentResult, PipelineParams } from '../native/types.ts';
 import { Semaphore } from './concurrency.ts';
+import { releasedBytes } from '../util/release-memory.ts';
 
 export interface BlobSink {
   /** Takes new data blobs; resolves when they are accepted (may wait for space). */
@@ -37,6 +38,7 @@ interface Pending {
   request: FileSegmentRequest;
   size: number;
   resolve: (result: FileContent | FileReadError) => void;
+  reject: (err: unknown) => void;
 }
 
 export interface PipelineStats {
@@ -72,11 +74,14 @@ export class ContentPipeline {
     this.segmentBytes = options.segmentBytes ?? 16 * 1024 * 1024;
   }
 
-  /** Chunks (and stores what is new of) one file. `size` is what lstat said. */
+  /**
+   * Chunks (and stores what is new of) one file. `size` is what lstat said. Resolves with a
+   * FileReadError when the file cannot be read; rejects when the backup cannot go on.
+   */
   read(path: Buffer, size: number): Promise<FileContent | FileReadError> {
     if (size > this.smallFileLimit) return this.readLarge(path);
-    return new Promise((resolve) => {
-      this.batch.push({ request: { path, offset: 0, maxBytes: 0 }, size, resolve });
+    return new Promise((resolve, reject) => {
+      this.batch.push({ request: { path, offset: 0, maxBytes: 0 }, size, resolve, reject });
       this.batchBytesQueued += size;
       if (this.batch.length >= this.batchFiles || this.batchBytesQueued >= this.batchBytes) this.flushBatch();
       else if (!this.flushScheduled) {
@@ -101,16 +106,14 @@ export class ContentPipeline {
     let results: FileSegmentResult[];
     try {
       results = await this.slots.run(() => this.core.processFiles(batch.map((p) => p.request), this.params));
-    } catch (err) {
-      for (const p of batch) p.resolve({ error: (err as Error).message, code: 'EIO_READ' });
-      return;
-    }
-    const blobs: EncodedBlob[] = [];
-    for (const r of results) blobs.push(...r.blobs);
-    try {
+      // Failed files hand over what they encoded too: other files may refer to those ids.
+      const blobs: EncodedBlob[] = [];
+      for (const r of results) blobs.push(...r.blobs);
       if (blobs.length) await this.sink.addDataBlobs(blobs);
     } catch (err) {
-      for (const p of batch) p.resolve({ error: (err as Error).message, code: 'ESINK' });
+      // A call that fails as a whole, or blobs that cannot be stored, end the backup: encoded
+      // chunks may be lost while the dedup set counts them as stored.
+      for (const p of batch) p.reject(err);
       return;
     }
     results.forEach((r, i) => {
@@ -118,6 +121,7 @@ export class ContentPipeline {
       if (!pending) return;
       pending.resolve(this.account(r));
     });
+    releasedBytes(results.reduce((n, r) => n + r.blobs.reduce((m, b) => m + b.data.length, 0), 0));
   }
 
   private account(r: FileSegmentResult): FileContent | FileReadError {
@@ -140,9 +144,10 @@ export class ContentPipeline {
     let total = 0;
     for (;;) {
       const [r] = await this.slots.run(() => this.core.processFiles([{ path, offset, maxBytes: this.segmentBytes }], this.params));
-      if (!r) return { error: 'no result from the compute core', code: 'EIO_READ' };
-      if (r.error) return { error: r.error.message, code: r.error.code };
+      if (!r) throw new Error('no result from the compute core');
       if (r.blobs.length) await this.sink.addDataBlobs(r.blobs);
+      releasedBytes(r.blobs.reduce((m, b) => m + b.data.length, 0));
+      if (r.error) return { error: r.error.message, code: r.error.code };
       for (const b of r.blobs) {
         this.stats.newBlobs += 1;
         this.stats.newBytes += b.rawLength;

@@ -113,6 +113,10 @@ interface PlannedBlob {
   uses: { file: PlannedFile; position: number; length: number }[];
 }
 
+/** A restore window: this many files or bytes of file content. */
+const WINDOW_FILES = 16_384;
+const WINDOW_BYTES = 1024 * 1024 * 1024;
+
 /** Files opened at once for one pack's batch of blobs. */
 const OPEN_FILES_PER_BATCH = 128;
 
@@ -136,7 +140,10 @@ export class Restorer {
 
   async run(): Promise<{ counters: RestoreCounters; problems: FileProblem[] }> {
     if (this.options.root && !this.options.verifyOnly) await fsp.mkdir(this.options.root, { recursive: true });
-    const files: RestoreNode[] = [];
+    // Files are restored in windows: each window's packs are read once, and memory holds one
+    // window's plan, not the whole tree's.
+    let files: RestoreNode[] = [];
+    let windowBytes = 0;
     for await (const node of this.source.nodes()) {
       this.checkAbort();
       if (node.kind === 'file') {
@@ -148,6 +155,12 @@ export class Restorer {
           this.linked.set(node.hardlinkKey, node);
         }
         files.push(node);
+        windowBytes += node.size;
+        if (files.length >= WINDOW_FILES || windowBytes >= WINDOW_BYTES) {
+          await this.restoreFiles(files);
+          files = [];
+          windowBytes = 0;
+        }
       } else await this.restoreOther(node);
     }
     await this.restoreFiles(files);

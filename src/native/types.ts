@@ -97,7 +97,11 @@ export interface PipelineParams {
 }
 
 export interface FileSegmentResult {
-  /** Set instead of the other fields' meaning when the file could not be read. */
+  /**
+   * Set when the file could not be read; `chunks` is then empty, but `blobs` holds the chunks
+   * encoded before the failure. Their ids are in `known` (another file of the same run may
+   * already refer to them), so the caller MUST store these blobs like any others.
+   */
   error?: CoreErrorInfo;
   chunks: FileChunk[];
   blobs: EncodedBlob[];
@@ -167,8 +171,21 @@ export interface DirEntry {
   /** Raw name bytes. */
   name: Buffer;
   stat: EntryStat | null;
-  /** Set when lstat of this entry failed. */
+  /** Set when lstat of this entry (or reading its symlink target) failed. */
   error?: CoreErrorInfo;
+  /** With ReadDirsOptions.xattrs, when the implementation reads them: l*xattr of non-symlinks. */
+  xattrs?: Xattr[];
+  /** Why `xattrs` could not be read. */
+  xattrError?: CoreErrorInfo;
+  /** With ReadDirsOptions.linkTargets: a symlink's raw target. */
+  linkTarget?: Buffer;
+}
+
+/** What readDirs reads besides each entry's lstat, in the same pass (one crossing per batch). */
+export interface ReadDirsOptions {
+  /** Extended attributes of every entry but symlinks (the portable core leaves them out). */
+  xattrs?: boolean;
+  linkTargets?: boolean;
 }
 
 export interface DirListing {
@@ -255,7 +272,7 @@ export interface Core {
 
   // ---- filesystem metadata the Node API lacks or rounds ----
   /** One call per batch of directories; entries sorted by raw name. */
-  readDirs(paths: (string | Buffer)[]): Promise<DirListing[]>;
+  readDirs(paths: (string | Buffer)[], options?: ReadDirsOptions): Promise<DirListing[]>;
   lstat(path: string | Buffer): EntryStat;
   /** Extended attributes in listxattr order, not following symlinks. EUNSUPPORTED in portable. */
   getXattrs(path: string | Buffer): Promise<Xattr[]>;

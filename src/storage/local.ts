@@ -1,10 +1,10 @@
-// A repository in a local folder. Writes are atomic (temporary file beside the target, fsync,
+// A repository in a local folder. Writes are atomic (temporary file in <root>/.tmp/, fsync,
 // rename, fsync of the folder), so readers and other processes see old or new bytes, never a part.
-// Temporary and lock files start with "." and are never listed: restic and ghostsnap only treat
-// hex/UUID names as objects, and a stray name must never look like one.
+// Names starting with "." are never listed: restic and ghostsnap only treat hex/UUID names as
+// objects, and a stray name must never look like one.
 import { randomBytes } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import { mkdir, open, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -18,6 +18,8 @@ const WRITE_PART = 1024 * 1024;
 /** A conditional put holds its lock for one stat and one rename; a lock this old was left by a crash. */
 const STALE_LOCK_MS = 10_000;
 const LOCK_WAIT_MS = 30_000;
+/** A temporary file untouched this long belongs to a process that died. */
+const STALE_TEMP_MS = 24 * 60 * 60 * 1000;
 
 export interface LocalSettings {
   root: string;
@@ -34,6 +36,41 @@ export class LocalStorage implements Storage {
   readonly location: string;
   readonly target: StorageTarget;
   private readonly root: string;
+
+  /**
+   * Temporary files, spools and conditional-put locks live in <root>/.tmp/, never beside the
+   * objects: ghostsnap reads every file in snapshots/ as a snapshot, so a temporary file left
+   * there by a crash would break it. restic and ghostsnap ignore the folder.
+   */
+  private get tempDir(): string {
+    return path.join(this.root, '.tmp');
+  }
+
+  private sweptTemp = false;
+
+  /** Temporary files a crashed process left behind, once they are surely nobody's any more. */
+  private async sweepTemp(): Promise<void> {
+    const cutoff = Date.now() - STALE_TEMP_MS;
+    for (const name of await readdir(this.tempDir).catch(() => [] as string[])) {
+      const file = path.join(this.tempDir, name);
+      const st = await stat(file).catch(() => null);
+      if (st && st.isFile() && st.mtimeMs < cutoff) await unlink(file).catch(() => undefined);
+    }
+  }
+
+  private async tempFile(prefix: string): Promise<{ temp: string; handle: FileHandle }> {
+    if (!this.sweptTemp) {
+      this.sweptTemp = true;
+      void this.sweepTemp();
+    }
+    const temp = path.join(this.tempDir, `${prefix}${randomBytes(8).toString('hex')}.tmp`);
+    const handle = await open(temp, 'wx', 0o600).catch(async (err: FsError) => {
+      if (err.code !== 'ENOENT') throw err;
+      await mkdir(this.tempDir, { recursive: true, mode: 0o700 });
+      return open(temp, 'wx', 0o600);
+    });
+    return { temp, handle };
+  }
 
   constructor(private readonly settings: LocalSettings) {
     this.root = path.resolve(settings.root);
@@ -147,14 +184,11 @@ export class LocalStorage implements Storage {
   async put(key: string, body: PutBody, options: PutOptions = {}): Promise<PutResult> {
     const final = this.pathOf(key);
     const dir = path.dirname(final);
-    const temp = path.join(dir, `.${path.basename(final)}.${randomBytes(6).toString('hex')}.tmp`);
+    let temp: string;
     let handle: FileHandle;
     try {
-      handle = await open(temp, 'wx', 0o600).catch(async (err: FsError) => {
-        if (err.code !== 'ENOENT') throw err;
-        await mkdir(dir, { recursive: true, mode: 0o700 });
-        return open(temp, 'wx', 0o600);
-      });
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      ({ temp, handle } = await this.tempFile(`${path.basename(final)}.`));
     } catch (err) {
       throw this.failure('put', key, err);
     }
@@ -198,7 +232,8 @@ export class LocalStorage implements Storage {
    * O_EXCL beside the target, held for one stat and one rename.
    */
   private async withLock<T>(key: string, final: string, task: () => Promise<T>): Promise<T> {
-    const lock = path.join(path.dirname(final), `.${path.basename(final)}.lock`);
+    const lock = path.join(this.tempDir, `${key.replace(/\//g, '_')}.lock`);
+    await mkdir(this.tempDir, { recursive: true, mode: 0o700 });
     const deadline = Date.now() + LOCK_WAIT_MS;
     for (;;) {
       try {
@@ -226,15 +261,10 @@ export class LocalStorage implements Storage {
     }
   }
 
-  /**
-   * Spools live in the repository's data/ folder (same filesystem, so publishing is a rename);
-   * their names start with "." so neither we nor restic take them for objects.
-   */
+  /** Spools live in the repository's .tmp/ folder (same filesystem, so publishing is a rename). */
   async createSpool(): Promise<SpoolFile> {
-    const dir = path.join(this.root, 'data');
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    const temp = path.join(dir, `.spool-${randomBytes(8).toString('hex')}.tmp`);
-    await writeFile(temp, '', { flag: 'wx', mode: 0o600 });
+    const { temp, handle } = await this.tempFile('spool-');
+    await handle.close();
     return {
       path: temp,
       publish: async (key: string) => {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -137,5 +137,44 @@ describeEachCore('processFiles', (core) => {
     });
     await expect(core().processFiles([req], { ...base, hash: 'md5' as HashAlgorithm })).rejects.toMatchObject({ code: 'EINVAL' });
     await expect(core().processFiles([req], { ...base, compression: { kind: 'zlib', level: 11 } })).rejects.toMatchObject({ code: 'EINVAL' });
+  });
+});
+
+/** A readable region of this process's memory that ends where nothing is mapped (reading past its end fails with EIO). */
+function mappedRegionBeforeGap(minSize: number): { start: number; end: number } {
+  const lines = readFileSync('/proc/self/maps', 'utf8').trim().split('\n') as string[];
+  const regions = lines.map((l) => {
+    const [range, perms] = l.split(' ');
+    const [a, b] = (range ?? '').split('-').map((h) => parseInt(h, 16));
+    return { start: a ?? 0, end: b ?? 0, readable: (perms ?? '').startsWith('r') };
+  });
+  for (let i = 0; i < regions.length - 1; i++) {
+    const r = regions[i];
+    const next = regions[i + 1];
+    if (r && next && r.readable && r.end - r.start >= minSize && next.start > r.end && r.end < Number.MAX_SAFE_INTEGER) return r;
+  }
+  throw new Error('no readable mapping followed by a gap');
+}
+
+describeEachCore('processFiles: a file that fails part-way', (core) => {
+  it('hands over the chunks it encoded before the failure, and keeps their ids known', async () => {
+    // /proc/self/mem: bytes of a mapping, then EIO where the mapping ends (a real mid-file error).
+    // Larger than the cores' read-ahead (one maximal chunk plus a block), so chunks get cut first.
+    const region = mappedRegionBeforeGap(20 * 1024 * 1024);
+    const known = core().newBlobSet();
+    const [res] = await core().processFiles([{ path: '/proc/self/mem', offset: region.end - 20 * 1024 * 1024, maxBytes: 0 }], {
+      chunker: { kind: 'rabin', polynomial: '3da3358b4dc173' },
+      hash: 'sha256',
+      compression: { kind: 'none' },
+      seal: { kind: 'none' },
+      known,
+    });
+    expect(res?.error?.code).toBe('EIO_READ');
+    expect(res?.chunks).toEqual([]);
+    expect(res?.blobs.length).toBeGreaterThanOrEqual(1);
+    for (const b of res?.blobs ?? []) {
+      expect(known.has(b.id)).toBe(true);
+      expect(b.data.length).toBe(b.rawLength);
+    }
   });
 });

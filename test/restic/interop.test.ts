@@ -108,7 +108,10 @@ describe.each(RESTIC_VERSIONS)('ours → $name', ({ bin }) => {
     const snaps = JSON.parse(resticOk(bin, repo, PASSWORD, ['snapshots', '--json'])) as { id: string; tags: string[]; paths: string[] }[];
     expect(snaps).toHaveLength(1);
     expect(snaps[0]?.id).toBe(backup.backup.id);
-    expect(snaps[0]?.tags).toEqual(['bolt.name=interop', 'first', 'bolt.service=db']);
+    // ours, in the order given, plus the Bolt metadata tags bolt-agent adds (bolt.trigger, host)
+    expect(snaps[0]?.tags).toEqual(expect.arrayContaining(['bolt.name=interop', 'first', 'bolt.service=db']));
+    const tags = snaps[0]?.tags ?? [];
+    expect(tags.indexOf('first')).toBeLessThan(tags.indexOf('bolt.service=db'));
     expect(snaps[0]?.paths).toEqual([corpus]);
   });
 

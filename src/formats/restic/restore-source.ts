@@ -6,6 +6,7 @@ import type { Core } from '../../native/types.ts';
 import type { BlobPlace, BlobRead, RestoreNode, RestoreSource } from '../../engine/restorer.ts';
 import type { FileProblem } from '../../backup/types.ts';
 import { globToRegexSource } from '../../engine/exclude.ts';
+import { releasedBytes } from '../../util/release-memory.ts';
 import { chmodBits } from './file-mode.ts';
 import { decodeTree, type ResticNode } from './tree.ts';
 import { objectKey, type ResticRepository } from './repository.ts';
@@ -167,6 +168,7 @@ export class ResticRestoreSource implements RestoreSource {
         result.errors.forEach((e, i) => {
           if (e) errors[start + i] = e.message;
         });
+        releasedBytes(data.length);
       } catch (err) {
         for (let i = start; i < end; i++) errors[i] = (err as Error).message;
       }

@@ -8,9 +8,9 @@
 // * `ino`, `dev` and `size` are Numbers: values above 2^53 lose precision.
 import { Buffer } from 'node:buffer';
 import { lstatSync, type BigIntStats } from 'node:fs';
-import { lstat, lutimes, readdir } from 'node:fs/promises';
+import { lstat, lutimes, readdir, readlink } from 'node:fs/promises';
 import { CoreError } from '../errors.ts';
-import type { DirEntry, DirListing, EntryStat } from '../types.ts';
+import type { DirEntry, DirListing, EntryStat, ReadDirsOptions } from '../types.ts';
 import { requireInteger } from './bytes.ts';
 import { ioError } from './io-error.ts';
 
@@ -70,7 +70,7 @@ function joinName(dir: string | Buffer, name: Buffer): Buffer {
   return d.byteLength > 0 && d[d.byteLength - 1] === 0x2f ? Buffer.concat([d, name]) : Buffer.concat([d, Buffer.from('/'), name]);
 }
 
-async function listOne(path: string | Buffer): Promise<DirListing> {
+async function listOne(path: string | Buffer, options: ReadDirsOptions): Promise<DirListing> {
   let names: Buffer[];
   try {
     names = await readdir(path, { encoding: 'buffer' });
@@ -85,7 +85,16 @@ async function listOne(path: string | Buffer): Promise<DirListing> {
       batch.map(async (name, j) => {
         const full = joinName(path, name);
         try {
-          entries[base + j] = { name, stat: toEntryStat(await lstat(full, { bigint: true })) };
+          const entry: DirEntry = { name, stat: toEntryStat(await lstat(full, { bigint: true })) };
+          // Extended attributes are not available here (node:fs has no xattr API): left out.
+          if (options.linkTargets && entry.stat && (entry.stat.mode & 0o170000) === 0o120000) {
+            try {
+              entry.linkTarget = await readlink(full, { encoding: 'buffer' });
+            } catch (err) {
+              entry.error = ioError('readlink', full, err).toInfo();
+            }
+          }
+          entries[base + j] = entry;
         } catch (err) {
           entries[base + j] = { name, stat: null, error: ioError('lstat', full, err).toInfo() };
         }
@@ -95,11 +104,11 @@ async function listOne(path: string | Buffer): Promise<DirListing> {
   return { path, entries };
 }
 
-export async function readDirs(paths: (string | Buffer)[]): Promise<DirListing[]> {
+export async function readDirs(paths: (string | Buffer)[], options: ReadDirsOptions = {}): Promise<DirListing[]> {
   if (!Array.isArray(paths)) throw new CoreError('EINVAL', 'readDirs needs an array of paths');
   paths.forEach(checkPath);
   const out: DirListing[] = [];
-  for (const p of paths) out.push(await listOne(p));
+  for (const p of paths) out.push(await listOne(p, options));
   return out;
 }
 

@@ -145,10 +145,9 @@ export async function processFiles(
       if (!eof && rb.start === rb.end) eof = (await read(new Uint8Array(1))) === 0;
       return { chunks, blobs, nextOffset: req.offset + consumed, eof };
     } catch (err) {
-      // The blobs of a failed file are dropped, so their ids must not stay "known".
-      for (const b of blobs) known.delete(b.id);
       if (!(err instanceof CoreError) || err.code !== 'EIO_READ') throw err;
-      return failed(err, req.offset);
+      // What was encoded before the failure is handed over: its ids are in `known` already.
+      return { ...failed(err, req.offset), blobs };
     } finally {
       // A failed close of a file opened read-only loses nothing.
       await fh.close().catch(() => undefined);

@@ -1,0 +1,356 @@
+//! Filesystem metadata that Node's API lacks or rounds: lstat with nanosecond times and
+//! allocated size, sorted raw directory listings, l*xattr, utimensat without following
+//! symlinks, mknod.
+
+use crate::error::{Code, CoreErr, CoreResult, ErrorInfo};
+use crate::paths::{bytes_of, display, to_cstring, JsPath};
+use crate::pool;
+use crate::bytes::Bytes;
+use napi::bindgen_prelude::{Object, Uint8Array};
+use napi::{Env, Result};
+use napi_derive::napi;
+use std::ffi::{CStr, CString};
+use std::io;
+
+#[napi(object, object_from_js = false)]
+pub struct EntryStatJs {
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: f64,
+    pub allocated: f64,
+    pub ino: f64,
+    pub dev: f64,
+    pub nlink: f64,
+    pub rdev: f64,
+    pub atime_sec: f64,
+    pub atime_nsec: u32,
+    pub mtime_sec: f64,
+    pub mtime_nsec: u32,
+    pub ctime_sec: f64,
+    pub ctime_nsec: u32,
+}
+
+#[napi(object, object_from_js = false)]
+pub struct DirEntryJs {
+    pub name: Bytes,
+    pub stat: Option<EntryStatJs>,
+    pub error: Option<ErrorInfo>,
+    /// With `xattrs`: the entry's extended attributes (not read for symlinks).
+    pub xattrs: Option<Vec<XattrJs>>,
+    /// Why `xattrs` could not be read (the listing itself is fine).
+    pub xattr_error: Option<ErrorInfo>,
+    /// With `linkTargets`: a symlink's target, raw bytes.
+    pub link_target: Option<Bytes>,
+}
+
+/// What readDirs reads besides the stat of each entry.
+#[napi(object)]
+#[derive(Clone, Copy, Default)]
+pub struct ReadDirsOptionsJs {
+    pub xattrs: Option<bool>,
+    pub link_targets: Option<bool>,
+}
+
+#[napi(object, object_from_js = false)]
+pub struct DirListingJs {
+    pub path: JsPath,
+    pub entries: Vec<DirEntryJs>,
+    pub error: Option<ErrorInfo>,
+}
+
+#[napi(object, object_from_js = false)]
+pub struct XattrJs {
+    pub name: Bytes,
+    pub value: Bytes,
+}
+
+fn os_err(what: &str, path: &[u8], e: io::Error) -> CoreErr {
+    let name = display(path);
+    let code = match e.raw_os_error() {
+        Some(libc::ENOTSUP) => Code::Unsupported,
+        _ => Code::IoRead,
+    };
+    CoreErr::new(code, format!("{what} {name}: {e}")).with_subject(name)
+}
+
+fn write_err(what: &str, path: &[u8], e: io::Error) -> CoreErr {
+    let name = display(path);
+    let code = match e.raw_os_error() {
+        Some(libc::ENOTSUP) => Code::Unsupported,
+        Some(libc::EINVAL) => Code::Inval,
+        _ => Code::Io,
+    };
+    CoreErr::new(code, format!("{what} {name}: {e}")).with_subject(name)
+}
+
+fn stat_js(st: &libc::stat) -> EntryStatJs {
+    EntryStatJs {
+        mode: st.st_mode,
+        uid: st.st_uid,
+        gid: st.st_gid,
+        size: st.st_size as f64,
+        allocated: st.st_blocks as f64 * 512.0,
+        ino: st.st_ino as f64,
+        dev: st.st_dev as f64,
+        nlink: st.st_nlink as f64,
+        rdev: st.st_rdev as f64,
+        atime_sec: st.st_atime as f64,
+        atime_nsec: st.st_atime_nsec as u32,
+        mtime_sec: st.st_mtime as f64,
+        mtime_nsec: st.st_mtime_nsec as u32,
+        ctime_sec: st.st_ctime as f64,
+        ctime_nsec: st.st_ctime_nsec as u32,
+    }
+}
+
+fn lstat_c(path: &CStr) -> io::Result<libc::stat> {
+    // SAFETY: an all-zero libc::stat is a valid value of this plain C struct.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: path is NUL-terminated and st is a valid, writable stat buffer.
+    if unsafe { libc::lstat(path.as_ptr(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(st)
+}
+
+pub fn lstat_path(path: &[u8]) -> CoreResult<EntryStatJs> {
+    let c = to_cstring(path)?;
+    lstat_c(&c).map(|st| stat_js(&st)).map_err(|e| os_err("cannot lstat", path, e))
+}
+
+#[napi(js_name = "lstat", catch_unwind)]
+pub fn lstat_sync(path: JsPath) -> Result<EntryStatJs> {
+    Ok(lstat_path(bytes_of(&path))?)
+}
+
+/// Closes the directory stream however the listing ends.
+struct Dir(*mut libc::DIR);
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        // SAFETY: self.0 came from a successful fdopendir and is closed exactly once, here.
+        unsafe { libc::closedir(self.0) };
+    }
+}
+
+fn list_dir(path: &[u8], options: ReadDirsOptionsJs) -> CoreResult<Vec<DirEntryJs>> {
+    let c = to_cstring(path)?;
+    // SAFETY: c is NUL-terminated; the returned fd is owned by the DIR stream below.
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(os_err("cannot open directory", path, io::Error::last_os_error()));
+    }
+    // SAFETY: fd is an open directory descriptor; on success the stream takes ownership of it.
+    let dirp = unsafe { libc::fdopendir(fd) };
+    if dirp.is_null() {
+        let e = io::Error::last_os_error();
+        // SAFETY: fdopendir failed, so fd is still ours to close.
+        unsafe { libc::close(fd) };
+        return Err(os_err("cannot open directory", path, e));
+    }
+    let dir = Dir(dirp);
+    let mut names: Vec<Vec<u8>> = Vec::new();
+    loop {
+        // SAFETY: errno is thread-local; clearing it tells end-of-stream from failure below.
+        unsafe { *libc::__errno_location() = 0 };
+        // SAFETY: dir.0 is an open stream used only by this thread.
+        let ent = unsafe { libc::readdir(dir.0) };
+        if ent.is_null() {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error().unwrap_or(0) != 0 {
+                return Err(os_err("cannot read directory", path, e));
+            }
+            break;
+        }
+        // SAFETY: d_name of a live dirent is a NUL-terminated name valid until the next readdir.
+        let name = unsafe { CStr::from_ptr((*ent).d_name.as_ptr()) }.to_bytes();
+        if name != b"." && name != b".." {
+            names.push(name.to_vec());
+        }
+    }
+    names.sort_unstable();
+    // SAFETY: dir.0 is open; dirfd only reads its descriptor.
+    let dfd = unsafe { libc::dirfd(dir.0) };
+    let mut entries = Vec::with_capacity(names.len());
+    for name in names {
+        let cname = CString::new(name.clone()).expect("directory entries have no NUL");
+        // SAFETY: an all-zero libc::stat is a valid value of this plain C struct.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: dfd is open, cname is NUL-terminated and st is writable.
+        let rc = unsafe { libc::fstatat(dfd, cname.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
+        let full = || {
+            let mut full = path.to_vec();
+            if full.last() != Some(&b'/') {
+                full.push(b'/');
+            }
+            full.extend_from_slice(&name);
+            full
+        };
+        let mut entry = DirEntryJs { name: Bytes::from(Vec::new()), stat: None, error: None, xattrs: None, xattr_error: None, link_target: None };
+        if rc == 0 {
+            let is_link = st.st_mode & libc::S_IFMT == libc::S_IFLNK;
+            if is_link && options.link_targets.unwrap_or(false) {
+                match read_link_at(dfd, &cname) {
+                    Ok(target) => entry.link_target = Some(target.into()),
+                    Err(e) => entry.error = Some(os_err("cannot read symlink", &full(), e).info()),
+                }
+            }
+            if !is_link && options.xattrs.unwrap_or(false) {
+                match get_xattrs(&full()) {
+                    Ok(list) => entry.xattrs = Some(list),
+                    Err(e) => entry.xattr_error = Some(e.info()),
+                }
+            }
+            entry.stat = Some(stat_js(&st));
+        } else {
+            entry.error = Some(os_err("cannot lstat", &full(), io::Error::last_os_error()).info());
+        }
+        entry.name = name.into();
+        entries.push(entry);
+    }
+    Ok(entries)
+}
+
+/// readlinkat with a growing buffer: the target's raw bytes.
+fn read_link_at(dfd: libc::c_int, name: &CStr) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; 256];
+    loop {
+        // SAFETY: dfd is an open directory, name is NUL-terminated, buf is writable for its length.
+        let n = unsafe { libc::readlinkat(dfd, name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if (n as usize) < buf.len() {
+            buf.truncate(n as usize);
+            return Ok(buf);
+        }
+        buf.resize(buf.len() * 4, 0);
+    }
+}
+
+#[napi(js_name = "readDirs", catch_unwind)]
+pub fn read_dirs<'env>(env: &'env Env, paths: Vec<JsPath>, options: Option<ReadDirsOptionsJs>) -> Result<Object<'env>> {
+    let options = options.unwrap_or_default();
+    pool::spawn(env, move || {
+        Ok(paths
+            .into_iter()
+            .map(|p| match list_dir(bytes_of(&p), options) {
+                Ok(entries) => DirListingJs { path: p, entries, error: None },
+                Err(e) => DirListingJs { path: p, entries: Vec::new(), error: Some(e.info()) },
+            })
+            .collect::<Vec<_>>())
+    })
+}
+
+/// Calls a list/get xattr function with a growing buffer until the value fits.
+fn sized_call(mut call: impl FnMut(&mut [u8]) -> isize) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; 256];
+    loop {
+        let n = call(&mut buf);
+        if n >= 0 {
+            buf.truncate(n as usize);
+            return Ok(buf);
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::ERANGE) {
+            return Err(e);
+        }
+        let needed = call(&mut []);
+        if needed < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        buf = vec![0u8; (needed as usize).max(buf.len() * 2)];
+    }
+}
+
+fn get_xattrs(path: &[u8]) -> CoreResult<Vec<XattrJs>> {
+    let c = to_cstring(path)?;
+    let list = sized_call(|buf| {
+        // SAFETY: c is NUL-terminated; buf is writable for buf.len() bytes (0 asks for the size).
+        unsafe { libc::llistxattr(c.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) }
+    });
+    let list = match list {
+        Ok(l) => l,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTSUP)) => return Ok(Vec::new()),
+        Err(e) => return Err(os_err("cannot list xattrs of", path, e)),
+    };
+    let mut out = Vec::new();
+    for name in list.split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let cname = CString::new(name).expect("split at NUL");
+        let value = sized_call(|buf| {
+            // SAFETY: both names are NUL-terminated; buf is writable for buf.len() bytes.
+            unsafe { libc::lgetxattr(c.as_ptr(), cname.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) }
+        });
+        match value {
+            Ok(v) => out.push(XattrJs { name: name.to_vec().into(), value: v.into() }),
+            // Removed between list and get: it is simply not there any more.
+            Err(e) if e.raw_os_error() == Some(libc::ENODATA) => {}
+            Err(e) => return Err(os_err("cannot read xattr of", path, e)),
+        }
+    }
+    Ok(out)
+}
+
+#[napi(js_name = "getXattrs", catch_unwind)]
+pub fn get_xattrs_async<'env>(env: &'env Env, path: JsPath) -> Result<Object<'env>> {
+    pool::spawn(env, move || get_xattrs(bytes_of(&path)))
+}
+
+#[napi(js_name = "setXattr", catch_unwind)]
+pub fn set_xattr_async<'env>(env: &'env Env, path: JsPath, name: Uint8Array, value: Uint8Array) -> Result<Object<'env>> {
+    pool::spawn(env, move || {
+        let p = bytes_of(&path);
+        let c = to_cstring(p)?;
+        let cname = CString::new(name.to_vec()).map_err(|_| CoreErr::inval("xattr name contains a NUL byte"))?;
+        // SAFETY: c and cname are NUL-terminated; value is readable for value.len() bytes.
+        let rc = unsafe { libc::lsetxattr(c.as_ptr(), cname.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
+        if rc != 0 {
+            return Err(write_err("cannot set xattr on", p, io::Error::last_os_error()));
+        }
+        Ok(())
+    })
+}
+
+fn timespec(sec: f64, nsec: f64) -> CoreResult<libc::timespec> {
+    if sec.fract() != 0.0 || !(0.0..1e9).contains(&nsec) || nsec.fract() != 0.0 {
+        return Err(CoreErr::inval(format!("bad time {sec}s {nsec}ns")));
+    }
+    Ok(libc::timespec { tv_sec: sec as libc::time_t, tv_nsec: nsec as libc::c_long })
+}
+
+#[napi(js_name = "setTimes", catch_unwind)]
+pub fn set_times_async<'env>(
+    env: &'env Env,
+    path: JsPath,
+    atime_sec: f64,
+    atime_nsec: f64,
+    mtime_sec: f64,
+    mtime_nsec: f64,
+) -> Result<Object<'env>> {
+    let times = [timespec(atime_sec, atime_nsec)?, timespec(mtime_sec, mtime_nsec)?];
+    pool::spawn(env, move || {
+        let p = bytes_of(&path);
+        let c = to_cstring(p)?;
+        // SAFETY: c is NUL-terminated and times points to two valid timespecs.
+        let rc = unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
+        if rc != 0 {
+            return Err(write_err("cannot set times of", p, io::Error::last_os_error()));
+        }
+        Ok(())
+    })
+}
+
+#[napi(js_name = "mknod", catch_unwind)]
+pub fn mknod_async<'env>(env: &'env Env, path: JsPath, mode: u32, rdev: f64) -> Result<Object<'env>> {
+    pool::spawn(env, move || {
+        let p = bytes_of(&path);
+        let c = to_cstring(p)?;
+        // SAFETY: c is NUL-terminated; mknod only reads its arguments.
+        let rc = unsafe { libc::mknod(c.as_ptr(), mode as libc::mode_t, rdev as libc::dev_t) };
+        if rc != 0 {
+            return Err(write_err("cannot mknod", p, io::Error::last_os_error()));
+        }
+        Ok(())
+    })
+}

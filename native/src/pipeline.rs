@@ -1,0 +1,376 @@
+//! processFiles: the streaming backup pipeline. Per file: read through a refillable buffer
+//! (never the whole file), cut chunks, hash them, and compress + seal those not yet in the
+//! dedup set. Per-file failures are returned, not thrown.
+
+use crate::blobset::{NativeBlobSet, SharedIds};
+use crate::chunker::{Chunker, ChunkerSpecJs};
+use crate::compress::{CompressionSpecJs, Compressor};
+use crate::error::{Code, CoreErr, CoreResult, ErrorInfo};
+use crate::hash::HashAlgo;
+use crate::paths::{bytes_of, display, to_path, JsPath};
+use crate::bytes::Bytes;
+use crate::pool;
+use crate::seal::{SealSpecJs, Sealer};
+use napi::bindgen_prelude::Object;
+use napi::{Env, Result};
+use napi_derive::napi;
+use std::fs::File;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::io::AsRawFd;
+use std::sync::{mpsc, Mutex};
+
+/// Bytes read ahead beyond one maximal chunk. Compaction moves less than one maximal chunk per
+/// refill, so this keeps the copy a small fraction of the bytes read.
+const READ_AHEAD: usize = 8 << 20;
+/// Files at least this long (from the requested offset) are cut on one thread while a second
+/// thread hashes and encodes; shorter ones are not worth the extra thread.
+const OVERLAP_MIN: u64 = 64 << 20;
+
+#[napi(object)]
+pub struct FileRequestJs {
+    pub path: JsPath,
+    pub offset: f64,
+    pub max_bytes: f64,
+}
+
+#[napi(object)]
+pub struct PipelineParamsJs {
+    pub chunker: ChunkerSpecJs,
+    pub hash: String,
+    pub compression: CompressionSpecJs,
+    pub seal: SealSpecJs,
+}
+
+#[napi(object, object_from_js = false)]
+pub struct EncodedBlobJs {
+    pub chunk_index: u32,
+    pub compressed: bool,
+    pub data: Bytes,
+}
+
+/// One file's result; ids are packed (n x 32 bytes) and split into views by the TS adapter.
+#[napi(object, object_from_js = false)]
+pub struct FileResultJs {
+    pub error: Option<ErrorInfo>,
+    pub lengths: Vec<u32>,
+    pub ids: Bytes,
+    pub blobs: Vec<EncodedBlobJs>,
+    pub next_offset: f64,
+    pub eof: bool,
+}
+
+pub struct Pipeline {
+    pub chunker: Chunker,
+    pub hash: HashAlgo,
+    pub compressor: Compressor,
+    pub sealer: Sealer,
+    pub known: SharedIds,
+}
+
+/// What one request produced, in chunk order.
+#[derive(Default)]
+struct Segment {
+    lengths: Vec<u32>,
+    ids: Vec<u8>,
+    blobs: Vec<EncodedBlobJs>,
+    next_offset: u64,
+    eof: bool,
+}
+
+/// Read buffers (one maximal chunk + READ_AHEAD) kept for reuse: allocating and faulting in
+/// tens of MiB per file would cost more than reading a small file.
+static SPARE_BUFFERS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+const SPARE_KEEP: usize = 8;
+
+fn take_buffer(cap: usize) -> Vec<u8> {
+    let mut spare = SPARE_BUFFERS.lock().unwrap_or_else(|e| e.into_inner());
+    match spare.iter().position(|b| b.len() >= cap) {
+        Some(i) => spare.swap_remove(i),
+        None => vec![0u8; cap],
+    }
+}
+
+fn give_back(buf: Vec<u8>) {
+    let mut spare = SPARE_BUFFERS.lock().unwrap_or_else(|e| e.into_inner());
+    if spare.len() < SPARE_KEEP {
+        spare.push(buf);
+    }
+}
+
+fn open_for_read(path: &std::path::Path) -> std::io::Result<File> {
+    // O_NOATIME keeps backups from dirtying inodes; only the owner (or root) may use it.
+    match std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOATIME).open(path) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => std::fs::File::open(path),
+        other => other,
+    }
+}
+
+/// Reads one file through a window buffer and decides its cut points.
+struct Cutter<'a> {
+    chunker: &'a Chunker,
+    file: File,
+    name: &'a str,
+    max: usize,
+    /// File position of the next byte to read.
+    file_pos: u64,
+    eof: bool,
+    offset: u64,
+    max_bytes: u64,
+    /// File position after the last chunk cut.
+    next_offset: u64,
+    stop: bool,
+}
+
+impl Cutter<'_> {
+    fn io_err(&self, what: &str, e: std::io::Error) -> CoreErr {
+        CoreErr::new(Code::IoRead, format!("cannot {what} {}: {e}", self.name)).with_subject(self.name.to_string())
+    }
+
+    fn pread(&self, buf: &mut [u8], pos: u64) -> CoreResult<usize> {
+        loop {
+            match self.file.read_at(buf, pos) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.io_err("read", e)),
+                Ok(n) => return Ok(n),
+            }
+        }
+    }
+
+    /// When less than one maximal chunk is left, moves it to the front and fills the buffer.
+    fn refill(&mut self, buf: &mut [u8], start: &mut usize, end: &mut usize) -> CoreResult<()> {
+        if self.eof || self.stop || *end - *start >= self.max {
+            return Ok(());
+        }
+        buf.copy_within(*start..*end, 0);
+        *end -= *start;
+        *start = 0;
+        while !self.eof && *end < buf.len() {
+            let n = self.pread(&mut buf[*end..], self.file_pos)?;
+            self.eof = n == 0;
+            *end += n;
+            self.file_pos += n as u64;
+        }
+        Ok(())
+    }
+
+    /// Cuts every chunk that buf[start..end] decides (a chunker needs one maximal chunk of
+    /// look-ahead, or the end of the file), as (position, length) pairs.
+    fn cut_available(&mut self, buf: &[u8], start: &mut usize, end: usize, cuts: &mut Vec<(usize, usize)>) {
+        while !self.stop && *start < end && (end - *start >= self.max || self.eof) {
+            let cut = self.chunker.cut(&buf[*start..end]);
+            cuts.push((*start, cut));
+            *start += cut;
+            self.next_offset += cut as u64;
+            self.stop = self.max_bytes > 0 && self.next_offset - self.offset >= self.max_bytes;
+        }
+    }
+
+    fn done(&self, start: usize, end: usize) -> bool {
+        self.stop || (self.eof && start == end)
+    }
+
+    /// Whether no byte follows the last chunk.
+    fn at_eof(&self, start: usize, end: usize) -> CoreResult<bool> {
+        Ok(start == end && (self.eof || self.pread(&mut [0u8; 1], self.next_offset)? == 0))
+    }
+}
+
+impl Pipeline {
+    pub fn encode(&self, chunk: &[u8]) -> CoreResult<(bool, Vec<u8>)> {
+        let (compressed, payload) = match self.compressor.compress(chunk)? {
+            Some(c) => (true, c),
+            None => (false, Vec::new()),
+        };
+        let plain: &[u8] = if compressed { &payload } else { chunk };
+        let data = match &self.sealer {
+            Sealer::None if compressed => payload,
+            sealer => sealer.seal(plain, None)?,
+        };
+        Ok((compressed, data))
+    }
+
+    /// Hashes one chunk, and encodes it when its id is new to `known`.
+    fn take_chunk(&self, chunk: &[u8], seg: &mut Segment) -> CoreResult<()> {
+        let id = self.hash.digest(chunk);
+        let index = seg.lengths.len() as u32;
+        seg.lengths.push(chunk.len() as u32);
+        seg.ids.extend_from_slice(&id);
+        if self.known.lock().insert(id) {
+            let (compressed, data) = self.encode(chunk)?;
+            seg.blobs.push(EncodedBlobJs { chunk_index: index, compressed, data: data.into() });
+        }
+        Ok(())
+    }
+
+    /// The segment read so far and the error that stopped it, if any.
+    fn segment(&self, path: &std::path::Path, name: &str, offset: u64, max_bytes: u64) -> (Segment, Option<CoreErr>) {
+        let file = match open_for_read(path) {
+            Ok(file) => file,
+            Err(e) => return (Segment::default(), Some(CoreErr::new(Code::IoRead, format!("cannot open {name}: {e}")).with_subject(name))),
+        };
+        // SAFETY: posix_fadvise only reads its integer arguments (a read-ahead hint; failure is harmless).
+        unsafe { libc::posix_fadvise(file.as_raw_fd(), offset as libc::off_t, 0, libc::POSIX_FADV_SEQUENTIAL) };
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let long = size.saturating_sub(offset) >= OVERLAP_MIN && (max_bytes == 0 || max_bytes >= OVERLAP_MIN);
+        let max = self.chunker.max_size();
+        let mut cutter = Cutter {
+            chunker: &self.chunker,
+            file,
+            name,
+            max,
+            file_pos: offset,
+            eof: false,
+            offset,
+            max_bytes,
+            next_offset: offset,
+            stop: false,
+        };
+        let cap = max + READ_AHEAD;
+        if long {
+            self.segment_overlapped(&mut cutter, cap)
+        } else {
+            self.segment_serial(&mut cutter, cap)
+        }
+    }
+
+    fn segment_serial(&self, cutter: &mut Cutter, cap: usize) -> (Segment, Option<CoreErr>) {
+        let mut buf = take_buffer(cap);
+        let mut seg = Segment::default();
+        let result = (|| {
+            let (mut start, mut end) = (0usize, 0usize);
+            let mut cuts = Vec::new();
+            loop {
+                cutter.refill(&mut buf[..cap], &mut start, &mut end)?;
+                cuts.clear();
+                cutter.cut_available(&buf, &mut start, end, &mut cuts);
+                for &(at, len) in &cuts {
+                    self.take_chunk(&buf[at..at + len], &mut seg)?;
+                }
+                if cutter.done(start, end) {
+                    break;
+                }
+            }
+            seg.next_offset = cutter.next_offset;
+            seg.eof = cutter.at_eof(start, end)?;
+            Ok(())
+        })();
+        give_back(buf);
+        (seg, result.err())
+    }
+
+    /// For long files: this thread reads and cuts while a helper thread hashes, deduplicates and
+    /// encodes the previous window's chunks (two buffers alternate between them), so the two
+    /// halves of the work overlap.
+    fn segment_overlapped(&self, cutter: &mut Cutter, cap: usize) -> (Segment, Option<CoreErr>) {
+        let (batch_tx, batch_rx) = mpsc::sync_channel::<(Vec<u8>, Vec<(usize, usize)>)>(1);
+        let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
+        free_tx.send(take_buffer(cap)).expect("receiver is alive");
+        std::thread::scope(|scope| {
+            let helper = scope.spawn(move || {
+                pool::lower_priority();
+                let mut seg = Segment::default();
+                let mut failure = None;
+                for (buf, cuts) in batch_rx {
+                    if failure.is_none() {
+                        for &(at, len) in &cuts {
+                            if let Err(e) = self.take_chunk(&buf[at..at + len], &mut seg) {
+                                failure = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                    // The cutter may be gone already; the buffer is then returned below.
+                    let _ = free_tx.send(buf);
+                }
+                (seg, failure)
+            });
+
+            let mut buf = take_buffer(cap);
+            let (mut start, mut end) = (0usize, 0usize);
+            let cut_result = (|| -> CoreResult<bool> {
+                loop {
+                    cutter.refill(&mut buf[..cap], &mut start, &mut end)?;
+                    let mut cuts = Vec::new();
+                    cutter.cut_available(&buf, &mut start, end, &mut cuts);
+                    let done = cutter.done(start, end);
+                    // Hand this window over and go on in a free buffer with the undecided tail.
+                    let Ok(mut next) = free_rx.recv() else { return Ok(false) };
+                    next[..end - start].copy_from_slice(&buf[start..end]);
+                    end -= start;
+                    start = 0;
+                    let window = std::mem::replace(&mut buf, next);
+                    if batch_tx.send((window, cuts)).is_err() {
+                        return Ok(false);
+                    }
+                    if done {
+                        return cutter.at_eof(start, end);
+                    }
+                }
+            })();
+            drop(batch_tx);
+            let (seg, failure) = helper.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            give_back(buf);
+            while let Ok(b) = free_rx.try_recv() {
+                give_back(b);
+            }
+            match (cut_result, failure) {
+                (Err(e), _) | (_, Some(e)) => (seg, Some(e)),
+                (Ok(eof), None) => (Segment { next_offset: cutter.next_offset, eof, ..seg }, None),
+            }
+        })
+    }
+
+    pub fn run(&self, path: &JsPath, offset: u64, max_bytes: u64) -> FileResultJs {
+        let name = display(bytes_of(path));
+        let (seg, failure) = self.segment(&to_path(path), &name, offset, max_bytes);
+        match failure {
+            None => FileResultJs {
+                error: None,
+                lengths: seg.lengths,
+                ids: seg.ids.into(),
+                blobs: seg.blobs,
+                next_offset: seg.next_offset as f64,
+                eof: seg.eof,
+            },
+            // Chunks encoded before the failure are returned with it: their ids are already in
+            // `known` (a concurrent call may rely on them), so the caller must store them.
+            Some(e) => FileResultJs {
+                error: Some(e.info()),
+                lengths: seg.lengths,
+                ids: seg.ids.into(),
+                blobs: seg.blobs,
+                next_offset: offset as f64,
+                eof: false,
+            },
+        }
+    }
+}
+
+fn whole(v: f64, what: &str) -> CoreResult<u64> {
+    if v >= 0.0 && v.fract() == 0.0 && v <= 9_007_199_254_740_991.0 {
+        Ok(v as u64)
+    } else {
+        Err(CoreErr::inval(format!("{what} must be a non-negative integer, got {v}")))
+    }
+}
+
+#[napi(js_name = "processFiles", catch_unwind)]
+pub fn process_files<'env>(
+    env: &'env Env,
+    requests: Vec<FileRequestJs>,
+    params: PipelineParamsJs,
+    known: Option<&NativeBlobSet>,
+) -> Result<Object<'env>> {
+    let pipeline = Pipeline {
+        chunker: Chunker::from_js(&params.chunker)?,
+        hash: HashAlgo::parse(&params.hash)?,
+        compressor: Compressor::from_js(&params.compression)?,
+        sealer: Sealer::from_js(&params.seal)?,
+        known: known.map(|k| k.ids.clone()).unwrap_or_default(),
+    };
+    let mut jobs = Vec::with_capacity(requests.len());
+    for r in requests {
+        jobs.push((r.path, whole(r.offset, "offset")?, whole(r.max_bytes, "maxBytes")?));
+    }
+    pool::spawn(env, move || Ok(jobs.iter().map(|(path, offset, max)| pipeline.run(path, *offset, *max)).collect::<Vec<_>>()))
+}

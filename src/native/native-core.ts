@@ -1,0 +1,406 @@
+// Adapts the napi addon (native/, loaded through addon.cjs) to the `Core` contract: argument
+// shapes, result shapes, and errors. The addon throws errors whose message is a tagged JSON
+// payload (see native/src/error.rs); they become CoreError here.
+import { load } from './addon.cjs';
+import { CoreError } from './errors.ts';
+import type {
+  AeadStream,
+  DirEntry,
+  ReadDirsOptions,
+  BlobSet,
+  ChunkerSpec,
+  CompressionSpec,
+  Core,
+  CoreErrorCode,
+  CoreErrorInfo,
+  DecodeRequest,
+  DecodeResult,
+  DirListing,
+  EntryStat,
+  FileSegmentRequest,
+  FileSegmentResult,
+  HashAlgorithm,
+  PipelineParams,
+  SealSpec,
+  Xattr,
+} from './types.ts';
+import type { FsSnapshotCore } from '../snapshots/fs-snapshot-core.ts';
+
+type Path = string | Buffer;
+
+interface RawErrorInfo {
+  code: string;
+  message: string;
+  subject?: string | null;
+}
+
+interface RawChunkerSpec {
+  kind: string;
+  polynomial?: string;
+  minSize?: number;
+  avgSize?: number;
+  maxSize?: number;
+}
+
+interface RawCompressionSpec {
+  kind: string;
+  level?: number;
+  onlyIfSmaller?: boolean;
+}
+
+interface RawSealSpec {
+  kind: string;
+  key?: Uint8Array;
+}
+
+interface RawFileResult {
+  error?: RawErrorInfo | null;
+  lengths: number[];
+  ids: Buffer;
+  blobs: { chunkIndex: number; compressed: boolean; data: Buffer }[];
+  nextOffset: number;
+  eof: boolean;
+}
+
+interface RawDirListing {
+  path: Path;
+  entries: {
+    name: Buffer;
+    stat?: EntryStat | null;
+    error?: RawErrorInfo | null;
+    xattrs?: Xattr[] | null;
+    xattrError?: RawErrorInfo | null;
+    linkTarget?: Buffer | null;
+  }[];
+  error?: RawErrorInfo | null;
+}
+
+interface RawBlobSet {
+  add(id: Uint8Array): boolean;
+  addMany(ids: Uint8Array): number;
+  has(id: Uint8Array): boolean;
+  delete(id: Uint8Array): boolean;
+  readonly size: number;
+}
+
+interface RawAeadStream {
+  update(data: Uint8Array): Buffer;
+  final(tag?: Uint8Array | null): Buffer;
+}
+
+/** What native/src exports (the addon's own .d.ts is not generated into the tree). */
+interface RawAddon {
+  coreInfo(): { version: string; features: string[] };
+  hash(algo: string, parts: Uint8Array[]): Buffer;
+  hashAsync(algo: string, parts: Uint8Array[]): Promise<Buffer>;
+  compress(spec: RawCompressionSpec, data: Uint8Array): Buffer;
+  compressAsync(spec: RawCompressionSpec, data: Uint8Array): Promise<Buffer>;
+  decompress(codec: string, data: Uint8Array, expected: number, max?: number | null): Buffer;
+  decompressAsync(codec: string, data: Uint8Array, expected: number, max?: number | null): Promise<Buffer>;
+  seal(spec: RawSealSpec, plaintext: Uint8Array, iv?: Uint8Array | null): Buffer;
+  open(spec: RawSealSpec, sealed: Uint8Array): Buffer;
+  sealAsync(spec: RawSealSpec, plaintext: Uint8Array): Promise<Buffer>;
+  openAsync(spec: RawSealSpec, sealed: Uint8Array): Promise<Buffer>;
+  chacha20Xor(key: Uint8Array, nonce: Uint8Array, counter: number, data: Uint8Array): Buffer;
+  randomBytes(length: number): Buffer;
+  scrypt(password: Uint8Array, salt: Uint8Array, n: number, r: number, p: number, length: number): Promise<Buffer>;
+  argon2id(
+    password: Uint8Array,
+    salt: Uint8Array,
+    iterations: number,
+    memoryKib: number,
+    parallelism: number,
+    length: number,
+  ): Promise<Buffer>;
+  chunkBuffer(spec: RawChunkerSpec, data: Uint8Array): number[];
+  processFiles(
+    requests: { path: Path; offset: number; maxBytes: number }[],
+    params: { chunker: RawChunkerSpec; hash: string; compression: RawCompressionSpec; seal: RawSealSpec },
+    known: RawBlobSet | null,
+  ): Promise<RawFileResult[]>;
+  decodeBlobs(request: {
+    data: Uint8Array;
+    blobs: {
+      offset: number;
+      length: number;
+      rawLength: number;
+      compressed: boolean;
+      id: Uint8Array;
+      targets?: { fd: number; position: number }[];
+    }[];
+    seal: RawSealSpec;
+    codec: string;
+    hash: string;
+  }): Promise<{ plaintexts: (Buffer | null | undefined)[]; errors: (RawErrorInfo | null | undefined)[] }>;
+  readDirs(paths: Path[], options?: ReadDirsOptions): Promise<RawDirListing[]>;
+  lstat(path: Path): EntryStat;
+  getXattrs(path: Path): Promise<Xattr[]>;
+  setXattr(path: Path, name: Uint8Array, value: Uint8Array): Promise<void>;
+  setTimes(path: Path, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): Promise<void>;
+  mknod(path: Path, mode: number, rdev: number): Promise<void>;
+  NativeBlobSet: new () => RawBlobSet;
+  NativeAeadStream: new (mode: string, key: Uint8Array, nonce: Uint8Array) => RawAeadStream;
+  // Filesystem snapshots (native/src/btrfs.rs, zfs.rs): not part of `Core`, see FsSnapshotCore.
+  filesystemType?(path: Path): { magic: number; name: string };
+  btrfsSubvolume?(path: Path): { id: number; root: Buffer; readOnly: boolean };
+  btrfsChildSubvolumes?(root: Path): { id: number; path: Buffer }[];
+  btrfsCreateSnapshot?(source: Path, destDir: Path, name: Path, readOnly: boolean): Promise<void>;
+  btrfsDeleteSubvolume?(path: Path): void;
+  btrfsListSubvolumes?(dir: Path): { name: Buffer; id: number; readOnly: boolean }[];
+  zfsStatus?(): { available: boolean; library?: string | null; message?: string | null };
+  zfsSnapshot?(names: string[]): Promise<void>;
+  zfsDestroySnapshots?(names: string[], defer: boolean): void;
+}
+
+const ERROR_PREFIX = 'BOLTCORE:';
+const CODES: readonly CoreErrorCode[] = ['EIO_READ', 'EAUTH', 'ECORRUPT', 'EHASH', 'EINVAL', 'EUNSUPPORTED'];
+
+function isCode(code: string): code is CoreErrorCode {
+  return (CODES as readonly string[]).includes(code);
+}
+
+function toInfo(raw: RawErrorInfo): CoreErrorInfo {
+  const code = isCode(raw.code) ? raw.code : 'EINVAL';
+  return raw.subject == null ? { code, message: raw.message } : { code, message: raw.message, subject: raw.subject };
+}
+
+/** Errors of the addon become CoreError; napi's own argument errors count as EINVAL. */
+function translate(err: unknown): Error {
+  if (err instanceof CoreError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  if (message.startsWith(ERROR_PREFIX)) {
+    const parsed = JSON.parse(message.slice(ERROR_PREFIX.length)) as RawErrorInfo;
+    return CoreError.from(toInfo(parsed));
+  }
+  return new CoreError('EINVAL', message);
+}
+
+function sync<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw translate(err);
+  }
+}
+
+async function later<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw translate(err);
+  }
+}
+
+function chunkerSpec(spec: ChunkerSpec): RawChunkerSpec {
+  return spec.kind === 'rabin'
+    ? { kind: 'rabin', polynomial: spec.polynomial }
+    : { kind: 'fastcdc', minSize: spec.minSize, avgSize: spec.avgSize, maxSize: spec.maxSize };
+}
+
+function compressionSpec(spec: CompressionSpec): RawCompressionSpec {
+  switch (spec.kind) {
+    case 'none':
+      return { kind: 'none' };
+    case 'zstd':
+      return { kind: 'zstd', level: spec.level, onlyIfSmaller: spec.onlyIfSmaller === true };
+    case 'zlib':
+      return { kind: 'zlib', level: spec.level };
+  }
+}
+
+function sealSpec(spec: SealSpec): RawSealSpec {
+  return spec.kind === 'none' ? { kind: 'none' } : { kind: spec.kind, key: spec.key };
+}
+
+class NativeBlobSetView implements BlobSet {
+  readonly raw: RawBlobSet;
+
+  constructor(raw: RawBlobSet) {
+    this.raw = raw;
+  }
+
+  add(id: Uint8Array): boolean {
+    return sync(() => this.raw.add(id));
+  }
+
+  addMany(ids: Uint8Array): number {
+    return sync(() => this.raw.addMany(ids));
+  }
+
+  has(id: Uint8Array): boolean {
+    return sync(() => this.raw.has(id));
+  }
+
+  delete(id: Uint8Array): boolean {
+    return sync(() => this.raw.delete(id));
+  }
+
+  get size(): number {
+    return this.raw.size;
+  }
+}
+
+class NativeAeadStreamView implements AeadStream {
+  private readonly raw: RawAeadStream;
+
+  constructor(raw: RawAeadStream) {
+    this.raw = raw;
+  }
+
+  update(data: Uint8Array): Buffer {
+    return sync(() => this.raw.update(data));
+  }
+
+  final(tag?: Uint8Array): Buffer {
+    return sync(() => this.raw.final(tag ?? null));
+  }
+}
+
+function fileResult(raw: RawFileResult, offset: number): FileSegmentResult {
+  const chunks = raw.lengths.map((length, i) => ({ length, id: raw.ids.subarray(i * 32, i * 32 + 32) }));
+  const blobs = raw.blobs.map((b) => {
+    const chunk = chunks[b.chunkIndex];
+    if (chunk === undefined) throw new CoreError('EINVAL', `addon returned blob for missing chunk ${b.chunkIndex}`);
+    return { chunkIndex: b.chunkIndex, id: chunk.id, rawLength: chunk.length, compressed: b.compressed, data: b.data };
+  });
+  // A file that failed part-way still hands over the blobs it encoded (see FileSegmentResult).
+  if (raw.error != null) return { error: toInfo(raw.error), chunks: [], blobs, nextOffset: offset, eof: false };
+  return { chunks, blobs, nextOffset: raw.nextOffset, eof: raw.eof };
+}
+
+function dirListing(raw: RawDirListing): DirListing {
+  const entries = raw.entries.map((e) => {
+    const entry: DirEntry = { name: e.name, stat: e.stat ?? null };
+    if (e.error != null) entry.error = toInfo(e.error);
+    if (e.xattrs != null) entry.xattrs = e.xattrs;
+    if (e.xattrError != null) entry.xattrError = toInfo(e.xattrError);
+    if (e.linkTarget != null) entry.linkTarget = e.linkTarget;
+    return entry;
+  });
+  return raw.error != null ? { path: raw.path, entries, error: toInfo(raw.error) } : { path: raw.path, entries };
+}
+
+function loadAddon(): RawAddon {
+  const addon = load();
+  if (typeof addon !== 'object' || addon === null || !('coreInfo' in addon) || typeof addon.coreInfo !== 'function') {
+    throw new Error('native/bolt-native.node is not the bolt-agent core addon');
+  }
+  return addon as RawAddon;
+}
+
+/** The addon's filesystem snapshot calls; undefined when the addon was built without them. */
+export function createNativeFsSnapshotCore(): FsSnapshotCore | undefined {
+  const raw = loadAddon();
+  const { filesystemType, btrfsSubvolume, btrfsChildSubvolumes, btrfsCreateSnapshot, btrfsDeleteSubvolume, btrfsListSubvolumes, zfsStatus, zfsSnapshot, zfsDestroySnapshots } = raw;
+  if (!filesystemType || !btrfsSubvolume || !btrfsChildSubvolumes || !btrfsCreateSnapshot || !btrfsDeleteSubvolume || !btrfsListSubvolumes || !zfsStatus || !zfsSnapshot || !zfsDestroySnapshots) return undefined;
+  return {
+    kind: 'native',
+    filesystemOf: (path) => {
+      const name = sync(() => filesystemType(path)).name;
+      return name === 'btrfs' || name === 'zfs' ? name : 'other';
+    },
+    btrfsSubvolume: (path) => {
+      const s = sync(() => btrfsSubvolume(path));
+      return { id: s.id, root: s.root.toString(), readOnly: s.readOnly };
+    },
+    btrfsChildSubvolumes: (root) => sync(() => btrfsChildSubvolumes(root)).map((c) => ({ id: c.id, path: c.path.toString() })),
+    btrfsCreateSnapshot: (source, destDir, name, readOnly) => later(() => btrfsCreateSnapshot(source, destDir, name, readOnly)),
+    btrfsDeleteSubvolume: (path) => sync(() => btrfsDeleteSubvolume(path)),
+    btrfsListSubvolumes: (dir) => sync(() => btrfsListSubvolumes(dir)).map((s) => ({ name: s.name.toString(), id: s.id, readOnly: s.readOnly })),
+    zfsStatus: () => {
+      const s = sync(() => zfsStatus());
+      return { available: s.available, ...(s.library ? { library: s.library } : {}), ...(s.message ? { message: s.message } : {}) };
+    },
+    zfsSnapshot: (names) => later(() => zfsSnapshot(names)),
+    zfsDestroySnapshots: (names, defer) => sync(() => zfsDestroySnapshots(names, defer)),
+  };
+}
+
+/** Loads the napi addon; rejects when it is missing or does not load on this platform. */
+export async function createNativeCore(): Promise<Core> {
+  const raw = loadAddon();
+  const about = raw.coreInfo();
+
+  return {
+    info: { kind: 'native', version: about.version, features: about.features },
+
+    hash: (algo: HashAlgorithm, data: Uint8Array | Uint8Array[]) =>
+      sync(() => raw.hash(algo, Array.isArray(data) ? data : [data])),
+    hashAsync: (algo: HashAlgorithm, data: Uint8Array | Uint8Array[]) =>
+      later(() => raw.hashAsync(algo, Array.isArray(data) ? data : [data])),
+
+    compress: (spec, data) => sync(() => raw.compress(compressionSpec(spec), data)),
+    compressAsync: (spec, data) => later(() => raw.compressAsync(compressionSpec(spec), data)),
+    decompress: (codec, data, expectedLength, maxLength) =>
+      sync(() => raw.decompress(codec, data, expectedLength, maxLength ?? null)),
+    decompressAsync: (codec, data, expectedLength, maxLength) =>
+      later(() => raw.decompressAsync(codec, data, expectedLength, maxLength ?? null)),
+
+    seal: (spec, plaintext, iv) => sync(() => raw.seal(sealSpec(spec), plaintext, iv ?? null)),
+    open: (spec, box) => sync(() => raw.open(sealSpec(spec), box)),
+    sealAsync: (spec, plaintext) => later(() => raw.sealAsync(sealSpec(spec), plaintext)),
+    openAsync: (spec, box) => later(() => raw.openAsync(sealSpec(spec), box)),
+    aeadStream: (mode, key, nonce) => sync(() => new NativeAeadStreamView(new raw.NativeAeadStream(mode, key, nonce))),
+    chacha20Xor: (key, nonce, counter, data) => sync(() => raw.chacha20Xor(key, nonce, counter, data)),
+
+    scrypt: (password, salt, N, r, p, length) => later(() => raw.scrypt(password, salt, N, r, p, length)),
+    argon2id: (password, salt, params) =>
+      later(() =>
+        raw.argon2id(password, salt, params.iterations, params.memoryKiB, params.parallelism, params.length),
+      ),
+    randomBytes: (length) => sync(() => raw.randomBytes(length)),
+
+    chunkBuffer: (spec, data) => sync(() => raw.chunkBuffer(chunkerSpec(spec), data)),
+
+    processFiles: (requests: FileSegmentRequest[], params: PipelineParams) =>
+      later(async () => {
+        const { known } = params;
+        if (known !== undefined && !(known instanceof NativeBlobSetView)) {
+          throw new CoreError('EINVAL', 'params.known must be a BlobSet made by this core (newBlobSet())');
+        }
+        const results = await raw.processFiles(
+          requests.map((r) => ({ path: r.path, offset: r.offset, maxBytes: r.maxBytes })),
+          {
+            chunker: chunkerSpec(params.chunker),
+            hash: params.hash,
+            compression: compressionSpec(params.compression),
+            seal: sealSpec(params.seal),
+          },
+          known === undefined ? null : known.raw,
+        );
+        return results.map((r, i) => fileResult(r, requests[i]?.offset ?? 0));
+      }),
+
+    decodeBlobs: (request: DecodeRequest) =>
+      later(async (): Promise<DecodeResult> => {
+        const result = await raw.decodeBlobs({
+          data: request.data,
+          blobs: request.blobs.map((b) => ({
+            offset: b.offset,
+            length: b.length,
+            rawLength: b.rawLength,
+            compressed: b.compressed,
+            id: b.id,
+            ...(b.targets === undefined ? {} : { targets: b.targets }),
+          })),
+          seal: sealSpec(request.seal),
+          codec: request.codec,
+          hash: request.hash,
+        });
+        return {
+          plaintexts: result.plaintexts.map((p) => p ?? null),
+          errors: result.errors.map((e) => (e == null ? null : toInfo(e))),
+        };
+      }),
+
+    newBlobSet: () => new NativeBlobSetView(new raw.NativeBlobSet()),
+
+    readDirs: (paths) => later(async () => (await raw.readDirs(paths)).map(dirListing)),
+    lstat: (path) => sync(() => raw.lstat(path)),
+    getXattrs: (path) => later(() => raw.getXattrs(path)),
+    setXattr: (path, name, value) => later(() => raw.setXattr(path, name, value)),
+    setTimes: (path, atimeSec, atimeNsec, mtimeSec, mtimeNsec) =>
+      later(() => raw.setTimes(path, atimeSec, atimeNsec, mtimeSec, mtimeNsec)),
+    mknod: (path, mode, rdev) => later(() => raw.mknod(path, mode, rdev)),
+  };
+}
