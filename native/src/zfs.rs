@@ -96,8 +96,7 @@ fn load() -> std::result::Result<Lzc, String> {
     }
     let get = |name: &str| symbol(&handles, name).map_err(|e| format!("{library}: {e}"));
     let init = get("libzfs_core_init")?;
-    // SAFETY: each pointer came from dlsym for the C function of that name; the types above are
-    // those functions' prototypes in libzfs_core.h and libnvpair.h.
+    // SAFETY: each pointer is dlsym's for the C function of that name, whose prototype (libzfs_core.h, libnvpair.h) the type above matches.
     let lzc = unsafe {
         Lzc {
             library: library.clone(),

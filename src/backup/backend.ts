@@ -1,6 +1,6 @@
 // The requirements' BackupBackend, as the repository formats implement it. Options carry what
 // the commands need beyond the requirements' minimal signatures.
-import type { Backup, BackupStats, BackupToolName, CheckReport, CreateResult, ForgetResult, RestoreResult } from './types.ts';
+import type { Backup, BackupStats, BackupToolName, CheckReport, CreateResult, ForgetResult, RepositoryLockInfo, RestoreResult } from './types.ts';
 import type { ExcludeRules } from '../engine/exclude.ts';
 import type { ProgressSink } from '../observe/progress.ts';
 import type { RetentionPolicy } from './retention/policy.ts';
@@ -18,6 +18,8 @@ export interface CreateOptions {
   force?: boolean;
   /** Record this time instead of now. */
   time?: Date;
+  /** Record exactly this RFC 3339 time (nanoseconds and offset kept; copies use it). Wins over `time`. */
+  timestamp?: string;
   /** Reports what would be read and excluded; writes nothing. */
   dryRun?: boolean;
   progress?: ProgressSink;
@@ -29,6 +31,11 @@ export interface CreateOptions {
 export interface RestoreOptions {
   /** null: restore to the original paths. */
   target: string | null;
+  /**
+   * Below `target`, recreate each file's original absolute path (restic's layout; formats that
+   * place files relative to the snapshot root otherwise, like ghostsnap, follow it too).
+   */
+  fullPaths?: boolean;
   include?: string[];
   verifyOnly?: boolean;
   /** After writing, read every restored file back and check it against the backup's chunk hashes. */
@@ -62,5 +69,7 @@ export interface BackupBackend {
   checkIntegrity(options: CheckOptions): Promise<CheckReport>;
   forgetBackups(policy: RetentionPolicy, options: ForgetOptions): Promise<ForgetResult>;
   getStats(): Promise<BackupStats>;
+  /** The repository's lock files, when the format keeps locks it can read. */
+  listLocks?(): Promise<RepositoryLockInfo[]>;
   close(): Promise<void>;
 }

@@ -5,7 +5,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import type { EffectiveConfig } from '../config/load.ts';
 import type { BackupConfig } from '../config/schema.ts';
-import { parseSize } from '../config/units.ts';
 import type { Core } from '../native/types.ts';
 import { getCore } from '../native/index.ts';
 import type { Storage } from '../storage/storage.ts';
@@ -36,7 +35,6 @@ function formatNotBuiltIn(tool: BackupToolName): BackupError {
   });
 }
 
-const MiB = 1024 * 1024;
 
 export class BackupManager {
   private corePromise: Promise<Core> | undefined;
@@ -48,6 +46,21 @@ export class BackupManager {
 
   get config(): BackupConfig {
     return this.effective.config;
+  }
+
+  /** A manager for another repository (copies): same settings, some keys replaced. */
+  derive(overrides: { repository?: string; tool?: BackupToolName; password_file?: string }): BackupManager {
+    const config: BackupConfig = { ...this.config };
+    if (overrides.repository !== undefined) {
+      config.repository = overrides.repository;
+      if (config.storage) config.storage = { ...config.storage, primary: overrides.repository };
+    }
+    if (overrides.tool !== undefined) config.tool = overrides.tool;
+    if (overrides.password_file !== undefined) {
+      config.password_file = overrides.password_file;
+      delete config.key_file;
+    }
+    return new BackupManager({ ...this.effective, config }, this.hooks);
   }
 
   get tool(): BackupToolName {
@@ -121,17 +134,6 @@ export class BackupManager {
     return this.config.performance?.threads ?? Math.max(1, os.availableParallelism());
   }
 
-  private resticSettings(version: 1 | 2) {
-    const packSize = parseSize(this.config.restic?.pack_size ?? '16MiB') ?? 16 * MiB;
-    if (packSize < 4 * MiB || packSize > 128 * MiB) throw new InvalidConfigError(`backups.restic.pack_size: expected 4MiB to 128MiB (got ${this.config.restic?.pack_size})`);
-    return import('../formats/restic/create.ts').then(({ resticCompression }) => ({
-      compression: resticCompression(this.config.performance?.compression, this.config.performance?.compression_level, version),
-      packSize,
-      threads: this.threads(),
-      uploads: this.config.restic?.parallel_connections ?? this.config.performance?.parallel_uploads ?? 4,
-    }));
-  }
-
   /** Opens the configured repository. */
   async open(repository = this.repository(), password = this.password()): Promise<BackupBackend> {
     this.checkSecuritySettings();
@@ -142,8 +144,9 @@ export class BackupManager {
       if (tool === 'restic' && process.env['BOLT_FORMATS'] !== 'ghostsnap') {
         const { ResticBackend } = await import('../formats/restic/backend.ts');
         const { ResticRepository } = await import('../formats/restic/repository.ts');
+        const { resticSettings } = await import('../formats/restic/settings.ts');
         const repo = await ResticRepository.open(storage, core, password);
-        return ResticBackend.fromRepository(repo, core, await this.resticSettings(repo.version), (m) => this.hooks.warn(m));
+        return ResticBackend.fromRepository(repo, core, resticSettings(this.config, this.threads(), repo.version), (m) => this.hooks.warn(m));
       }
       if (tool === 'ghostsnap' && process.env['BOLT_FORMATS'] !== 'restic') {
         const { GhostsnapBackend } = await import('../formats/ghostsnap/backend.ts');

@@ -112,3 +112,13 @@ export interface ForgetResult {
   /** After --apply: what prune reclaimed. */
   prune?: { packs_deleted: number; packs_rewritten: number; bytes_freed: number };
 }
+
+/** A lock file in a repository (for health: a stale one blocks other tools until removed). */
+export interface RepositoryLockInfo {
+  id: string;
+  exclusive: boolean;
+  hostname: string;
+  pid: number;
+  stale: boolean;
+  description: string;
+}

@@ -2,14 +2,15 @@
 import { Argument, Command, Option } from 'commander';
 import { action } from './main.ts';
 import { renderConfigJson, renderConfigText } from './config-view.ts';
-import { BackupError, ExitCode, NotImplementedError } from '../backup/errors.ts';
+import { BackupError, ExitCode } from '../backup/errors.ts';
 import { BackupManager } from '../backup/manager.ts';
 import type { BackupBackend, RetentionPolicy } from '../backup/backend.ts';
 import { normaliseTargets } from '../engine/archiver.ts';
 import { interruptSignal, type CommandContext } from './context.ts';
 import { progressFor } from './progress-view.ts';
-import { renderBackup, renderBackupList, renderCheck, renderCreate, renderForget, renderRestore, renderStats } from './render.ts';
+import { renderBackup, renderBackupList, renderCheck, renderCopy, renderCreate, renderForget, renderRestore, renderStats } from './render.ts';
 import type { FileProblem } from '../backup/types.ts';
+import { copyBackups } from '../backup/copy.ts';
 import type { AutoAction } from './auto.ts';
 import type { MetricsFormat } from './metrics.ts';
 import type { ReplicationResult } from '../storage/replicate.ts';
@@ -18,10 +19,6 @@ import { BoltBackupManager } from '../integration/bolt-manager.ts';
 import { resolveIncludeSet } from '../integration/include-set.ts';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
-
-function notYet(what: string): never {
-  throw new NotImplementedError(what);
-}
 
 function managerFor(ctx: CommandContext): BackupManager {
   return new BackupManager(ctx.config(), { warn: (m) => ctx.output.warn(m), debug: (m) => ctx.output.debug(m) });
@@ -315,13 +312,59 @@ export function registerBackupCommands(program: Command): void {
   backup
     .command('copy')
     .description('copy backups between repositories of either format')
-    .argument('[backup...]', 'ids, prefixes or names to copy')
+    .argument('[backup...]', 'ids, prefixes or names to copy (default: all)')
     .option('--all', 'copy every backup')
     .requiredOption('--from <repository>', 'source repository')
     .requiredOption('--to <repository>', 'destination repository')
-    .option('--from-password-file <file>', 'password file of the source')
-    .option('--to-password-file <file>', 'password file of the destination')
+    .option('--from-password-file <file>', 'password file of the source (default: the configured one)')
+    .option('--to-password-file <file>', 'password file of the destination (default: the configured one)')
     .addOption(new Option('--from-tool <tool>', 'format of the source').choices(['restic', 'ghostsnap']))
     .addOption(new Option('--to-tool <tool>', 'format of the destination').choices(['restic', 'ghostsnap']))
-    .action(action(async () => notYet('backup copy (issue #10)')));
+    .option('--init', 'create the destination repository when it does not exist')
+    .option('--scratch-dir <dir>', 'where backups are unpacked while copied (default: the temp folder)')
+    .action(
+      action(
+        async (
+          ctx,
+          refs: string[],
+          opts: { all?: boolean; from: string; to: string; fromPasswordFile?: string; toPasswordFile?: string; fromTool?: 'restic' | 'ghostsnap'; toTool?: 'restic' | 'ghostsnap'; init?: boolean; scratchDir?: string },
+        ) => {
+          if (opts.all && refs.length) throw new BackupError('Usage', 'give backup ids or --all, not both');
+          if (!opts.all && refs.length === 0) throw new BackupError('Usage', 'name the backups to copy, or pass --all');
+          const base = new BackupManager(ctx.config(), { warn: (m) => ctx.output.warn(m), debug: (m) => ctx.output.debug(m) });
+          const from = base.derive({ repository: opts.from, ...(opts.fromTool ? { tool: opts.fromTool } : {}), ...(opts.fromPasswordFile ? { password_file: opts.fromPasswordFile } : {}) });
+          const to = base.derive({ repository: opts.to, ...(opts.toTool ? { tool: opts.toTool } : {}), ...(opts.toPasswordFile ? { password_file: opts.toPasswordFile } : {}) });
+          const source = await from.open();
+          try {
+            let destination: BackupBackend;
+            try {
+              destination = await to.open();
+            } catch (err) {
+              if (!(err instanceof BackupError && err.kind === 'RepositoryNotFound' && opts.init)) throw err;
+              const created = await to.init(opts.to);
+              ctx.output.info(`created ${created.tool} repository at ${created.repository}`);
+              destination = await to.open();
+            }
+            try {
+              const result = await copyBackups(source, destination, {
+                references: refs,
+                ...(opts.scratchDir ? { scratchDir: opts.scratchDir } : {}),
+                signal: interruptSignal(),
+                onEvent: (e) => {
+                  if (e.kind === 'copying') ctx.output.info(`copying ${e.source.short_id} (${e.source.timestamp})`);
+                  if (e.kind === 'skipped') ctx.output.info(`skipped ${e.source.short_id}: already in the destination as ${e.existing.short_id}`);
+                },
+              });
+              reportProblems(ctx, result.problems, 'cannot copy');
+              ctx.output.result(result, () => renderCopy(result));
+              return result.problems.length ? ExitCode.partial : ExitCode.ok;
+            } finally {
+              await destination.close();
+            }
+          } finally {
+            await source.close();
+          }
+        },
+      ),
+    );
 }

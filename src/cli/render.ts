@@ -1,5 +1,6 @@
 // Human-readable renderings of command results (the JSON forms are the objects themselves).
 import type { Backup, BackupStats, CheckReport, CreateResult, ForgetResult, RestoreResult } from '../backup/types.ts';
+import type { CopyResult } from '../backup/copy.ts';
 import { formatSize } from '../config/units.ts';
 
 export function table(headers: string[], rows: string[][]): string {
@@ -116,5 +117,11 @@ export function renderForget(r: ForgetResult): string {
   if (r.dry_run) lines.push(`dry run: nothing removed (use --apply)`);
   else lines.push(`removed ${r.removed.length} backup(s)`);
   if (r.prune) lines.push(`prune: ${r.prune.packs_deleted} pack(s) deleted, ${r.prune.packs_rewritten} repacked, ${formatSize(r.prune.bytes_freed)} freed`);
+  return lines.join('\n');
+}
+
+export function renderCopy(r: CopyResult): string {
+  const lines = r.copied.map((c) => `copied ${c.source_id.slice(0, 8)} → ${c.copy_id.slice(0, 8)}  ${localTime(c.timestamp)}  ${c.files} files, ${formatSize(c.bytes)}${c.name ? `  (${c.name})` : ''}`);
+  lines.push(`${r.copied.length} copied, ${r.skipped.length} already there${r.problems.length ? `, ${r.problems.length} problem(s)` : ''}`);
   return lines.join('\n');
 }

@@ -134,8 +134,8 @@ export class ConsistentBackend implements BackupBackend {
         exclude.paths.push(...session.excludePaths);
         await this.options.onSnapshots?.(session.taken);
         // The data of these services is frozen in snapshots: let them go on at once.
-        const taken = session.plan;
-        const frozen = (service: string): boolean => unitsFor(taken, (servicePaths.get(service) ?? []).filter((p) => paths.includes(p))).every((u) => u.kind !== 'live');
+        const carriedOut = session.plan;
+        const frozen = (service: string): boolean => unitsFor(carriedOut, (servicePaths.get(service) ?? []).filter((p) => paths.includes(p))).every((u) => u.kind !== 'live');
         await runPosts([...postPending].filter(frozen));
       }
       if (options.signal?.aborted) throw asBackupError(options.signal.reason);

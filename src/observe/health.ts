@@ -13,7 +13,7 @@ import type { DaemonState } from '../scheduler/state.ts';
 import { SCHEDULE_TRIGGERS } from '../scheduler/triggers.ts';
 import { diskSpace } from './disk-space.ts';
 import { formatDuration } from './progress-meter.ts';
-import { repositoryLocks, type RepositoryLockInfo } from './repository-locks.ts';
+import type { RepositoryLockInfo } from '../backup/types.ts';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -64,7 +64,7 @@ export async function probeRepository(manager: BackupManager, options: { full: b
     const backend = await manager.open();
     try {
       probe.reachable = true;
-      probe.locks = await repositoryLocks(backend);
+      probe.locks = backend.listLocks ? await backend.listLocks() : undefined;
       if (options.full) {
         const host = os.hostname();
         const times = (await backend.listBackups()).filter((b) => b.hostname === host).map((b) => Date.parse(b.timestamp));

@@ -15,7 +15,7 @@ import { getCore } from '../../src/native/index.ts';
 import { LocalStorage } from '../../src/storage/local.ts';
 import { ResticRepository } from '../../src/formats/restic/repository.ts';
 import { encodeLock } from '../../src/formats/restic/lock-json.ts';
-import { goTimeFromUnix } from '../../src/formats/restic/go-time.ts';
+import { goTimeFromUnix } from '../../src/util/go-time.ts';
 import { lockHolder } from '../../src/scheduler/file-lock.ts';
 import { slowS3 } from './helpers/slow-s3.ts';
 

@@ -1,7 +1,8 @@
 // Consistent `backup create` on a real btrfs filesystem: a writer keeps appending to the files of
 // a volume during the backup, and the restore (by restic 0.14, the oracle) equals the snapshot
-// instant byte for byte while recording the original paths; service commands run around the
-// snapshot; the temporary snapshot is gone after an interrupted run and after SIGINT.
+// instant byte for byte while recording the original paths; the same for a ghostsnap repository;
+// service commands run around the snapshot; the temporary snapshot is gone after an interrupted
+// run and after SIGINT.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -11,6 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot, cleanEnv } from '../helpers/cli.ts';
 import { resticOk, RESTIC_014 } from '../helpers/restic.ts';
 import { BackupError } from '../../src/backup/errors.ts';
+import { BackupManager } from '../../src/backup/manager.ts';
+import { loadConfig } from '../../src/config/load.ts';
 import { makeBtrfs, type BtrfsFixture } from '../snapshots/btrfs-fixture.ts';
 import { makeHost, PASSWORD, type Host } from './host.ts';
 
@@ -186,6 +189,28 @@ describe('consistent backup create on btrfs', () => {
       { path: path.join(bolt, 'volumes', 'orders.json'), error: 'not backed up: the pre command of service orders (exit 1) failed with exit code 1' },
     ]);
     expect(out.consistency.hooks).toMatchObject([{ service: 'orders', ok: false }]);
+  });
+
+  it('reads from the snapshot for ghostsnap repositories too, and the re-checked restore matches the instant', async () => {
+    const data = volume('ghost', { 'a.bin': 20_000, 'b.txt': 'bee\n' });
+    const instant = contents(data);
+    const file = path.join(tmp, 'ghostsnap.toml');
+    fs.writeFileSync(file, ['[backups]', 'tool = "ghostsnap"', `repository = ${JSON.stringify(path.join(tmp, 'ghost-repo'))}`, `password_file = ${JSON.stringify(host.passwordFile)}`, ''].join('\n'));
+    const effective = loadConfig({ flags: { config: file }, env: host.env });
+    await new BackupManager(effective, { warn: () => {}, debug: () => {} }).init(path.join(tmp, 'ghost-repo'));
+    const manager = host.manager(effective, { onSnapshots: () => fs.appendFileSync(path.join(data, 'b.txt'), 'written after the snapshot\n') });
+    const backend = await manager.open();
+    try {
+      const created = await backend.createBackup({ paths: [data] });
+      expect(created.backup.paths).toEqual([data]);
+      const target = path.join(tmp, 'ghost-restored');
+      const restored = await backend.restoreBackup(created.backup.id, { target, recheck: true });
+      expect(restored).toMatchObject({ files_restored: 2, files_rechecked: 2, problems: [] });
+      expect(contents(target)).toEqual(instant);
+    } finally {
+      await backend.close();
+    }
+    expect(snapshotsLeft()).toEqual([]);
   });
 
   it('removes the temporary snapshots when the backup is interrupted', async () => {

@@ -13,7 +13,7 @@ import {
   parseRfc3339,
   TimeParseError,
   wallClock,
-} from '../../src/formats/restic/go-time.ts';
+} from '../../src/util/go-time.ts';
 
 const t = (s: string) => parseRfc3339(s);
 

@@ -9,7 +9,7 @@ import { chmodSync, chownSync, linkSync, lstatSync, mkdirSync, symlinkSync, utim
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { goModeFromStMode, nodeTypeFromStMode } from '../../src/formats/restic/file-mode.ts';
-import { formatRfc3339Nano, goTimeFromUnix } from '../../src/formats/restic/go-time.ts';
+import { formatRfc3339Nano, goTimeFromUnix } from '../../src/util/go-time.ts';
 import { utf8SequenceLength } from '../../src/formats/restic/go-utf8.ts';
 import { decodeTree, encodeNode, encodeTree, type ResticNode } from '../../src/formats/restic/tree.ts';
 import { restic, scratchDir, type ResticEnv } from './helpers/restic-cli.ts';

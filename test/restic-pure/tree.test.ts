@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { CorruptDataError } from '../../src/backup/errors.ts';
-import { parseRfc3339 } from '../../src/formats/restic/go-time.ts';
+import { parseRfc3339 } from '../../src/util/go-time.ts';
 import { decodeTree, encodeNode, encodeTree, type ResticNode } from '../../src/formats/restic/tree.ts';
 import { cryptoVectors, FIXTURE_PASSWORD, FIXTURES, manifest } from './helpers/fixtures.ts';
 import { ResticRepo } from './helpers/restic-repo.ts';

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { CorruptDataError } from '../../src/backup/errors.ts';
-import { parseRfc3339 } from '../../src/formats/restic/go-time.ts';
+import { parseRfc3339 } from '../../src/util/go-time.ts';
 import { decodeIndex, encodeIndex, type ResticIndex } from '../../src/formats/restic/index-json.ts';
 import { decodeLock, encodeLock } from '../../src/formats/restic/lock-json.ts';
 import { decodeSnapshot, encodeSnapshot, type ResticSnapshot } from '../../src/formats/restic/snapshot.ts';

@@ -14,7 +14,7 @@ import { LocalStorage } from '../../src/storage/local.ts';
 import { ResticRepository } from '../../src/formats/restic/repository.ts';
 import { Packer } from '../../src/formats/restic/packer.ts';
 import { encodeSnapshot } from '../../src/formats/restic/snapshot.ts';
-import { goTimeFromUnix } from '../../src/formats/restic/go-time.ts';
+import { goTimeFromUnix } from '../../src/util/go-time.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bolt-bad-input-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -12,7 +12,7 @@ import { getCore } from '../../src/native/index.ts';
 import { LocalStorage } from '../../src/storage/local.ts';
 import { ResticRepository } from '../../src/formats/restic/repository.ts';
 import { encodeSnapshot } from '../../src/formats/restic/snapshot.ts';
-import { goTimeFromUnix } from '../../src/formats/restic/go-time.ts';
+import { goTimeFromUnix } from '../../src/util/go-time.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bolt-forget-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));

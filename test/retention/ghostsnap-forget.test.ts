@@ -7,7 +7,7 @@ import { InvalidConfigError } from '../../src/backup/errors.ts';
 import { ghostsnapForget } from '../../src/backup/retention/ghostsnap-forget.ts';
 import { applyResticPolicy } from '../../src/backup/retention/restic-forget.ts';
 import type { RetentionSnapshot } from '../../src/backup/retention/retention-snapshot.ts';
-import { parseRfc3339 } from '../../src/formats/restic/go-time.ts';
+import { parseRfc3339 } from '../../src/util/go-time.ts';
 
 const NOW = parseRfc3339('2025-06-15T12:00:00Z');
 

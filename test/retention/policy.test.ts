@@ -5,7 +5,7 @@ import { isEmptyPolicy, parsePolicy, type RetentionPolicy } from '../../src/back
 import { applyResticPolicy, resticForget } from '../../src/backup/retention/restic-forget.ts';
 import { groupSnapshots, hasAllTags, matchesFilter, parseGroupBy } from '../../src/backup/retention/restic-grouping.ts';
 import type { RetentionSnapshot } from '../../src/backup/retention/retention-snapshot.ts';
-import { formatRfc3339Nano, parseRfc3339 } from '../../src/formats/restic/go-time.ts';
+import { formatRfc3339Nano, parseRfc3339 } from '../../src/util/go-time.ts';
 
 const snap = (id: string, time: string, extra: Partial<RetentionSnapshot> = {}): RetentionSnapshot => ({
   id,

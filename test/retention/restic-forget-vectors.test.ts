@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { resticForget } from '../../src/backup/retention/restic-forget.ts';
 import type { RetentionSnapshot } from '../../src/backup/retention/retention-snapshot.ts';
-import { parseRfc3339 } from '../../src/formats/restic/go-time.ts';
+import { parseRfc3339 } from '../../src/util/go-time.ts';
 import { parseForgetArgs } from './helpers/restic-args.ts';
 
 interface VectorGroup {

@@ -2,7 +2,7 @@
 // years, months and days plus hours, applied with Go's AddDate rules rather than as a fixed
 // number of seconds.
 
-import { addDate, addSeconds, type GoTime } from '../../formats/restic/go-time.ts';
+import { addDate, addSeconds, type GoTime } from '../../util/go-time.ts';
 import { InvalidConfigError } from '../errors.ts';
 
 export interface KeepDuration {

@@ -3,7 +3,7 @@
 // rule: "keep_daily 7" keeps the newest snapshot of each UTC day of the last 7×24 hours, not of
 // the 7 most recent days that have snapshots.
 
-import { compareInstants, goTimeNow, isoWeek, wallClock, type GoTime, type WallClock } from '../../formats/restic/go-time.ts';
+import { compareInstants, goTimeNow, isoWeek, wallClock, type GoTime, type WallClock } from '../../util/go-time.ts';
 import { InvalidConfigError } from '../errors.ts';
 import { parsePolicy, type RetentionPolicy } from './policy.ts';
 import { sortNewestFirst, type RetentionSnapshot } from './retention-snapshot.ts';

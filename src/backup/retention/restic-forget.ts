@@ -4,7 +4,7 @@
 // the bucket kept, until its count is used up; values come from the wall clock in the offset the
 // snapshot recorded.
 
-import { compareInstants, GO_ZERO_TIME, goTimeNow, isoWeek, wallClock, type GoTime } from '../../formats/restic/go-time.ts';
+import { compareInstants, GO_ZERO_TIME, goTimeNow, isoWeek, wallClock, type GoTime } from '../../util/go-time.ts';
 import { formatKeepDuration, isZeroDuration, keepWithinCutoff, type KeepDuration } from './duration.ts';
 import { isEmptyPolicy, parsePolicy, type CountOption, type RetentionPolicy, type WithinBucketOption } from './policy.ts';
 import {

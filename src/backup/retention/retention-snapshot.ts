@@ -1,6 +1,6 @@
 // What retention needs to know about a snapshot, independent of the repository format.
 
-import { compareInstants, type GoTime } from '../../formats/restic/go-time.ts';
+import { compareInstants, type GoTime } from '../../util/go-time.ts';
 
 export interface RetentionSnapshot {
   id: string;

@@ -50,7 +50,10 @@ export class GhostsnapBackend implements BackupBackend {
   async restoreBackup(reference: string, options: RestoreOptions): Promise<RestoreResult> {
     const loaded = findSnapshot(await this.snapshots(), reference);
     const s = loaded.snapshot;
-    const placement = placementFor(options.target, snapshotRoot(s), s.paths);
+    const root = snapshotRoot(s);
+    // fullPaths: the original absolute layout below the target (what copies and restic users expect)
+    const target = options.fullPaths && options.target !== null && root !== undefined ? path.join(options.target, root) : options.target;
+    const placement = placementFor(target, root, s.paths);
     if ('error' in placement) throw new BackupError('Usage', placement.error);
     let nodes;
     try {
@@ -63,10 +66,10 @@ export class GhostsnapBackend implements BackupBackend {
     const source = new GhostsnapRestoreSource(nodes, index, new PackReader(this.repo, this.core), placement, new IncludeFilter(options.include ?? []), problems);
     // A ghostsnap backup of a single file has a file as its root node "": restore into its directory.
     const rootNode = nodes.find((n) => n.path.length === 0);
-    const root = rootNode && rootNode.type !== 'Directory' ? path.dirname(placement.rootFileDest.toString()) : placement.dest.toString();
+    const restoreRoot = rootNode && rootNode.type !== 'Directory' ? path.dirname(placement.rootFileDest.toString()) : placement.dest.toString();
     const restorer = new Restorer(this.core, source, {
       verifyOnly: options.verifyOnly === true,
-      root,
+      root: restoreRoot,
       ...(options.recheck ? { recheck: 'blake3' as const } : {}),
       ...(options.progress ? { progress: options.progress } : {}),
       ...(options.signal ? { signal: options.signal } : {}),

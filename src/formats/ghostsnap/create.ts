@@ -4,6 +4,7 @@
 // any point leaves packs or a tree nothing references yet, which check reports as hints and prune
 // removes later; ghostsnap's own order (snapshot before index) can leave a snapshot whose chunks
 // are not indexed.
+import { formatRfc3339Nano, parseRfc3339 } from '../../util/go-time.ts';
 import os from 'node:os';
 import type { Core } from '../../native/types.ts';
 import type { CreateOptions } from '../../backup/backend.ts';
@@ -73,7 +74,7 @@ export class IndexCommitter {
 }
 
 export async function createGhostsnapBackup(repo: GhostsnapRepository, core: Core, settings: GhostsnapSettings, options: CreateOptions, warn: (m: string) => void): Promise<CreateResult> {
-  const started = options.time ?? new Date();
+  const started = options.timestamp ? new Date(options.timestamp) : (options.time ?? new Date());
   const startSec = Math.floor(Date.now() / 1000);
   const hostname = options.hostname ?? os.hostname();
   const exclude = new ExcludeMatcher(options.exclude ?? { patterns: [], paths: [] });
@@ -179,7 +180,8 @@ export async function createGhostsnapBackup(repo: GhostsnapRepository, core: Cor
         paths: options.paths,
         hostname,
         username: currentUserName(),
-        time: rfc3339Utc(started),
+        // a copied backup keeps its instant to the nanosecond; ghostsnap writes times in UTC
+        time: options.timestamp ? formatRfc3339Nano({ ...parseRfc3339(options.timestamp), offsetMinutes: 0 }) : rfc3339Utc(started),
         tags,
         excludes: options.exclude ? [...options.exclude.patterns, ...options.exclude.paths] : [],
         bolt: { root: rootText, program: `bolt-agent ${VERSION}`, summary },

@@ -7,7 +7,7 @@ import type { ForgetOptions } from '../../backup/backend.ts';
 import type { ForgetResult } from '../../backup/types.ts';
 import type { RetentionPolicy } from '../../backup/retention/policy.ts';
 import { resticForget } from '../../backup/retention/restic-forget.ts';
-import { parseRfc3339, type GoTime } from '../restic/go-time.ts';
+import { parseRfc3339, type GoTime } from '../../util/go-time.ts';
 import { loadSnapshots } from './snapshots.ts';
 import { withLock } from './lock.ts';
 import { pruneGhostsnap } from './prune.ts';

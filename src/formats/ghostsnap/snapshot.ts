@@ -3,7 +3,7 @@
 // directory the tree's names are relative to), the program, and the run's summary.
 import { CorruptDataError } from '../../backup/errors.ts';
 import type { Backup, BackupSummary } from '../../backup/types.ts';
-import { parseRfc3339 } from '../restic/go-time.ts';
+import { parseRfc3339 } from '../../util/go-time.ts';
 
 export const NAME_TAG_PREFIX = 'bolt.name=';
 

@@ -1,7 +1,7 @@
 // Loading and finding snapshots.
 import { BackupError } from '../../backup/errors.ts';
 import { mapLimit } from '../../engine/concurrency.ts';
-import { compareInstants, parseRfc3339, type GoTime } from '../restic/go-time.ts';
+import { compareInstants, parseRfc3339, type GoTime } from '../../util/go-time.ts';
 import { decodeSnapshot, snapshotName, type LoadedSnapshot } from './snapshot.ts';
 import type { GhostsnapRepository } from './repository.ts';
 

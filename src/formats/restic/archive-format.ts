@@ -5,7 +5,7 @@ import type { Core, EntryStat, FileChunk } from '../../native/types.ts';
 import type { ArchiveFormat, EntryKind, FinishedDir, PreviousDir, PreviousFile, ScannedEntry } from '../../engine/archiver.ts';
 import { groupName, userName } from '../../engine/user-names.ts';
 import { goModeFromStMode } from './file-mode.ts';
-import { goTimeFromUnix, type GoTime } from './go-time.ts';
+import { goTimeFromUnix, type GoTime } from '../../util/go-time.ts';
 import { decodeTree, encodeTree, type ResticNode } from './tree.ts';
 import { idToHex } from './ids.ts';
 import type { Packer } from './packer.ts';

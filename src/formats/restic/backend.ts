@@ -1,7 +1,7 @@
 // The restic repository format behind the BackupBackend interface.
 import type { Core } from '../../native/types.ts';
 import type { BackupBackend, CheckOptions, CreateOptions, ForgetOptions, RestoreOptions, RetentionPolicy } from '../../backup/backend.ts';
-import type { Backup, BackupStats, CheckReport, CreateResult, FileProblem, ForgetResult, RestoreResult } from '../../backup/types.ts';
+import type { Backup, BackupStats, CheckReport, CreateResult, FileProblem, ForgetResult, RepositoryLockInfo, RestoreResult } from '../../backup/types.ts';
 import { Restorer } from '../../engine/restorer.ts';
 import type { ResticRepository } from './repository.ts';
 import { createResticBackup, type ResticWriteSettings } from './create.ts';
@@ -10,7 +10,8 @@ import { IncludeFilter, ResticRestoreSource, restoreRoot } from './restore-sourc
 import { checkResticRepository } from './check.ts';
 import { forgetResticSnapshots } from './forget.ts';
 import { resticStats } from './stats.ts';
-import { withLock } from './lock.ts';
+import { describeLock, isStale, withLock } from './lock.ts';
+import { decodeLock } from './lock-json.ts';
 
 export class ResticBackend implements BackupBackend {
   readonly tool = 'restic' as const;
@@ -93,6 +94,19 @@ export class ResticBackend implements BackupBackend {
 
   getStats(): Promise<BackupStats> {
     return withLock(this.repo, { exclusive: false }, () => resticStats(this.repo));
+  }
+
+  async listLocks(): Promise<RepositoryLockInfo[]> {
+    const locks: RepositoryLockInfo[] = [];
+    for (const id of await this.repo.list('locks')) {
+      try {
+        const lock = decodeLock(await this.repo.readUnpacked('locks', id));
+        locks.push({ id, exclusive: lock.exclusive, hostname: lock.hostname, pid: lock.pid, stale: isStale(lock), description: describeLock(lock) });
+      } catch {
+        // removed while we listed, or unreadable (restic ignores those too)
+      }
+    }
+    return locks;
   }
 
   async close(): Promise<void> {

@@ -10,7 +10,7 @@ import { BackupError } from '../../backup/errors.ts';
 import { Archiver } from '../../engine/archiver.ts';
 import { ContentPipeline } from '../../engine/content-pipeline.ts';
 import { ExcludeMatcher } from '../../engine/exclude.ts';
-import { goTimeFromUnix } from './go-time.ts';
+import { goTimeFromUnix, parseRfc3339 } from '../../util/go-time.ts';
 import { encodeSnapshot, type ResticSnapshot } from './snapshot.ts';
 import { chooseParent, findSnapshot, loadSnapshots, NAME_TAG_PREFIX, toBackup } from './snapshots.ts';
 import { ParentDir, ResticArchiveFormat } from './archive-format.ts';
@@ -47,7 +47,7 @@ function nowParts(date: Date): { sec: number; nsec: number } {
 export async function createResticBackup(repo: ResticRepository, core: Core, settings: ResticWriteSettings, options: CreateOptions): Promise<CreateResult> {
   const started = options.time ?? new Date();
   const startTime = nowParts(started);
-  const time = goTimeFromUnix(startTime.sec, startTime.nsec);
+  const time = options.timestamp ? parseRfc3339(options.timestamp) : goTimeFromUnix(startTime.sec, startTime.nsec);
   const hostname = options.hostname ?? os.hostname();
   const exclude = new ExcludeMatcher(options.exclude ?? { patterns: [], paths: [] });
 

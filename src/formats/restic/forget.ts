@@ -6,7 +6,7 @@ import type { ForgetOptions } from '../../backup/backend.ts';
 import type { ForgetResult } from '../../backup/types.ts';
 import type { RetentionPolicy } from '../../backup/retention/policy.ts';
 import { resticForget } from '../../backup/retention/restic-forget.ts';
-import { formatRfc3339Nano } from './go-time.ts';
+import { formatRfc3339Nano } from '../../util/go-time.ts';
 import { loadSnapshots, type LoadedSnapshot } from './snapshots.ts';
 import { withLock } from './lock.ts';
 import { pruneRepository } from './prune.ts';

@@ -5,7 +5,7 @@
 // `null` meaning "leave the field at its zero value".
 
 import { CorruptDataError } from '../../backup/errors.ts';
-import { GO_ZERO_TIME, parseRfc3339, type GoTime } from './go-time.ts';
+import { GO_ZERO_TIME, parseRfc3339, type GoTime } from '../../util/go-time.ts';
 import { utf8SequenceLength } from './go-utf8.ts';
 
 /** A JSON number, kept as written so that 64-bit integers survive. */

@@ -5,7 +5,7 @@ import os from 'node:os';
 import type { Core } from '../../native/types.ts';
 import { CoreError } from '../../native/errors.ts';
 import { CorruptDataError } from '../../backup/errors.ts';
-import { formatRfc3339Nano, goTimeFromUnix } from './go-time.ts';
+import { formatRfc3339Nano, goTimeFromUnix } from '../../util/go-time.ts';
 
 export const MASTER_KEY_LENGTH = 64;
 const SALT_LENGTH = 64;

@@ -3,7 +3,7 @@
 
 import { goJsonBool, goJsonInteger, goJsonObject, goJsonString, omitEmpty } from './go-json.ts';
 import { asObject, parseGoJson, readBool, readInt, readString, readTime, readUint, schemaError } from './go-json-parse.ts';
-import { formatRfc3339Nano, type GoTime } from './go-time.ts';
+import { formatRfc3339Nano, type GoTime } from '../../util/go-time.ts';
 
 export interface ResticLock {
   /** When the lock was written or last refreshed; locks older than 30 minutes are stale. */

@@ -6,7 +6,7 @@ import { currentUserName } from '../../engine/user-names.ts';
 import os from 'node:os';
 import { RepositoryLockedError } from '../../backup/errors.ts';
 import { decodeLock, encodeLock, type ResticLock } from './lock-json.ts';
-import { goTimeFromUnix, type GoTime } from './go-time.ts';
+import { goTimeFromUnix, type GoTime } from '../../util/go-time.ts';
 import type { ResticRepository } from './repository.ts';
 
 export const STALE_AFTER_MS = 30 * 60 * 1000;

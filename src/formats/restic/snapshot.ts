@@ -25,7 +25,7 @@ import {
   schemaError,
   type JsonObject,
 } from './go-json-parse.ts';
-import { formatRfc3339Nano, type GoTime } from './go-time.ts';
+import { formatRfc3339Nano, type GoTime } from '../../util/go-time.ts';
 
 /** restic 0.17+ `summary`: statistics of the backup that made the snapshot. */
 export interface SnapshotSummary {

@@ -2,7 +2,7 @@
 import { BackupError, CorruptDataError } from '../../backup/errors.ts';
 import type { Backup } from '../../backup/types.ts';
 import { mapLimit } from '../../engine/concurrency.ts';
-import { compareInstants, formatRfc3339Nano } from './go-time.ts';
+import { compareInstants, formatRfc3339Nano } from '../../util/go-time.ts';
 import { decodeSnapshot, type ResticSnapshot } from './snapshot.ts';
 import type { ResticRepository } from './repository.ts';
 

@@ -28,7 +28,7 @@ import {
   type JsonValue,
 } from './go-json-parse.ts';
 import { goQuote, goUnquote } from './go-quote.ts';
-import { formatRfc3339Nano, GO_ZERO_TIME as GO_ZERO_TIME_REF, parseRfc3339, type GoTime } from './go-time.ts';
+import { formatRfc3339Nano, GO_ZERO_TIME as GO_ZERO_TIME_REF, parseRfc3339, type GoTime } from '../../util/go-time.ts';
 import { isValidUtf8 } from './go-utf8.ts';
 
 export interface ExtendedAttribute {
