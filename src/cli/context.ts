@@ -76,6 +76,7 @@ export class CommandContext {
 
   constructor(readonly options: GlobalOptions) {
     this.output = new ConsoleOutput(options);
+    setJsonNotices(this.output.json);
   }
 
   get configFlags(): ConfigFlags {
@@ -108,6 +109,13 @@ let interruptController: AbortController | undefined;
  * An AbortSignal that fires on the first SIGINT/SIGTERM, so operations stop at a safe point,
  * release their locks and leave the repository consistent; a second signal exits at once.
  */
+let jsonOutput = false;
+
+/** Makes interruptSignal()'s notice a JSON line (set by --json). */
+export function setJsonNotices(json: boolean): void {
+  jsonOutput = json;
+}
+
 export function interruptSignal(): AbortSignal {
   if (!interruptController) {
     const controller = new AbortController();
@@ -116,7 +124,8 @@ export function interruptSignal(): AbortSignal {
     const onSignal = (signal: NodeJS.Signals): void => {
       count += 1;
       if (count > 1) process.exit(signal === 'SIGINT' ? 130 : 143);
-      process.stderr.write(`\n${signal}: stopping at the next safe point (send again to exit immediately)\n`);
+      const notice = `${signal}: stopping at the next safe point (send again to exit immediately)`;
+      process.stderr.write(jsonOutput ? `${JSON.stringify({ level: 'warning', message: notice })}\n` : `\n${notice}\n`);
       controller.abort(new BackupError('Interrupted', `interrupted by ${signal}`));
     };
     process.on('SIGINT', onSignal);

@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { action } from './main.ts';
 import { interruptSignal } from './context.ts';
-import { BackupManager } from '../backup/manager.ts';
+import { BoltBackupManager } from '../integration/bolt-manager.ts';
 import { ExitCode } from '../backup/errors.ts';
 import { StreamLogger } from '../observe/log.ts';
 import { isLoopback, parseListen } from '../observe/http-server.ts';
@@ -28,7 +28,9 @@ export function registerDaemonCommand(program: Command): void {
         const listen = parseListen(opts.listen);
         const effective = ctx.config();
         const store = new StateStore(stateDir(), (m) => log.warn(m));
-        const manager = new BackupManager(effective, { warn: (m) => log.warn(m), debug: (m) => log.debug(m) });
+        // Bolt-aware: each run backs up the whole include set (volumes, Bolt configuration) from
+        // filesystem snapshots where possible, with the services' pre/post commands and Bolt tags.
+        const manager = new BoltBackupManager(effective, { warn: (m) => log.warn(m), debug: (m) => log.debug(m) }, { log });
         if (listen && !isLoopback(listen.host)) log.warn(`/metrics and /healthz on ${listen.host} are reachable from the network without authentication`);
         log.info(`bolt-agent ${VERSION} daemon starting`, { pid: process.pid, config: effective.file ?? null, state_dir: store.dir });
         // Loaded here: the scheduler and prom-client are not needed by any other command.

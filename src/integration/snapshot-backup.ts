@@ -21,7 +21,8 @@ import { checkSnapshotName } from '../snapshots/zfs.ts';
 import { ConsistentBackend, type ConsistencyLog } from './consistent-backend.ts';
 import { resolveIncludeSet } from './include-set.ts';
 
-export const SNAPSHOT_METADATA = 'bolt-agent.json';
+export { SNAPSHOT_METADATA } from '../snapshots/metadata-file.ts';
+import { SNAPSHOT_METADATA } from '../snapshots/metadata-file.ts';
 
 export interface SnapshotSetMetadata {
   kind: 'snapshot-backup' | 'safety';

@@ -3,6 +3,7 @@
 // not). Names already backed up are kept in the state file, so snapshots taken while the daemon
 // was down are found at start; a trigger armed for the first time takes the existing ones as seen.
 import fs from 'node:fs';
+import { SNAPSHOT_METADATA } from '../snapshots/metadata-file.ts';
 import path from 'node:path';
 import type { Clock, Timer } from './clock.ts';
 import { Debouncer, type DebounceTimes } from './debounce.ts';
@@ -18,11 +19,21 @@ export interface SnapshotTriggerOptions {
   rescanMs?: number;
 }
 
+/** Snapshots bolt-agent itself keeps there (snapshot-backup, safety snapshots) already have their backup. */
+function madeByBoltAgent(dir: string, name: string): boolean {
+  try {
+    const meta = JSON.parse(fs.readFileSync(path.join(dir, name, SNAPSHOT_METADATA), 'utf8')) as { kind?: string };
+    return meta.kind === 'snapshot-backup' || meta.kind === 'safety';
+  } catch {
+    return false;
+  }
+}
+
 function listSnapshots(dir: string): string[] {
   try {
     return fs
       .readdirSync(dir, { withFileTypes: true })
-      .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+      .filter((e) => e.isDirectory() && !e.name.startsWith('.') && !madeByBoltAgent(dir, e.name))
       .map((e) => e.name)
       .sort();
   } catch {

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot, runCli } from '../helpers/cli.ts';
+import { exited } from '../helpers/process.ts';
 import { RESTIC_014, restic, resticOk } from '../helpers/restic.ts';
 import { getCore } from '../../src/native/index.ts';
 import { LocalStorage } from '../../src/storage/local.ts';
@@ -224,7 +225,7 @@ describe('locks', () => {
       expect(holder.exitCode).toBeNull();
     } finally {
       holder.kill('SIGTERM');
-      await new Promise((r) => holder.once('exit', r));
+      await exited(holder);
     }
     expect(fs.readdirSync(path.join(repo, 'locks'))).toHaveLength(0);
     expect(cli(repo, ['backup', 'create', '--include', src]).code).toBe(0);
@@ -249,7 +250,7 @@ describe('locks', () => {
       const prune = spawn(RESTIC_014, ['-r', repo, 'forget', '--keep-last', '1', '--prune'], { env: { ...process.env, RESTIC_PASSWORD: PASSWORD, RESTIC_CACHE_DIR: path.join(tmp, 'rc') }, stdio: 'ignore' });
       const ours = cli(repo, ['backup', 'create', '--include', src, '--force']);
       codes.push(ours.code);
-      await new Promise((r) => prune.once('exit', r));
+      await exited(prune);
     }
     for (const c of codes) expect([0, 12]).toContain(c);
     expect(resticOk(RESTIC_014, repo, PASSWORD, ['check', '--read-data'])).toContain('no errors were found');
@@ -296,7 +297,7 @@ describe('an interrupted backup', () => {
       const child = spawn(process.execPath, [path.join(repoRoot, 'bin', 'bolt-agent.js'), '--repo', repo, '--password-file', passwordFile, 'backup', 'create', '--force', '--include', big], { stdio: 'ignore' });
       await new Promise((r) => setTimeout(r, delay));
       child.kill('SIGKILL');
-      await new Promise((r) => child.once('exit', r));
+      await exited(child);
     }
     // the lock of the killed process is stale (dead pid): removed by the next command
     const report = json<{ ok: boolean; errors: unknown[] }>(repo, ['backup', 'check', '--read-data']);
