@@ -125,8 +125,13 @@ if (formatArg === 'ghostsnap' || formatArg === 'all') {
       ours.rerun = measure('bolt-agent (ghostsnap format) unchanged re-run', binary, agent('backup', 'create', '--include', corpus));
       const t1 = path.join(work, 'restore-ghostsnap');
       const t2 = path.join(work, 'restore-bolt-ghostsnap');
-      theirs.restore = measure('ghostsnap restore', ghostsnap, ['-q', '--repo', repoTheirs, 'restore', 'latest', '--target', t1], env);
+      // ghostsnap names snapshots by UUID and has no "latest": take the newest from its list
+      const listed = spawnSync(ghostsnap, ['-q', '--repo', repoTheirs, 'snapshots', '--format', 'json'], { env: { ...process.env, ...env }, encoding: 'utf8' });
+      const newest = JSON.parse(listed.stdout).sort((a, b) => Date.parse(b.time) - Date.parse(a.time))[0].id;
+      theirs.restore = measure('ghostsnap restore', ghostsnap, ['-q', '--repo', repoTheirs, 'restore', newest, '--target', t1], env);
       ours.restore = measure('bolt-agent (ghostsnap format) restore', binary, agent('backup', 'restore', 'latest', '--target', t2));
+      const diff = spawnSync('diff', ['-rq', '--no-dereference', t1, t2], { encoding: 'utf8' });
+      if (diff.status !== 0) say(`WARNING: the two ghostsnap-format restores differ:\n${diff.stdout.slice(0, 2000)}`);
       dropRestore(t1);
       dropRestore(t2);
       compare('ghostsnap', theirs, ours);

@@ -395,7 +395,7 @@ export async function createNativeCore(): Promise<Core> {
 
     newBlobSet: () => new NativeBlobSetView(new raw.NativeBlobSet()),
 
-    readDirs: (paths) => later(async () => (await raw.readDirs(paths)).map(dirListing)),
+    readDirs: (paths, options) => later(async () => (await raw.readDirs(paths, options ?? {})).map(dirListing)),
     lstat: (path) => sync(() => raw.lstat(path)),
     getXattrs: (path) => later(() => raw.getXattrs(path)),
     setXattr: (path, name, value) => later(() => raw.setXattr(path, name, value)),

@@ -31,7 +31,8 @@ export function resticCompression(setting: string | undefined, level: number | u
   if (version === 1) return { kind: 'none' };
   const s = setting ?? 'auto';
   if (s === 'off' || s === 'none') return { kind: 'none' };
-  if (s === 'auto') return { kind: 'zstd', level: level ?? 3, onlyIfSmaller: true };
+  // auto: zstd's fastest level (about twice the speed of level 3 for a few percent of size)
+  if (s === 'auto') return { kind: 'zstd', level: level ?? 1, onlyIfSmaller: true };
   if (s === 'fastest') return { kind: 'zstd', level: 1, onlyIfSmaller: true };
   if (s === 'max') return { kind: 'zstd', level: level ?? 19 };
   const m = /^zstd(?::(\d+))?$/.exec(s);

@@ -71,8 +71,10 @@ export class Packer implements BlobSink {
     for (const b of blobs) {
       this.stats.dataBlobs += 1;
       this.stats.dataAdded += b.rawLength;
-      await this.add('data', { id: b.id, data: b.data, uncompressedLength: b.compressed ? b.rawLength : 0 });
     }
+    // One locked section and one write per pack for the whole batch: small files arrive one
+    // blob each, and per-blob promises and writes cost more than the blobs.
+    await this.adding.data.run(() => this.addManyInOrder('data', blobs.map((b) => ({ id: b.id, data: b.data, uncompressedLength: b.compressed ? b.rawLength : 0 }))));
   }
 
   /** Stores a tree blob unless it is already in the repository or was stored in this run. */
@@ -94,16 +96,30 @@ export class Packer implements BlobSink {
     return this.adding[type].run(() => this.addInOrder(type, blob));
   }
 
-  private async addInOrder(type: BlobType, blob: { id: Buffer; data: Buffer; uncompressedLength: number }): Promise<void> {
-    const pack = this.open[type];
-    pack.blobs.push({ type, id: blob.id, offset: pack.size, length: blob.data.length, uncompressedLength: blob.uncompressedLength });
-    pack.size += blob.data.length;
-    pack.spool ??= PackSpool.open(this.repo.storage);
-    const spool = await pack.spool;
-    const full = pack.size >= this.packSize;
-    if (full) this.open[type] = emptyPack();
-    await spool.append([blob.data]);
-    if (full) await this.finishPack(pack, spool);
+  private addInOrder(type: BlobType, blob: { id: Buffer; data: Buffer; uncompressedLength: number }): Promise<void> {
+    return this.addManyInOrder(type, [blob]);
+  }
+
+  /** Appends blobs in order, closing a pack whenever it reaches the target size. */
+  private async addManyInOrder(type: BlobType, blobs: { id: Buffer; data: Buffer; uncompressedLength: number }[]): Promise<void> {
+    let i = 0;
+    while (i < blobs.length) {
+      const pack = this.open[type];
+      pack.spool ??= PackSpool.open(this.repo.storage);
+      const parts: Buffer[] = [];
+      let full = false;
+      while (i < blobs.length && !full) {
+        const blob = blobs[i++] as { id: Buffer; data: Buffer; uncompressedLength: number };
+        pack.blobs.push({ type, id: blob.id, offset: pack.size, length: blob.data.length, uncompressedLength: blob.uncompressedLength });
+        pack.size += blob.data.length;
+        parts.push(blob.data);
+        full = pack.size >= this.packSize;
+      }
+      const spool = await pack.spool;
+      if (full) this.open[type] = emptyPack();
+      await spool.append(parts);
+      if (full) await this.finishPack(pack, spool);
+    }
   }
 
   private async finishPack(pack: OpenPack, spool: PackSpool): Promise<void> {
