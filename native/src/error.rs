@@ -27,9 +27,7 @@ impl Code {
             Code::Hash => "EHASH",
             Code::Inval => "EINVAL",
             Code::Unsupported => "EUNSUPPORTED",
-            // Failures of metadata writes (setXattr, mknod, ...) have no code of their own in the
-            // contract; EIO_READ is its "the filesystem refused" code.
-            Code::Io => "EIO_READ",
+            Code::Io => "EIO_WRITE",
         }
     }
 }

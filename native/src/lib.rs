@@ -12,6 +12,7 @@ mod error;
 mod fs;
 mod hash;
 mod kdf;
+mod packwriter;
 mod paths;
 mod pipeline;
 mod pool;

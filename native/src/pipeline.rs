@@ -3,6 +3,7 @@
 //! dedup set. Per-file failures are returned, not thrown.
 
 use crate::blobset::{NativeBlobSet, SharedIds};
+use crate::packwriter::NativePackWriter;
 use crate::chunker::{Chunker, ChunkerSpecJs};
 use crate::compress::{CompressionSpecJs, Compressor};
 use crate::error::{Code, CoreErr, CoreResult, ErrorInfo};
@@ -45,7 +46,10 @@ pub struct PipelineParamsJs {
 pub struct EncodedBlobJs {
     pub chunk_index: u32,
     pub compressed: bool,
+    /// Empty when the blob went to the pack writer instead.
     pub data: Bytes,
+    /// Written to the pack writer (its sealed length).
+    pub stored_length: Option<u32>,
 }
 
 /// One file's result; ids are packed (n x 32 bytes) and split into views by the TS adapter.
@@ -65,6 +69,8 @@ pub struct Pipeline {
     pub compressor: Compressor,
     pub sealer: Sealer,
     pub known: SharedIds,
+    /// When set, new blobs are appended to its packs instead of being returned.
+    pub writer: Option<NativePackWriter>,
 }
 
 /// What one request produced, in chunk order.
@@ -197,7 +203,12 @@ impl Pipeline {
         seg.ids.extend_from_slice(&id);
         if self.known.lock().insert(id) {
             let (compressed, data) = self.encode(chunk)?;
-            seg.blobs.push(EncodedBlobJs { chunk_index: index, compressed, data: data.into() });
+            if let Some(writer) = &self.writer {
+                writer.append(id, &data, if compressed { chunk.len() as u32 } else { 0 })?;
+                seg.blobs.push(EncodedBlobJs { chunk_index: index, compressed, data: Vec::new().into(), stored_length: Some(data.len() as u32) });
+            } else {
+                seg.blobs.push(EncodedBlobJs { chunk_index: index, compressed, data: data.into(), stored_length: None });
+            }
         }
         Ok(())
     }
@@ -360,6 +371,7 @@ pub fn process_files<'env>(
     requests: Vec<FileRequestJs>,
     params: PipelineParamsJs,
     known: Option<&NativeBlobSet>,
+    writer: Option<&NativePackWriter>,
 ) -> Result<Object<'env>> {
     let pipeline = Pipeline {
         chunker: Chunker::from_js(&params.chunker)?,
@@ -367,6 +379,7 @@ pub fn process_files<'env>(
         compressor: Compressor::from_js(&params.compression)?,
         sealer: Sealer::from_js(&params.seal)?,
         known: known.map(|k| k.ids.clone()).unwrap_or_default(),
+        writer: writer.map(NativePackWriter::share),
     };
     let mut jobs = Vec::with_capacity(requests.len());
     for r in requests {

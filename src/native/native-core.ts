@@ -6,6 +6,9 @@ import { CoreError } from './errors.ts';
 import type {
   AeadStream,
   DirEntry,
+  FinishedPack,
+  PackWriter,
+  PackWriterOptions,
   ReadDirsOptions,
   BlobSet,
   ChunkerSpec,
@@ -57,7 +60,7 @@ interface RawFileResult {
   error?: RawErrorInfo | null;
   lengths: number[];
   ids: Buffer;
-  blobs: { chunkIndex: number; compressed: boolean; data: Buffer }[];
+  blobs: { chunkIndex: number; compressed: boolean; data: Buffer; storedLength?: number | null }[];
   nextOffset: number;
   eof: boolean;
 }
@@ -117,6 +120,7 @@ interface RawAddon {
     requests: { path: Path; offset: number; maxBytes: number }[],
     params: { chunker: RawChunkerSpec; hash: string; compression: RawCompressionSpec; seal: RawSealSpec },
     known: RawBlobSet | null,
+    writer: RawPackWriter | null,
   ): Promise<RawFileResult[]>;
   decodeBlobs(request: {
     data: Uint8Array;
@@ -139,6 +143,7 @@ interface RawAddon {
   setTimes(path: Path, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): Promise<void>;
   mknod(path: Path, mode: number, rdev: number): Promise<void>;
   NativeBlobSet: new () => RawBlobSet;
+  NativePackWriter: new (dir: string, blobType: string, targetSize: number, seal: RawSealSpec) => RawPackWriter;
   NativeAeadStream: new (mode: string, key: Uint8Array, nonce: Uint8Array) => RawAeadStream;
   // Filesystem snapshots (native/src/btrfs.rs, zfs.rs): not part of `Core`, see FsSnapshotCore.
   filesystemType?(path: Path): { magic: number; name: string };
@@ -153,7 +158,7 @@ interface RawAddon {
 }
 
 const ERROR_PREFIX = 'BOLTCORE:';
-const CODES: readonly CoreErrorCode[] = ['EIO_READ', 'EAUTH', 'ECORRUPT', 'EHASH', 'EINVAL', 'EUNSUPPORTED'];
+const CODES: readonly CoreErrorCode[] = ['EIO_READ', 'EIO_WRITE', 'EAUTH', 'ECORRUPT', 'EHASH', 'EINVAL', 'EUNSUPPORTED'];
 
 function isCode(code: string): code is CoreErrorCode {
   return (CODES as readonly string[]).includes(code);
@@ -212,6 +217,44 @@ function sealSpec(spec: SealSpec): RawSealSpec {
   return spec.kind === 'none' ? { kind: 'none' } : { kind: spec.kind, key: spec.key };
 }
 
+interface RawPackWriter {
+  add(id: Uint8Array, sealed: Uint8Array, uncompressedLength: number): void;
+  close(): void;
+  takeFinished(): { path: string; id: Buffer; size: number; blobs: { id: Buffer; offset: number; length: number; uncompressedLength: number }[] }[];
+  failure(): RawErrorInfo | null | undefined;
+  discard(): void;
+}
+
+class NativePackWriterView implements PackWriter {
+  constructor(readonly raw: RawPackWriter) {}
+
+  add(id: Uint8Array, sealed: Uint8Array, uncompressedLength: number): void {
+    sync(() => this.raw.add(id, sealed, uncompressedLength));
+  }
+
+  close(): void {
+    sync(() => this.raw.close());
+  }
+
+  takeFinished(): FinishedPack[] {
+    return sync(() => this.raw.takeFinished());
+  }
+
+  failure(): CoreErrorInfo | undefined {
+    const f = this.raw.failure();
+    return f == null ? undefined : toInfo(f);
+  }
+
+  discard(): void {
+    this.raw.discard();
+  }
+}
+
+function packWriterRaw(writer: PackWriter): RawPackWriter {
+  if (!(writer instanceof NativePackWriterView)) throw new CoreError('EINVAL', 'params.packWriter must be made by this core (newPackWriter())');
+  return writer.raw;
+}
+
 class NativeBlobSetView implements BlobSet {
   readonly raw: RawBlobSet;
 
@@ -261,7 +304,7 @@ function fileResult(raw: RawFileResult, offset: number): FileSegmentResult {
   const blobs = raw.blobs.map((b) => {
     const chunk = chunks[b.chunkIndex];
     if (chunk === undefined) throw new CoreError('EINVAL', `addon returned blob for missing chunk ${b.chunkIndex}`);
-    return { chunkIndex: b.chunkIndex, id: chunk.id, rawLength: chunk.length, compressed: b.compressed, data: b.data };
+    return { chunkIndex: b.chunkIndex, id: chunk.id, rawLength: chunk.length, compressed: b.compressed, data: b.data, ...(b.storedLength != null ? { storedLength: b.storedLength } : {}) };
   });
   // A file that failed part-way still hands over the blobs it encoded (see FileSegmentResult).
   if (raw.error != null) return { error: toInfo(raw.error), chunks: [], blobs, nextOffset: offset, eof: false };
@@ -367,6 +410,7 @@ export async function createNativeCore(): Promise<Core> {
             seal: sealSpec(params.seal),
           },
           known === undefined ? null : known.raw,
+          params.packWriter === undefined ? null : packWriterRaw(params.packWriter),
         );
         return results.map((r, i) => fileResult(r, requests[i]?.offset ?? 0));
       }),
@@ -394,6 +438,8 @@ export async function createNativeCore(): Promise<Core> {
       }),
 
     newBlobSet: () => new NativeBlobSetView(new raw.NativeBlobSet()),
+    newPackWriter: (options: PackWriterOptions) =>
+      sync(() => new NativePackWriterView(new raw.NativePackWriter(options.dir, options.blobType, options.targetSize, sealSpec(options.seal)))),
 
     readDirs: (paths, options) => later(async () => (await raw.readDirs(paths, options ?? {})).map(dirListing)),
     lstat: (path) => sync(() => raw.lstat(path)),

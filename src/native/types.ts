@@ -38,6 +38,7 @@ export type SealSpec =
 /** Error codes that cross the boundary. Every thrown/returned error carries one. */
 export type CoreErrorCode =
   | 'EIO_READ' // a file could not be opened or read (message names the path and errno)
+  | 'EIO_WRITE' // a file, pack or metadata could not be written (disk full, read-only, permissions)
   | 'EAUTH' // MAC/tag verification failed: wrong key or corrupt data
   | 'ECORRUPT' // a compressed stream is invalid, or has the wrong decompressed length
   | 'EHASH' // decoded plaintext does not hash to the expected id
@@ -68,8 +69,10 @@ export interface EncodedBlob {
   rawLength: number;
   /** True when `data` holds a compressed stream (restic: header type 2/3; ghostsnap: always). */
   compressed: boolean;
-  /** The bytes to put into a pack: compress(plaintext) then seal(...) as configured. */
+  /** The bytes to put into a pack: compress(plaintext) then seal(...) as configured. Empty when the blob went to `PipelineParams.packWriter`. */
   data: Buffer;
+  /** Set when the blob was appended to the pack writer: its sealed length there. */
+  storedLength?: number;
 }
 
 export interface FileSegmentRequest {
@@ -94,6 +97,43 @@ export interface PipelineParams {
    * a batch or a run is encoded only once.
    */
   known?: BlobSet;
+  /**
+   * restic packs assembled in the core: new blobs are appended to it (their `data` comes back
+   * empty) instead of being returned — encoded bytes never cross into JavaScript.
+   */
+  packWriter?: PackWriter;
+}
+
+/** A complete restic pack file the writer finished (header sealed and appended). */
+export interface FinishedPack {
+  /** Temporary file to publish as data/<id[0:2]>/<id>. */
+  path: string;
+  /** SHA-256 of the file: the pack id. */
+  id: Buffer;
+  size: number;
+  blobs: { id: Buffer; offset: number; length: number; uncompressedLength: number }[];
+}
+
+export interface PackWriterOptions {
+  /** Folder for the temporary pack files (the repository's own, when local: publishing is a rename). */
+  dir: string;
+  blobType: 'data' | 'tree';
+  targetSize: number;
+  /** Must be the restic seal of the repository. */
+  seal: SealSpec;
+}
+
+/** Appends sealed blobs to restic pack files of about the target size (Core.newPackWriter). */
+export interface PackWriter {
+  add(id: Uint8Array, sealed: Uint8Array, uncompressedLength: number): void;
+  /** Closes the open pack even when below the target size. */
+  close(): void;
+  /** Packs completed since the last call. */
+  takeFinished(): FinishedPack[];
+  /** Why the writer stopped (a write failed); further blobs are refused. */
+  failure(): CoreErrorInfo | undefined;
+  /** Deletes the temporary files of unfinished and untaken packs. */
+  discard(): void;
 }
 
 export interface FileSegmentResult {
@@ -269,6 +309,8 @@ export interface Core {
   /** Authenticates, decrypts, decompresses and hash-checks blobs of one pack range. */
   decodeBlobs(request: DecodeRequest): Promise<DecodeResult>;
   newBlobSet(): BlobSet;
+  /** restic pack assembly in the core; absent in the portable core (packs are then built in JavaScript). */
+  newPackWriter?(options: PackWriterOptions): PackWriter;
 
   // ---- filesystem metadata the Node API lacks or rounds ----
   /** One call per batch of directories; entries sorted by raw name. */

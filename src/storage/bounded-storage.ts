@@ -53,6 +53,16 @@ export class BoundedStorage implements Storage {
     return this.slots.run(() => this.inner.put(key, body, options));
   }
 
+  get spoolDirectory(): (() => Promise<string>) | undefined {
+    const inner = this.inner;
+    return inner.spoolDirectory ? () => (inner.spoolDirectory as () => Promise<string>).call(inner) : undefined;
+  }
+
+  get adoptFile(): ((tempPath: string, key: string) => Promise<PutResult>) | undefined {
+    const inner = this.inner;
+    return inner.adoptFile ? (tempPath: string, key: string) => (inner.adoptFile as (t: string, k: string) => Promise<PutResult>).call(inner, tempPath, key) : undefined;
+  }
+
   get createSpool(): (() => Promise<SpoolFile>) | undefined {
     const inner = this.inner;
     return inner.createSpool ? () => (inner.createSpool as () => Promise<SpoolFile>).call(inner) : undefined;

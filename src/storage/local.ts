@@ -290,6 +290,32 @@ export class LocalStorage implements Storage {
     };
   }
 
+  async spoolDirectory(): Promise<string> {
+    await mkdir(this.tempDir, { recursive: true, mode: 0o700 });
+    if (!this.sweptTemp) {
+      this.sweptTemp = true;
+      void this.sweepTemp();
+    }
+    return this.tempDir;
+  }
+
+  /** The file's data is already synced by whoever wrote it; the rename is made durable here. */
+  async adoptFile(tempPath: string, key: string): Promise<PutResult> {
+    const final = this.pathOf(key);
+    try {
+      const etag = etagOf(await stat(tempPath, { bigint: true }));
+      await rename(tempPath, final).catch(async (err: FsError) => {
+        if (err.code !== 'ENOENT') throw err;
+        await mkdir(path.dirname(final), { recursive: true, mode: 0o700 });
+        await rename(tempPath, final);
+      });
+      await syncDir(path.dirname(final));
+      return { etag };
+    } catch (err) {
+      throw err instanceof StorageRequestError ? err : this.failure('put', key, err);
+    }
+  }
+
   async delete(key: string): Promise<void> {
     try {
       await unlink(this.pathOf(key));

@@ -65,6 +65,10 @@ export interface Storage {
   put(key: string, body: PutBody, options?: PutOptions): Promise<PutResult>;
   /** Optional: a spool file that publish() moves into place without copying (see SpoolFile). */
   createSpool?(): Promise<SpoolFile>;
+  /** Optional: a folder for temporary files that adoptFile() can move into the repository cheaply. */
+  spoolDirectory?(): Promise<string>;
+  /** Optional: makes a complete temporary file from spoolDirectory() the object `key` (atomically). */
+  adoptFile?(tempPath: string, key: string): Promise<PutResult>;
   /** Deleting a missing object is not an error. */
   delete(key: string): Promise<void>;
   /** Releases connections and timers. */

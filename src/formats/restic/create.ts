@@ -67,10 +67,11 @@ export async function createResticBackup(repo: ResticRepository, core: Core, set
     for (const [id] of index.entries('data')) ids.push(Buffer.from(id, 'hex'));
     if (ids.length) known.addMany(Buffer.concat(ids));
 
-    const packer = new Packer(repo, index, settings.packSize, settings.uploads);
+    const packer = await Packer.open(repo, index, settings.packSize, settings.uploads);
+    const writer = packer.pipelineWriter;
     const pipeline = new ContentPipeline(
       core,
-      { chunker: { kind: 'rabin', polynomial: repo.config.chunkerPolynomial }, hash: 'sha256', compression: settings.compression, seal: repo.seal, known },
+      { chunker: { kind: 'rabin', polynomial: repo.config.chunkerPolynomial }, hash: 'sha256', compression: settings.compression, seal: repo.seal, known, ...(writer ? { packWriter: writer } : {}) },
       packer,
       { threads: settings.threads },
     );

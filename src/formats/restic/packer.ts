@@ -1,7 +1,12 @@
 // Collects sealed blobs into packs (formats/restic.md §5.5): one open pack per blob type, closed
 // when it reaches the target size, uploaded in the background. Uploaded packs are written to
 // index files (§6) in batches; nothing references a pack before it is stored (§1.3).
-import type { EncodedBlob } from '../../native/types.ts';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { EncodedBlob, FinishedPack, PackWriter } from '../../native/types.ts';
+import { CoreError } from '../../native/errors.ts';
 import type { BlobSink } from '../../engine/content-pipeline.ts';
 import { Uploader } from '../../engine/uploader.ts';
 import { PackSpool } from '../../engine/pack-spool.ts';
@@ -49,6 +54,12 @@ export class Packer implements BlobSink {
   readonly uploadedPacks: IndexPack[] = [];
   private readonly writesIndex: boolean;
 
+  /**
+   * Packs assembled in the native core (the pipeline appends new blobs to them directly), or
+   * undefined: then packs are built here, through spool files.
+   */
+  private native: { writers: Record<BlobType, PackWriter>; ownDir: string | undefined } | undefined;
+
   constructor(
     private readonly repo: ResticRepository,
     private readonly index: MasterIndex,
@@ -60,10 +71,73 @@ export class Packer implements BlobSink {
     this.writesIndex = options.writeIndex ?? true;
   }
 
+  /** A packer that uses the core's pack writer when the core has one. */
+  static async open(repo: ResticRepository, index: MasterIndex, packSize: number, uploadConcurrency: number, options: { writeIndex?: boolean } = {}): Promise<Packer> {
+    const packer = new Packer(repo, index, packSize, uploadConcurrency, options);
+    const core = repo.core;
+    if (core.newPackWriter) {
+      const storage = repo.storage;
+      const ownDir = storage.spoolDirectory ? undefined : await fsp.mkdtemp(path.join(os.tmpdir(), 'bolt-agent-packs-'));
+      const dir = ownDir ?? (await (storage.spoolDirectory as () => Promise<string>)());
+      const writer = (blobType: BlobType) => (core.newPackWriter as NonNullable<typeof core.newPackWriter>)({ dir, blobType, targetSize: packSize, seal: repo.seal });
+      packer.native = { writers: { data: writer('data'), tree: writer('tree') }, ownDir };
+    }
+    return packer;
+  }
+
+  /** The writer the file pipeline appends new data blobs to (PipelineParams.packWriter). */
+  get pipelineWriter(): PackWriter | undefined {
+    return this.native?.writers.data;
+  }
+
+  /** Publishes and indexes the packs the core's writers finished; surfaces a writer's failure. */
+  private async collectNative(): Promise<void> {
+    const native = this.native;
+    if (!native) return;
+    for (const type of ['data', 'tree'] as const) {
+      const writer = native.writers[type];
+      const failure = writer.failure();
+      if (failure) throw CoreError.from(failure);
+      const finished = writer.takeFinished();
+      try {
+        while (finished.length) await this.publishFinished(type, finished[0] as FinishedPack).then(() => finished.shift());
+      } catch (err) {
+        // Packs not handed to the uploader would otherwise stay behind in the temporary folder.
+        await Promise.all(finished.map((p) => fsp.rm(p.path, { force: true })));
+        throw err;
+      }
+    }
+  }
+
+  private async publishFinished(type: BlobType, pack: FinishedPack): Promise<void> {
+    const packId = idToHex(pack.id);
+    const key = objectKey('data', packId);
+    const storage = this.repo.storage;
+    this.stats.packs += 1;
+    this.stats.dataAddedPacked += pack.size;
+    const blobs: PackedBlob[] = pack.blobs.map((b) => ({ type, id: b.id, offset: b.offset, length: b.length, uncompressedLength: b.uncompressedLength }));
+    await this.uploader.run(
+      async () => {
+        try {
+          if (storage.adoptFile) await storage.adoptFile(pack.path, key);
+          else await storage.put(key, { stream: fs.createReadStream(pack.path, { highWaterMark: 1024 * 1024 }), size: pack.size });
+        } finally {
+          await fsp.rm(pack.path, { force: true });
+        }
+      },
+      pack.size,
+      () => this.packStored(packId, blobs),
+    );
+  }
+
   /** Adds a blob that is already sealed (repacking copies blobs without re-encrypting them). */
   async addSealed(type: BlobType, id: Buffer, sealed: Buffer, uncompressedLength: number): Promise<void> {
     if (type === 'data') this.stats.dataBlobs += 1;
     else this.stats.treeBlobs += 1;
+    if (this.native) {
+      this.native.writers[type].add(id, sealed, uncompressedLength);
+      return this.collectNative();
+    }
     await this.add(type, { id: Buffer.from(id), data: Buffer.from(sealed), uncompressedLength });
   }
 
@@ -71,6 +145,11 @@ export class Packer implements BlobSink {
     for (const b of blobs) {
       this.stats.dataBlobs += 1;
       this.stats.dataAdded += b.rawLength;
+    }
+    if (this.native) {
+      // The pipeline appended them to the core's writer already (storedLength set).
+      for (const b of blobs) if (b.storedLength === undefined) this.native.writers.data.add(b.id, b.data, b.compressed ? b.rawLength : 0);
+      return this.collectNative();
     }
     // One locked section and one write per pack for the whole batch: small files arrive one
     // blob each, and per-blob promises and writes cost more than the blobs.
@@ -86,6 +165,10 @@ export class Packer implements BlobSink {
     const sealed = await this.repo.core.sealAsync(this.repo.seal, payload);
     this.stats.treeBlobs += 1;
     this.stats.dataAdded += plaintext.length;
+    if (this.native) {
+      this.native.writers.tree.add(Buffer.from(id, 'hex'), sealed, compressed ? plaintext.length : 0);
+      return this.collectNative();
+    }
     await this.add('tree', { id: Buffer.from(id, 'hex'), data: sealed, uncompressedLength: compressed ? plaintext.length : 0 });
   }
 
@@ -189,13 +272,25 @@ export class Packer implements BlobSink {
 
   /** Closes the open packs and waits for every upload. */
   async flushPacks(): Promise<void> {
-    await this.closeOpen('data');
-    await this.closeOpen('tree');
+    if (this.native) {
+      this.native.writers.data.close();
+      this.native.writers.tree.close();
+      await this.collectNative();
+    } else {
+      await this.closeOpen('data');
+      await this.closeOpen('tree');
+    }
     await this.uploader.drain();
+    if (this.native?.ownDir) await fsp.rm(this.native.ownDir, { recursive: true, force: true });
   }
 
   /** Removes the spool files of packs that will not be finished (after a failure). */
   async abandon(): Promise<void> {
+    if (this.native) {
+      this.native.writers.data.discard();
+      this.native.writers.tree.discard();
+      if (this.native.ownDir) await fsp.rm(this.native.ownDir, { recursive: true, force: true });
+    }
     for (const type of ['data', 'tree'] as const) {
       const spool = this.open[type].spool;
       this.open[type] = emptyPack();

@@ -126,7 +126,7 @@ export async function pruneRepository(repo: ResticRepository, core: Core, settin
     unusedBytes -= p.unused;
   }
 
-  const packer = new Packer(repo, new MasterIndex(), settings.packSize, settings.uploads, { writeIndex: false });
+  const packer = await Packer.open(repo, new MasterIndex(), settings.packSize, settings.uploads, { writeIndex: false });
   let done = 0;
   await mapLimit(repack, 2, async (packId) => {
     const data = await repo.storage.get(objectKey('data', packId));

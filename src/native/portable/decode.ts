@@ -21,10 +21,9 @@ function writeAll(target: BlobTarget, data: Uint8Array): Promise<void> {
       if (done === data.byteLength) return resolve();
       write(target.fd, data, done, data.byteLength - done, target.position + done, (err, n) => {
         if (err !== null) {
-          // There is no write-side code in CoreErrorCode (yet): EIO_READ is the I/O failure code.
-          reject(new CoreError('EIO_READ', `write fd ${target.fd} at ${target.position + done}: ${err.code ?? 'EIO'} (${err.message})`, `fd ${target.fd}`));
+          reject(new CoreError('EIO_WRITE', `write fd ${target.fd} at ${target.position + done}: ${err.code ?? 'EIO'} (${err.message})`, `fd ${target.fd}`));
         } else if (n === 0) {
-          reject(new CoreError('EIO_READ', `write fd ${target.fd}: no progress`, `fd ${target.fd}`));
+          reject(new CoreError('EIO_WRITE', `write fd ${target.fd}: no progress`, `fd ${target.fd}`));
         } else {
           step(done + n);
         }

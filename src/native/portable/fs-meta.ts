@@ -132,6 +132,6 @@ export async function setTimes(
   try {
     await lutimes(path, atimeSec + atimeNsec / 1e9, mtimeSec + mtimeNsec / 1e9);
   } catch (err) {
-    throw ioError('lutimes', path, err);
+    throw ioError('lutimes', path, err, 'EIO_WRITE');
   }
 }

@@ -1,0 +1,245 @@
+//! restic packs assembled in the core (formats/restic.md §5): the file pipeline appends each new
+//! sealed blob straight to the open pack's file, so encoded data never crosses into JavaScript.
+//! A pack is closed when it reaches the target size — sealed header and its length appended,
+//! SHA-256 of the whole file computed on the way — and handed to JavaScript as a finished file
+//! to publish under `data/<id>` and to index. One writer holds one blob type (v2 keeps data and
+//! tree blobs in separate packs).
+
+use crate::bytes::Bytes;
+use crate::error::{Code, CoreErr, CoreResult, ErrorInfo};
+use crate::seal::{SealSpecJs, Sealer};
+use napi::bindgen_prelude::Buffer;
+use napi::Result;
+use napi_derive::napi;
+use sha2::{Digest, Sha256};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+const ENTRY_PLAIN: usize = 37;
+const ENTRY_COMPRESSED: usize = 41;
+
+struct Entry {
+    id: [u8; 32],
+    offset: u32,
+    length: u32,
+    uncompressed_length: u32,
+}
+
+struct OpenPack {
+    file: File,
+    path: PathBuf,
+    hasher: Sha256,
+    size: u64,
+    entries: Vec<Entry>,
+}
+
+pub(crate) struct State {
+    dir: PathBuf,
+    target: u64,
+    tree: bool,
+    sealer: Sealer,
+    open: Option<OpenPack>,
+    finished: Vec<FinishedPackJs>,
+    /// A write failed: the writer refuses further blobs (their ids are already "known").
+    failure: Option<CoreErr>,
+    sequence: u64,
+}
+
+#[napi(object, object_from_js = false)]
+pub struct PackBlobJs {
+    pub id: Bytes,
+    pub offset: u32,
+    pub length: u32,
+    pub uncompressed_length: u32,
+}
+
+#[napi(object, object_from_js = false)]
+pub struct FinishedPackJs {
+    /// The complete pack file, to publish as data/<id[0:2]>/<id>.
+    pub path: String,
+    /// SHA-256 of the file (the pack id).
+    pub id: Bytes,
+    pub size: f64,
+    pub blobs: Vec<PackBlobJs>,
+}
+
+#[napi]
+pub struct NativePackWriter {
+    pub(crate) state: Arc<Mutex<State>>,
+}
+
+fn io(what: &str, path: &std::path::Path, e: std::io::Error) -> CoreErr {
+    CoreErr::new(Code::Io, format!("{what} {}: {e}", path.display())).with_subject(path.display().to_string())
+}
+
+impl State {
+    fn open_pack(&mut self) -> CoreResult<&mut OpenPack> {
+        if self.open.is_none() {
+            self.sequence += 1;
+            let path = self.dir.join(format!("pack-{}-{}-{}.tmp", std::process::id(), self.sequence, rand_suffix()?));
+            let file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(|e| io("cannot create", &path, e))?;
+            self.open = Some(OpenPack { file, path, hasher: Sha256::new(), size: 0, entries: Vec::new() });
+        }
+        Ok(self.open.as_mut().expect("just opened"))
+    }
+
+    fn append(&mut self, id: [u8; 32], sealed: &[u8], uncompressed_length: u32) -> CoreResult<()> {
+        if let Some(e) = &self.failure {
+            return Err(CoreErr::new(e.code, format!("pack writer stopped earlier: {}", e.message)));
+        }
+        let target = self.target;
+        let result = (|| -> CoreResult<bool> {
+            let pack = self.open_pack()?;
+            pack.file.write_all(sealed).map_err(|e| io("cannot write", &pack.path, e))?;
+            pack.hasher.update(sealed);
+            pack.entries.push(Entry { id, offset: pack.size as u32, length: sealed.len() as u32, uncompressed_length });
+            pack.size += sealed.len() as u64;
+            Ok(pack.size >= target)
+        })();
+        match result {
+            Ok(true) => self.close_open(),
+            Ok(false) => Ok(()),
+            Err(e) => {
+                self.failure = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// Seals and appends the header, and moves the pack to `finished`.
+    fn close_open(&mut self) -> CoreResult<()> {
+        let Some(mut pack) = self.open.take() else { return Ok(()) };
+        let result = (|| -> CoreResult<FinishedPackJs> {
+            let mut header = Vec::with_capacity(pack.entries.len() * ENTRY_COMPRESSED);
+            for e in &pack.entries {
+                let kind = u8::from(self.tree) + if e.uncompressed_length > 0 { 2 } else { 0 };
+                header.push(kind);
+                header.extend_from_slice(&e.length.to_le_bytes());
+                if e.uncompressed_length > 0 {
+                    header.extend_from_slice(&e.uncompressed_length.to_le_bytes());
+                }
+                header.extend_from_slice(&e.id);
+            }
+            debug_assert!(header.len() >= pack.entries.len() * ENTRY_PLAIN);
+            let sealed = self.sealer.seal(&header, None)?;
+            let length = (sealed.len() as u32).to_le_bytes();
+            for part in [&sealed[..], &length[..]] {
+                pack.file.write_all(part).map_err(|e| io("cannot write", &pack.path, e))?;
+                pack.hasher.update(part);
+            }
+            pack.size += (sealed.len() + length.len()) as u64;
+            pack.file.sync_data().map_err(|e| io("cannot sync", &pack.path, e))?;
+            let id: [u8; 32] = std::mem::take(&mut pack.hasher).finalize().into();
+            Ok(FinishedPackJs {
+                path: pack.path.to_string_lossy().into_owned(),
+                id: id.to_vec().into(),
+                size: pack.size as f64,
+                blobs: pack
+                    .entries
+                    .iter()
+                    .map(|e| PackBlobJs { id: e.id.to_vec().into(), offset: e.offset, length: e.length, uncompressed_length: e.uncompressed_length })
+                    .collect(),
+            })
+        })();
+        match result {
+            Ok(done) => {
+                self.finished.push(done);
+                Ok(())
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&pack.path);
+                self.failure = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+}
+
+fn rand_suffix() -> CoreResult<String> {
+    let mut b = [0u8; 6];
+    crate::seal::random_fill(&mut b)?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+impl NativePackWriter {
+    /// Another handle on the same writer (for the pipeline's worker threads).
+    pub(crate) fn share(&self) -> NativePackWriter {
+        NativePackWriter { state: Arc::clone(&self.state) }
+    }
+
+    /// From the file pipeline's worker threads.
+    pub(crate) fn append(&self, id: [u8; 32], sealed: &[u8], uncompressed_length: u32) -> CoreResult<()> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).append(id, sealed, uncompressed_length)
+    }
+}
+
+#[napi]
+impl NativePackWriter {
+    /// Packs of one blob type ("data" or "tree") of about `targetSize` bytes, written as temporary
+    /// files in `dir` (the repository's own temporary folder when it is local, so that publishing
+    /// is a rename).
+    #[napi(constructor)]
+    pub fn new(dir: String, blob_type: String, target_size: u32, seal: SealSpecJs) -> Result<Self> {
+        let tree = match blob_type.as_str() {
+            "data" => false,
+            "tree" => true,
+            other => return Err(CoreErr::inval(format!("unknown blob type {other:?}")).into()),
+        };
+        let sealer = Sealer::from_js(&seal)?;
+        if !matches!(sealer, Sealer::Restic(_)) {
+            return Err(CoreErr::inval("the pack writer writes restic packs: seal must be \"restic\"").into());
+        }
+        Ok(NativePackWriter {
+            state: Arc::new(Mutex::new(State {
+                dir: PathBuf::from(dir),
+                target: u64::from(target_size.max(1)),
+                tree,
+                sealer,
+                open: None,
+                finished: Vec::new(),
+                failure: None,
+                sequence: 0,
+            })),
+        })
+    }
+
+    /// Appends one sealed blob (trees, repacked blobs); `uncompressedLength` 0 = not compressed.
+    #[napi]
+    pub fn add(&self, id: Buffer, sealed: Buffer, uncompressed_length: u32) -> Result<()> {
+        let id: [u8; 32] = id.as_ref().try_into().map_err(|_| CoreErr::inval("blob id must be 32 bytes"))?;
+        Ok(self.append(id, &sealed, uncompressed_length)?)
+    }
+
+    /// Closes the open pack (end of the run), even when it is below the target size.
+    #[napi]
+    pub fn close(&self) -> Result<()> {
+        Ok(self.state.lock().unwrap_or_else(|e| e.into_inner()).close_open()?)
+    }
+
+    /// Packs completed since the last call.
+    #[napi]
+    pub fn take_finished(&self) -> Vec<FinishedPackJs> {
+        std::mem::take(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()).finished)
+    }
+
+    /// Why the writer stopped, if it did (a full disk, a vanished folder).
+    #[napi]
+    pub fn failure(&self) -> Option<ErrorInfo> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).failure.as_ref().map(|e| e.info())
+    }
+
+    /// Removes the temporary files of the open pack and of packs not taken (after a failure).
+    #[napi]
+    pub fn discard(&self) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = s.open.take() {
+            let _ = std::fs::remove_file(&p.path);
+        }
+        for f in s.finished.drain(..) {
+            let _ = std::fs::remove_file(&f.path);
+        }
+    }
+}
