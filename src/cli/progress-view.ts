@@ -20,7 +20,8 @@ function counts(state: ProgressState, reading: ProgressReading, final: boolean):
 
 function timeText(reading: ProgressReading, final: boolean): string {
   if (final) return `in ${formatDuration(reading.elapsed_ms)}`;
-  return reading.eta_ms !== undefined ? `ETA ${formatDuration(reading.eta_ms)}` : `${formatDuration(reading.elapsed_ms)} elapsed`;
+  // At 100% an operation may still wait (uploads, the index): the elapsed time shows it is alive.
+  return reading.eta_ms !== undefined && (reading.fraction ?? 0) < 1 ? `ETA ${formatDuration(reading.eta_ms)}` : `${formatDuration(reading.elapsed_ms)} elapsed`;
 }
 
 /** One plain line: "[backup] 12.0 MiB  340 files  4.0 MiB/s  ETA 1m05s  /srv/www/index.html". */

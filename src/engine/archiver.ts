@@ -8,6 +8,7 @@ import { ContentPipeline } from './content-pipeline.ts';
 import { Semaphore } from './concurrency.ts';
 import type { ExcludeMatcher } from './exclude.ts';
 import { ReadRootMap, type ReadRoot } from './read-roots.ts';
+import { scanTotals, type ScanTotals } from './scanner.ts';
 
 export type EntryKind = 'file' | 'dir' | 'symlink' | 'dev' | 'chardev' | 'fifo' | 'socket';
 
@@ -113,7 +114,10 @@ export interface ArchiveOptions {
   previous: PreviousDir | undefined;
   /** Reports each excluded path (dry runs). */
   onExcluded?: (path: string, reason: string) => void;
-  onProgress?: (counters: Readonly<ArchiveCounters>, currentPath: string) => void;
+  /** `totals`: what the scanner found to read, once it finished (with `scan`). */
+  onProgress?: (counters: Readonly<ArchiveCounters>, currentPath: string, totals: ScanTotals | undefined) => void;
+  /** Walk the targets beside the backup to learn the totals (for a progress bar's ETA). */
+  scan?: boolean;
   signal?: AbortSignal;
   /** Files read or queued at once (bounds memory; default 512). */
   filesInFlight?: number;
@@ -169,6 +173,7 @@ function buildTargetTree(targets: string[]): TargetNode {
 export class Archiver<R> {
   /** Files being read or waiting for the pipeline: bounds how far the walk runs ahead. */
   private readonly fileBudget: Semaphore;
+  private totals: ScanTotals | undefined;
   private readonly counters: ArchiveCounters = { filesNew: 0, filesChanged: 0, filesUnmodified: 0, dirs: 0, bytesProcessed: 0, entries: 0 };
   private readonly problems: ArchiveProblem[] = [];
   private readonly skipped: ArchiveProblem[] = [];
@@ -204,10 +209,25 @@ export class Archiver<R> {
   }
 
   async run(): Promise<ArchiveResult<R>> {
-    const tree = buildTargetTree(this.options.targets);
-    const walked = await this.visitTargetNode(Buffer.from('/'), tree, this.options.previous, undefined);
-    const root = await walked.result;
-    return { root, counters: this.counters, problems: this.problems, skipped: this.skipped };
+    const scanStop = new AbortController();
+    if (this.options.scan) {
+      const signal = this.options.signal ? AbortSignal.any([this.options.signal, scanStop.signal]) : scanStop.signal;
+      const { targets, exclude, readRoots } = this.options;
+      scanTotals(this.core, { targets, exclude, ...(readRoots ? { readRoots } : {}), signal }).then(
+        (totals) => {
+          if (!signal.aborted) this.totals = totals;
+        },
+        () => {},
+      );
+    }
+    try {
+      const tree = buildTargetTree(this.options.targets);
+      const walked = await this.visitTargetNode(Buffer.from('/'), tree, this.options.previous, undefined);
+      const root = await walked.result;
+      return { root, counters: this.counters, problems: this.problems, skipped: this.skipped };
+    } finally {
+      scanStop.abort();
+    }
   }
 
   private checkAbort(): void {
@@ -392,6 +412,8 @@ export class Archiver<R> {
       entry.previous = prev;
       this.counters.filesUnmodified += 1;
       this.counters.bytesProcessed += stat.size;
+      // Unchanged files cost nothing to report one by one; every few hundred keeps a re-run's bar moving.
+      if (this.counters.filesUnmodified % 256 === 0) this.options.onProgress?.(this.counters, display(entry.path), this.totals);
       return true;
     }
     if (stat.nlink > 1) {
@@ -428,7 +450,7 @@ export class Archiver<R> {
     }
     hadPrevious ? (this.counters.filesChanged += 1) : (this.counters.filesNew += 1);
     this.counters.bytesProcessed += result.size;
-    this.options.onProgress?.(this.counters, display(entry.path));
+    this.options.onProgress?.(this.counters, display(entry.path), this.totals);
     return true;
   }
 }

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import type { BlobTarget, Core, HashAlgorithm, Xattr } from '../native/types.ts';
 import type { FileProblem } from '../backup/types.ts';
-import type { ProgressSink } from '../observe/progress.ts';
+import { completed, type ProgressSink } from '../observe/progress.ts';
 import type { EntryKind } from './archiver.ts';
 import { mapLimit } from './concurrency.ts';
 import { recheckFile } from './recheck.ts';
@@ -58,6 +58,14 @@ export interface RestoreSource {
   locate(id: Buffer): BlobPlace | undefined;
   /** Reads, verifies and writes blobs of one pack (sorted by offset); one error (or null) per blob. */
   readBlobs(pack: string, blobs: BlobRead[]): Promise<(string | null)[]>;
+  /** What nodes() will yield, counted without side effects (for the progress bar's ETA). */
+  totals?(): Promise<RestoreTotals>;
+}
+
+export interface RestoreTotals {
+  /** Regular files, a hard-linked file once. */
+  files: number;
+  bytes: number;
 }
 
 export interface RestoreRunOptions {
@@ -128,6 +136,7 @@ export class Restorer {
   private readonly dirs: RestoreNode[] = [];
   private readonly linked = new Map<string, RestoreNode>();
   private readonly deferredLinks: RestoreNode[] = [];
+  private totals: RestoreTotals | undefined;
   private readonly owner: boolean;
 
   constructor(
@@ -140,6 +149,12 @@ export class Restorer {
 
   async run(): Promise<{ counters: RestoreCounters; problems: FileProblem[] }> {
     if (this.options.root && !this.options.verifyOnly) await fsp.mkdir(this.options.root, { recursive: true });
+    // Counted first, as restic does, so the bar has its totals and ETA from the start (trees
+    // read here are in the repository's tree cache when the restore walks them again).
+    if (this.options.progress && this.source.totals) {
+      this.options.progress.update({ operation: this.options.verifyOnly ? 'verify' : 'restore', phase: 'counting', files_done: 0, bytes_done: 0 });
+      this.totals = await this.source.totals().catch(() => undefined);
+    }
     // Files are restored in windows: each window's packs are read once, and memory holds one
     // window's plan, not the whole tree's.
     let files: RestoreNode[] = [];
@@ -181,7 +196,7 @@ export class Restorer {
       // touch its parent's times, so the order among directories does not matter).
       await mapLimit(this.dirs, FILE_CONCURRENCY, (dir) => this.applyMetadata(dir));
     }
-    this.options.progress?.done();
+    this.options.progress?.done(completed(this.options.verifyOnly ? 'verify' : 'restore', this.counters.files, this.counters.bytes));
     return { counters: this.counters, problems: this.problems };
   }
 
@@ -344,7 +359,7 @@ export class Restorer {
         }
         await this.readBatch(pack, batch, files);
       }
-      this.options.progress?.update({ operation: this.options.verifyOnly ? 'verify' : 'restore', files_done: this.counters.files, files_total: plans.length, bytes_done: this.counters.bytes, current: `pack ${++packsDone}/${packs.length}` });
+      this.options.progress?.update({ operation: this.options.verifyOnly ? 'verify' : 'restore', files_done: this.counters.files, bytes_done: this.counters.bytes, ...(this.totals ? { files_total: this.totals.files, bytes_total: this.totals.bytes } : {}), current: `pack ${++packsDone}/${packs.length}` });
     });
   }
 

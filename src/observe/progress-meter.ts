@@ -46,12 +46,14 @@ export class ProgressMeter {
     const filesRate = useWindow ? (state.files_done - first.files) / span : overall > 0 ? state.files_done / overall : 0;
     let fraction: number | undefined;
     let eta: number | undefined;
+    // A rate from the first fraction of a second (one small file) makes a wild ETA: wait a second.
+    const settled = overall >= 1;
     if (state.bytes_total && state.bytes_total > 0) {
       fraction = Math.min(1, state.bytes_done / state.bytes_total);
-      if (bytesRate > 0) eta = ((state.bytes_total - state.bytes_done) / bytesRate) * 1000;
+      if (settled && bytesRate > 0) eta = ((state.bytes_total - state.bytes_done) / bytesRate) * 1000;
     } else if (state.files_total && state.files_total > 0) {
       fraction = Math.min(1, state.files_done / state.files_total);
-      if (filesRate > 0) eta = ((state.files_total - state.files_done) / filesRate) * 1000;
+      if (settled && filesRate > 0) eta = ((state.files_total - state.files_done) / filesRate) * 1000;
     }
     return {
       elapsed_ms: at - this.started,

@@ -24,3 +24,8 @@ export const noProgress: ProgressSink = {
   update() {},
   done() {},
 };
+
+/** The last state of an operation that ran to the end: everything there was is done. */
+export function completed(operation: string, files: number, bytes: number): ProgressState {
+  return { operation, files_done: files, files_total: files, bytes_done: bytes, bytes_total: bytes };
+}

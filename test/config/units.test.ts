@@ -29,5 +29,6 @@ describe('sizes, rates and durations', () => {
     expect(formatSize(512)).toBe('512 B');
     expect(formatSize(1536)).toBe('1.50 KiB');
     expect(formatSize(5 * 1024 ** 3)).toBe('5.00 GiB');
+    expect(formatSize(21.428571428571427)).toBe('21 B'); // a rate
   });
 });

@@ -73,7 +73,9 @@ async function framesUntil(session: string, done: RegExp, timeoutMs = 60_000, co
   }
 }
 
-const BAR_RUNNING = /^backup {2}[\d.]+ (B|KiB|MiB) {2}\d+ files {2}[\d.]+ (B|KiB|MiB)\/s {2}(\d+s) elapsed/;
+// Before the scan has counted the files: no totals and the elapsed time; after: a bar, totals
+// and the ETA (or the elapsed time again at 100%, while the upload is still going).
+const BAR_RUNNING = /^backup (?:\[[█░]{24}\] +\d+% )? {1,2}[\d.]+ (?:B|KiB|MiB)(?:\/[\d.]+ (?:B|KiB|MiB))? {2}\d+(?:\/\d+)? files {2}[\d.]+ (?:B|KiB|MiB)\/s {2}(\d+s elapsed|ETA \d+s)/;
 
 describe('progress on a terminal', () => {
   it('renders a live bar for create and check --read-data and ends it cleanly', async () => {
@@ -81,16 +83,16 @@ describe('progress on a terminal', () => {
     fs.writeFileSync(path.join(data, 'big.bin'), crypto.randomBytes(6 * MiB));
     const session = tmux('bar', [`${agent} backup create`, 'echo "EXIT=$?"', `${agent} backup check --read-data`, 'echo "EXIT=$?"']);
     const frames = await framesUntil(session, /^EXIT=\d+$/, 60_000, 2);
-    const running = frames.flatMap((f) => f.map((l) => BAR_RUNNING.exec(l)?.[3]).filter((e): e is string => e !== undefined));
+    const running = frames.flatMap((f) => f.map((l) => BAR_RUNNING.exec(l)?.[1]).filter((e): e is string => e !== undefined));
     // Redrawn while the throttled upload waits: the elapsed time moves.
-    expect(new Set(running).size).toBeGreaterThanOrEqual(2);
+    expect(new Set(running).size, [...new Set(frames.flat())].slice(-40).join('\n')).toBeGreaterThanOrEqual(2);
     const screen = capture(session);
     const text = screen.join('\n');
     expect(screen.filter((l) => l.startsWith('EXIT='))).toEqual(['EXIT=0', 'EXIT=0']);
     // One bar line per operation, redrawn in place, each followed by the command's own output.
     const bars = screen.filter((l) => /^(backup|check) .* in \d+s$/.test(l));
     expect(bars, text).toHaveLength(2);
-    expect(bars[0]).toMatch(/^backup {2}6\.00 MiB {2}2 files {2}[\d.]+ (KiB|MiB)\/s {2}in \d+s$/);
+    expect(bars[0]).toMatch(/^backup \[█{24}\] 100% {2}6\.00 MiB\/6\.00 MiB {2}2\/2 files {2}[\d.]+ (KiB|MiB)\/s {2}in \d+s$/);
     expect(bars[1]).toMatch(/^check read data \[█{24}\] 100% {2}[\d.]+ (B|KiB|MiB) {2}\d+\/\d+ objects {2}[\d.]+ (B|KiB|MiB)\/s {2}in \d+s$/);
     expect(screen[screen.indexOf(bars[0] as string) + 1]).toMatch(/^Files: +2 new/);
     expect(text).toMatch(/backup [0-9a-f]{8} saved\nEXIT=0/);
@@ -131,19 +133,35 @@ describe('progress without a terminal', () => {
     const json = await site.agentAsync(['--json', '--config', config, 'backup', 'create']);
     expect(json.code).toBe(0);
     const events = json.stderr.trim().split('\n').map((l) => JSON.parse(l) as { event: string; operation: string; bytes_done: number; elapsed_ms: number; bytes_per_second: number });
-    expect(events.at(-1)).toMatchObject({ event: 'done', operation: 'backup', bytes_done: 3 * MiB + 6 });
+    expect(events.at(-1)).toMatchObject({ event: 'done', operation: 'backup', bytes_done: 3 * MiB + 6, bytes_total: 3 * MiB + 6, files_total: 2 });
+    // The scanner's totals reach the running events (the throttled upload keeps the run going
+    // long after the two files were counted).
+    expect(events.filter((e) => e.event === 'progress').some((e) => (e as { bytes_total?: number }).bytes_total === 3 * MiB + 6)).toBe(true);
     expect(events.filter((e) => e.event === 'progress').length).toBeGreaterThanOrEqual(1);
     expect(events.at(-1)?.elapsed_ms).toBeGreaterThan(1000);
 
     fs.writeFileSync(path.join(data, 'big.bin'), crypto.randomBytes(3 * MiB));
     const lines = await site.agentAsync(['--config', config, 'backup', 'create', '--progress']);
     expect(lines.code).toBe(0);
-    expect(lines.stderr).toMatch(/^\[backup\] [\d.]+ (KiB|MiB) {2}\d+ files {2}[\d.]+ (B|KiB|MiB)\/s {2}\d+s elapsed/m);
-    expect(lines.stderr).toMatch(/^\[backup\] 3\.00 MiB {2}2 files {2}[\d.]+ (KiB|MiB)\/s {2}in \d+s$/m);
+    expect(lines.stderr).toMatch(/^\[backup\] (\d+% {2})?[\d.]+ (KiB|MiB)(\/[\d.]+ (KiB|MiB))? {2}\d+(\/\d+)? files {2}[\d.]+ (B|KiB|MiB)\/s {2}(\d+s elapsed|ETA \d+s)/m);
+    expect(lines.stderr).toMatch(/^\[backup\] 100% {2}3\.00 MiB\/3\.00 MiB {2}2\/2 files {2}[\d.]+ (KiB|MiB)\/s {2}in \d+s$/m);
 
     fs.writeFileSync(path.join(data, 'big.bin'), crypto.randomBytes(MiB));
     const quiet = await site.agentAsync(['--json', '--no-progress', '--config', config, 'backup', 'create']);
     expect(quiet.code).toBe(0);
     expect(quiet.stderr).toBe('');
+
+    // A restore counts first, then every event carries the totals (downloads paced so that
+    // the timer fires while it runs).
+    s3.proxy.setPlan({ downloadRate: 512 * 1024 });
+    const restored = await site.agentAsync(['--json', '--config', config, 'backup', 'restore', 'latest', '--target', path.join(tmp, 'restored')]);
+    expect(restored.code, restored.stderr).toBe(0);
+    const restoreEvents = restored.stderr.trim().split('\n').map((l) => JSON.parse(l) as { event: string; operation: string; phase?: string; files_total?: number; bytes_total?: number });
+    expect(restoreEvents[0]).toMatchObject({ event: 'progress', operation: 'restore', phase: 'counting' });
+    const restoring = restoreEvents.filter((e) => e.event === 'progress' && e.phase === undefined);
+    expect(restoring.length).toBeGreaterThanOrEqual(1);
+    for (const e of restoring) expect(e).toMatchObject({ files_total: 2, bytes_total: MiB + 6 });
+    expect(restoreEvents.at(-1)).toMatchObject({ event: 'done', operation: 'restore', files_done: 2, bytes_done: MiB + 6 });
+    s3.proxy.setPlan({});
   });
 });

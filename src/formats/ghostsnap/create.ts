@@ -4,6 +4,7 @@
 // any point leaves packs or a tree nothing references yet, which check reports as hints and prune
 // removes later; ghostsnap's own order (snapshot before index) can leave a snapshot whose chunks
 // are not indexed.
+import { completed } from '../../observe/progress.ts';
 import { formatRfc3339Nano, parseRfc3339 } from '../../util/go-time.ts';
 import os from 'node:os';
 import type { Core } from '../../native/types.ts';
@@ -136,8 +137,15 @@ export async function createGhostsnapBackup(repo: GhostsnapRepository, core: Cor
         exclude,
         previous: parentTree?.at(Buffer.from('/')),
         ...(options.signal ? { signal: options.signal } : {}),
-        onProgress: (c, current) =>
-          options.progress?.update({ operation: 'backup', files_done: c.filesNew + c.filesChanged + c.filesUnmodified, bytes_done: c.bytesProcessed, current }),
+        scan: options.progress !== undefined,
+        onProgress: (c, current, totals) =>
+          options.progress?.update({
+            operation: 'backup',
+            files_done: c.filesNew + c.filesChanged + c.filesUnmodified,
+            bytes_done: c.bytesProcessed,
+            ...(totals ? { files_total: totals.files, bytes_total: totals.bytes } : {}),
+            current,
+          }),
       });
       let result;
       try {
@@ -188,7 +196,7 @@ export async function createGhostsnapBackup(repo: GhostsnapRepository, core: Cor
       };
       await repo.writeSnapshotPlain(id, encodeSnapshot(snapshot));
       const backup = toBackup({ name: id, snapshot });
-      options.progress?.done();
+      options.progress?.done(completed('backup', c.filesNew + c.filesChanged + c.filesUnmodified, c.bytesProcessed));
       return { backup, summary, problems: result.problems, skipped: [...result.skipped, ...format.skipped] };
     },
     (description) => warn(`removed a stale lock: ${description}`),

@@ -7,6 +7,7 @@
 import type { BlobTarget, Core } from '../../native/types.ts';
 import { CorruptDataError } from '../../backup/errors.ts';
 import { blake3Stream } from './blake3-stream.ts';
+import { releasedBytes } from '../../util/release-memory.ts';
 import { decodeChunkMap, decodePackHeader, NONCE_LENGTH, packKey, packLayout, TAG_LENGTH, type PackedChunk, type PackHeader, type PackLayout } from './pack.ts';
 import type { GhostsnapRepository } from './repository.ts';
 
@@ -132,6 +133,7 @@ export class PackReader {
         result.errors.forEach((e, k) => {
           if (e) errors[i + k] = e.message;
         });
+        releasedBytes(cipher.length + plain.length);
       } catch (err) {
         for (let k = i; k < end; k++) errors[k] = (err as Error).message;
       }

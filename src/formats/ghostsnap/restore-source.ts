@@ -6,7 +6,7 @@
 // Placement: --target T puts the node "a/b" at T/a/b and the root "" at T itself, as ghostsnap's
 // restore does; without a target, nodes go back below the snapshot root.
 import path from 'node:path';
-import type { BlobPlace, BlobRead, RestoreNode, RestoreSource } from '../../engine/restorer.ts';
+import type { BlobPlace, BlobRead, RestoreNode, RestoreSource, RestoreTotals } from '../../engine/restorer.ts';
 import type { FileProblem } from '../../backup/types.ts';
 import { globToRegexSource } from '../../engine/exclude.ts';
 import { comparePaths, pathProblem, type TreeNode } from './tree.ts';
@@ -65,6 +65,26 @@ export class GhostsnapRestoreSource implements RestoreSource {
     if (root === undefined) return `/${text}`;
     if (!text) return root;
     return root === '/' ? `/${text}` : `${root}/${text}`;
+  }
+
+  async totals(): Promise<RestoreTotals> {
+    const totals: RestoreTotals = { files: 0, bytes: 0 };
+    for (const n of this.nodesList) {
+      if (n.type !== 'File' || n.hardlinkTarget || pathProblem(n.path)) continue;
+      if (!this.include.all && !this.includedWithAncestors(n.path)) continue;
+      totals.files += 1;
+      totals.bytes += n.size;
+    }
+    return totals;
+  }
+
+  /** The path or one of its directories matches --include. */
+  private includedWithAncestors(rel: Buffer): boolean {
+    if (this.include.matches(this.original(rel))) return true;
+    for (let end = rel.indexOf(0x2f); end > 0; end = rel.indexOf(0x2f, end + 1)) {
+      if (this.include.matches(this.original(rel.subarray(0, end)))) return true;
+    }
+    return this.include.matches(this.original(Buffer.alloc(0)));
   }
 
   async *nodes(): AsyncIterable<RestoreNode> {

@@ -1,6 +1,7 @@
 // `backup create` for restic repositories: walk, chunk with the repository's polynomial, store
 // new blobs in packs, then index, then the snapshot (formats/restic.md §1.3 commit order), all
 // under a shared lock.
+import { completed } from '../../observe/progress.ts';
 import { currentUserName } from '../../engine/user-names.ts';
 import os from 'node:os';
 import type { CompressionSpec, Core } from '../../native/types.ts';
@@ -82,8 +83,15 @@ export async function createResticBackup(repo: ResticRepository, core: Core, set
       exclude,
       previous,
       ...(options.signal ? { signal: options.signal } : {}),
-      onProgress: (c, current) =>
-        options.progress?.update({ operation: 'backup', files_done: c.filesNew + c.filesChanged + c.filesUnmodified, bytes_done: c.bytesProcessed, current }),
+      scan: options.progress !== undefined,
+      onProgress: (c, current, totals) =>
+        options.progress?.update({
+          operation: 'backup',
+          files_done: c.filesNew + c.filesChanged + c.filesUnmodified,
+          bytes_done: c.bytesProcessed,
+          ...(totals ? { files_total: totals.files, bytes_total: totals.bytes } : {}),
+          current,
+        }),
     });
     let result;
     try {
@@ -134,7 +142,7 @@ export async function createResticBackup(repo: ResticRepository, core: Core, set
     };
     const id = await repo.writeUnpacked('snapshots', encodeSnapshot(snapshot));
     const backup = toBackup({ id, snapshot });
-    options.progress?.done();
+    options.progress?.done(completed('backup', c.filesNew + c.filesChanged + c.filesUnmodified, c.bytesProcessed));
     return {
       backup,
       summary: backup.summary as NonNullable<typeof backup.summary>,

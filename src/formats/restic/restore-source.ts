@@ -3,7 +3,7 @@
 // range and decoded straight into the target files.
 import path from 'node:path';
 import type { Core } from '../../native/types.ts';
-import type { BlobPlace, BlobRead, RestoreNode, RestoreSource } from '../../engine/restorer.ts';
+import type { BlobPlace, BlobRead, RestoreNode, RestoreSource, RestoreTotals } from '../../engine/restorer.ts';
 import type { FileProblem } from '../../backup/types.ts';
 import { globToRegexSource } from '../../engine/exclude.ts';
 import { releasedBytes } from '../../util/release-memory.ts';
@@ -75,6 +75,38 @@ export class ResticRestoreSource implements RestoreSource {
     const [loc] = this.index.lookup('data', id);
     if (!loc) return 0;
     return loc.uncompressedLength > 0 ? loc.uncompressedLength : loc.length - 32;
+  }
+
+  async totals(): Promise<RestoreTotals> {
+    const totals: RestoreTotals = { files: 0, bytes: 0 };
+    const linked = new Set<string>();
+    const visit = async (treeId: string, originalDir: string, included: boolean): Promise<void> => {
+      let nodes: ResticNode[];
+      try {
+        nodes = decodeTree(await this.repo.loadBlob('tree', treeId, this.index));
+      } catch {
+        return; // the restore itself reports it
+      }
+      for (const node of nodes) {
+        if (!validName(node.name)) continue;
+        const original = `${originalDir}/${node.name.toString('utf8')}`;
+        const isIncluded = included || this.include.matches(original);
+        if (node.type === 'dir') {
+          if (node.subtree) await visit(node.subtree, original, isIncluded);
+          continue;
+        }
+        if (node.type !== 'file' || !isIncluded) continue;
+        if ((node.links ?? 1) > 1 && node.inode !== undefined) {
+          const key = `${node.deviceId ?? 0n}:${node.inode}`;
+          if (linked.has(key)) continue;
+          linked.add(key);
+        }
+        totals.files += 1;
+        totals.bytes += node.size ?? 0;
+      }
+    };
+    await visit(this.rootTree, '', false);
+    return totals;
   }
 
   async *nodes(): AsyncIterable<RestoreNode> {
