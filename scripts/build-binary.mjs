@@ -13,7 +13,7 @@ if (!/^(restic|ghostsnap|restic,ghostsnap|ghostsnap,restic)$/.test(formats)) {
   process.exit(2);
 }
 const out = path.resolve(root, process.env.OUT ?? path.join('build', 'bolt-agent'));
-const newestInput = Math.max(newestMtime(['src']), mtimeOf('native/bolt-native.node'), mtimeOf('package-lock.json'));
+const newestInput = Math.max(newestMtime(['src']), mtimeOf('native/bolt-native.node'), mtimeOf('package-lock.json'), mtimeOf('scripts/build-binary.mjs'));
 if (process.env.OUT === undefined && process.env.BOLT_FORMATS === undefined && mtimeOf(out) > newestInput) {
   say(`binary up to date: ${path.relative(root, out)}`);
   process.exit(0);

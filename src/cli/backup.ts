@@ -58,14 +58,14 @@ export function registerBackupCommands(program: Command): void {
   backup
     .command('init')
     .description('create a repository')
-    .argument('<repository>', 'where to create it (see "Repository strings" in docs/CLI.md)')
+    .argument('[repository]', 'where to create it (see "Repository strings" in docs/CLI.md; default: the configured repository)')
     .option('--password-file <file>', 'file holding the new repository password')
     .addOption(new Option('--repository-version <n>', 'restic repository version').choices(['1', '2']))
     .action(
-      action(async (ctx, repository: string, opts: { passwordFile?: string; repositoryVersion?: string }) => {
+      action(async (ctx, repository: string | undefined, opts: { passwordFile?: string; repositoryVersion?: string }) => {
         if (opts.passwordFile) ctx.options.passwordFile = opts.passwordFile;
         const manager = managerFor(ctx);
-        const result = await manager.init(repository, opts.repositoryVersion ? { version: Number(opts.repositoryVersion) as 1 | 2 } : {});
+        const result = await manager.init(repository ?? manager.repository(), opts.repositoryVersion ? { version: Number(opts.repositoryVersion) as 1 | 2 } : {});
         ctx.output.result(result, () => `created ${result.tool} repository ${result.id.slice(0, 10)} (version ${result.version}) at ${result.repository}`);
       }),
     );

@@ -2,7 +2,6 @@
 // and are hashed on the way; once complete the file is published under the pack's key — by a
 // rename on local storage, or streamed to remote storage.
 import { createHash, randomBytes, type Hash } from 'node:crypto';
-import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,7 +14,7 @@ async function tempSpool(storage: Storage): Promise<SpoolFile> {
     path: file,
     publish: async (key: string, size: number) => {
       try {
-        return await storage.put(key, { stream: fs.createReadStream(file, { highWaterMark: 1024 * 1024 }), size });
+        return await storage.put(key, { file, size });
       } finally {
         await fsp.unlink(file).catch(() => undefined);
       }

@@ -88,6 +88,7 @@ interface RawBlobSet {
 
 interface RawAeadStream {
   update(data: Uint8Array): Buffer;
+  updateInto(data: Uint8Array, out: Uint8Array): void;
   final(tag?: Uint8Array | null): Buffer;
 }
 
@@ -292,6 +293,10 @@ class NativeAeadStreamView implements AeadStream {
 
   update(data: Uint8Array): Buffer {
     return sync(() => this.raw.update(data));
+  }
+
+  updateInto(data: Uint8Array, out: Uint8Array): void {
+    sync(() => this.raw.updateInto(data, out));
   }
 
   final(tag?: Uint8Array): Buffer {

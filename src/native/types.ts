@@ -254,6 +254,8 @@ export interface BlobSet {
 export interface AeadStream {
   /** Encrypts (mode 'seal') or decrypts (mode 'open') the next piece; any piece sizes. */
   update(data: Uint8Array): Buffer;
+  /** Like update(), writing into out[0, data.length) (out must not overlap data). */
+  updateInto(data: Uint8Array, out: Uint8Array): void;
   /** 'seal': returns the 16-byte tag. 'open': verifies `tag`, throws EAUTH when it differs. */
   final(tag?: Uint8Array): Buffer;
 }

@@ -1,5 +1,6 @@
 // PutBody → parts of a fixed size, and parts → throttled pieces on the wire. A stream body is read
 // only as far as the part being sent, which is what bounds memory per upload to one part.
+import fsp from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { StorageError } from '../backup/errors.ts';
 import type { PutBody } from './storage.ts';
@@ -15,19 +16,91 @@ function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-async function* chunksOf(body: PutBody): AsyncGenerator<Uint8Array> {
+type ChunkedBody = Exclude<PutBody, { file: string }>;
+
+async function* chunksOf(body: ChunkedBody): AsyncGenerator<Uint8Array> {
   if (body instanceof Uint8Array) yield body;
   else if (Array.isArray(body)) yield* body;
   else yield* body.stream;
+}
+
+/** Fills `part` from the file at `position`; returns the bytes read (fewer only at its end). */
+async function readFully(handle: fsp.FileHandle, part: Buffer, position: number): Promise<number> {
+  let filled = 0;
+  while (filled < part.byteLength) {
+    const { bytesRead } = await handle.read(part, filled, part.byteLength - filled, position + filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return filled;
+}
+
+async function* fileParts(file: string, size: number, partSize: number, key: string, allocate: (n: number) => Buffer, release: (part: Buffer) => void): AsyncGenerator<Buffer> {
+  const handle = await fsp.open(file, 'r');
+  let lent: Buffer | undefined;
+  try {
+    const probe = Buffer.allocUnsafe(1);
+    if (size === 0) {
+      if ((await readFully(handle, probe, 0)) > 0) throw sizeMismatch(key, size, 'more');
+      yield Buffer.alloc(0);
+      return;
+    }
+    for (let offset = 0; offset < size; ) {
+      const part = allocate(Math.min(partSize, size - offset));
+      lent = part;
+      if ((await readFully(handle, part, offset)) < part.byteLength) throw sizeMismatch(key, size, 'fewer');
+      offset += part.byteLength;
+      if (offset === size && (await readFully(handle, probe, offset)) > 0) throw sizeMismatch(key, size, 'more');
+      yield part;
+      release(part);
+      lent = undefined;
+    }
+  } finally {
+    if (lent) release(lent);
+    await handle.close();
+  }
+}
+
+/**
+ * Part-sized buffers kept for reuse. Uploads cut a stream body into parts of up to 16 MiB; fresh
+ * buffers for each would leave gigabytes of garbage over a long backup, which a lazily collecting
+ * runtime (Bun) turns into hundreds of MB of resident memory. Reusing them bounds it to the
+ * buffers in flight.
+ */
+export class PartBufferPool {
+  private readonly free: Buffer[] = [];
+
+  constructor(
+    private readonly partSize: number,
+    private readonly keep: number,
+  ) {}
+
+  /** A buffer of `size` bytes (≤ partSize), recycled when possible. */
+  take(size: number): Buffer {
+    if (size > this.partSize) return Buffer.allocUnsafe(size);
+    return (this.free.pop() ?? Buffer.allocUnsafe(this.partSize)).subarray(0, size);
+  }
+
+  give(part: Buffer): void {
+    if (part.buffer.byteLength === this.partSize && part.byteOffset === 0 && this.free.length < this.keep) {
+      this.free.push(Buffer.from(part.buffer, 0, this.partSize));
+    }
+  }
 }
 
 /**
  * Splits a body into consecutive parts of `partSize` bytes (the last one shorter; one empty part
  * for an empty body). Whole-buffer bodies are sliced without copying. Throws StorageError when the
  * bytes do not add up to the declared size, so a short stream never becomes a short object.
+ * With a pool, a part copied from a stream is valid only until the next call to next() or
+ * return(): then it goes back to the pool.
  */
-export async function* bodyParts(body: PutBody, partSize: number, key: string): AsyncGenerator<Buffer> {
+export async function* bodyParts(body: PutBody, partSize: number, key: string, pool?: PartBufferPool): AsyncGenerator<Buffer> {
   const size = bodySize(body);
+  if ('file' in body) {
+    yield* fileParts(body.file, size, partSize, key, (n) => pool?.take(n) ?? Buffer.allocUnsafe(n), (part) => pool?.give(part));
+    return;
+  }
   if (size === 0) {
     for await (const chunk of chunksOf(body)) if (chunk.byteLength) throw sizeMismatch(key, size, 'more');
     yield Buffer.alloc(0);
@@ -39,8 +112,10 @@ export async function* bodyParts(body: PutBody, partSize: number, key: string): 
     return;
   }
   const source = chunksOf(body);
+  let part: Buffer | undefined;
+  let lent: Buffer | undefined;
+  const allocate = (n: number): Buffer => pool?.take(n) ?? Buffer.allocUnsafe(n);
   try {
-    let part: Buffer | undefined;
     let filled = 0;
     let consumed = 0;
     while (consumed < size) {
@@ -50,7 +125,7 @@ export async function* bodyParts(body: PutBody, partSize: number, key: string): 
       if (consumed + bytes.byteLength > size) throw sizeMismatch(key, size, 'more');
       // Fill the current part; allocate it lazily so a finished body holds nothing.
       while (bytes.byteLength > 0) {
-        part ??= Buffer.allocUnsafe(Math.min(partSize, size - consumed));
+        part ??= allocate(Math.min(partSize, size - consumed));
         const n = Math.min(part.byteLength - filled, bytes.byteLength);
         bytes.copy(part, filled, 0, n);
         filled += n;
@@ -60,14 +135,20 @@ export async function* bodyParts(body: PutBody, partSize: number, key: string): 
           // The last part is handed out only once the source is known to end here, so a body
           // longer than declared fails before anything is committed.
           if (consumed === size) await expectEnd(source, key, size);
-          const done = part;
+          lent = part;
           part = undefined;
           filled = 0;
-          yield done;
+          yield lent;
+          if (pool) pool.give(lent);
+          lent = undefined;
         }
       }
     }
   } finally {
+    if (pool) {
+      if (lent) pool.give(lent);
+      if (part) pool.give(part);
+    }
     // Lets a stream body release its resources when an upload stops early.
     await source.return(undefined);
   }

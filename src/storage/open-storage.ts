@@ -75,7 +75,7 @@ export async function openBackend(repository: string, config: BackupConfig, opti
     warn(`performance.chunk_size ${performance.chunk_size} is below the 5 MiB minimum part size of object stores; using 5 MiB`);
     partSize = MIN_PART_SIZE;
   }
-  const transfer: TransferSettings = { retrier, uploadBucket, partSize };
+  const transfer: TransferSettings = { retrier, uploadBucket, partSize, parallelUploads };
 
   const opened = await openLocation(location, config, { warn, env, timeoutMs, transfer });
   if (options.create) await opened.backend.createContainer();

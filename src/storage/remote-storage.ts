@@ -3,7 +3,7 @@
 // streaming reads and paged listings. A backend supplies the single-request primitives and the
 // classification of its SDK's errors.
 import type { Readable } from 'node:stream';
-import { bodyParts, bodySize } from './body.ts';
+import { bodyParts, bodySize, PartBufferPool } from './body.ts';
 import { PreconditionFailedError, StorageRequestError, type FailureFacts, type StorageTarget } from './errors.ts';
 import type { Retrier } from './retry.ts';
 import type { ByteRange, ObjectInfo, PutBody, PutOptions, PutResult, Storage } from './storage.ts';
@@ -15,6 +15,8 @@ export interface TransferSettings {
   uploadBucket: TokenBucket | undefined;
   /** Objects up to this size go in one request; larger ones in parts of this size. */
   partSize: number;
+  /** Uploads that may run at once (how many part buffers are worth keeping). */
+  parallelUploads: number;
 }
 
 /** An object as the service reports it, with its full key (prefix included). */
@@ -53,7 +55,11 @@ export abstract class RemoteStorage implements Storage {
     /** Repository prefix inside the bucket/container, without leading or trailing "/". */
     protected readonly prefix: string,
     protected readonly transfer: TransferSettings,
-  ) {}
+  ) {
+    this.partBuffers = new PartBufferPool(transfer.partSize, transfer.parallelUploads + 1);
+  }
+
+  private readonly partBuffers: PartBufferPool;
 
   // --- single-request primitives, each called inside the retry loop ---------------------------
 
@@ -212,12 +218,15 @@ export abstract class RemoteStorage implements Storage {
   private async putObject(key: string, body: PutBody, options: PutOptions): Promise<PutResult> {
     const full = this.fullKey(key);
     const size = bodySize(body);
-    const parts = bodyParts(body, this.transfer.partSize, key);
+    const parts = bodyParts(body, this.transfer.partSize, key, this.partBuffers);
     if (size <= this.transfer.partSize) {
-      const first = await parts.next();
-      const whole = first.done ? Buffer.alloc(0) : first.value;
-      await parts.return(undefined);
-      return this.run('put', key, () => this.putWhole(full, whole, options));
+      try {
+        const first = await parts.next();
+        const whole = first.done ? Buffer.alloc(0) : first.value;
+        return await this.run('put', key, () => this.putWhole(full, whole, options));
+      } finally {
+        await parts.return(undefined);
+      }
     }
     const upload = await this.run('put', key, () => this.startMultipart(full));
     try {

@@ -28,11 +28,16 @@ export interface PutResult {
   etag?: string;
 }
 
-/** Bytes to store: one buffer, several buffers written back to back, or a sized stream. */
+/**
+ * Bytes to store: one buffer, several buffers written back to back, a sized stream, or a file
+ * (read straight into the parts being sent, without intermediate buffers). A stream's chunk is
+ * consumed (copied or written) before the next one is requested, so a stream may reuse one buffer.
+ */
 export type PutBody =
   | Uint8Array
   | Uint8Array[]
-  | { stream: AsyncIterable<Uint8Array>; size: number };
+  | { stream: AsyncIterable<Uint8Array>; size: number }
+  | { file: string; size: number };
 
 /**
  * A temporary file for an object written piece by piece (a pack), which the backend publishes

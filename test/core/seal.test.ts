@@ -97,6 +97,20 @@ describeEachCore('ChaCha20-Poly1305', (core) => {
       expect(toHex(plain)).toBe(v.plaintext_hex);
       expect(o.final(tag).length).toBe(0);
     });
+    it(`aeadStream updateInto a reused buffer: ${v.name}`, () => {
+      const sealed = hex(v.sealed_hex);
+      const ct = sealed.subarray(12, sealed.length - 16);
+      const tag = sealed.subarray(sealed.length - 16);
+      const s = core().aeadStream('seal', hex(v.key_hex), hex(v.nonce_hex));
+      const out = Buffer.alloc(64);
+      const outs = pieces(hex(v.plaintext_hex)).map((p) => {
+        s.updateInto(p, out);
+        return Buffer.from(out.subarray(0, p.length));
+      });
+      expect(toHex(Buffer.concat(outs))).toBe(toHex(ct));
+      expect(toHex(s.final())).toBe(toHex(tag));
+      expect(() => core().aeadStream('seal', hex(v.key_hex), hex(v.nonce_hex)).updateInto(Buffer.alloc(8), Buffer.alloc(4))).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    });
   }
 
   it('aeadStream open rejects a wrong tag with EAUTH', () => {

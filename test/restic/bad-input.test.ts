@@ -71,6 +71,17 @@ describe('opening', () => {
     expect(r.stderr).toContain('repository not found');
   });
 
+  it('init without an argument creates the configured repository, and says so when none is configured', () => {
+    const repo = path.join(tmp, 'from-environment');
+    const created = runCli(['--json', '--password-file', passwordFile, 'backup', 'init'], { env: { BOLT_BACKUP_REPOSITORY: repo } });
+    expect(created.code, created.stderr).toBe(0);
+    expect((JSON.parse(created.stdout) as { repository: string }).repository).toBe(repo);
+    resticOk(RESTIC_014, repo, PASSWORD, ['check']);
+    const none = runCli(['--password-file', passwordFile, 'backup', 'init'], { env: { HOME: tmp } });
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('no repository configured');
+  });
+
   it('init refuses an existing repository and keeps it', () => {
     const repo = freshRepo('exists');
     const config = fs.readFileSync(path.join(repo, 'config'));

@@ -1,7 +1,7 @@
 // The building blocks under the backends: body splitting, the token bucket, the upload slots,
 // the retry loop, and connection-string parsing.
 import { describe, expect, it } from 'vitest';
-import { bodyParts, bodySize, throttledPieces } from '../../src/storage/body.ts';
+import { bodyParts, bodySize, PartBufferPool, throttledPieces } from '../../src/storage/body.ts';
 import { parseAzureConnectionString } from '../../src/storage/azure-connection-string.ts';
 import { BoundedStorage } from '../../src/storage/bounded-storage.ts';
 import { StorageRequestError, type FailureClass, type StorageTarget } from '../../src/storage/errors.ts';
@@ -9,7 +9,7 @@ import { LocalStorage } from '../../src/storage/local.ts';
 import { Retrier, type RetryNotice } from '../../src/storage/retry.ts';
 import { Semaphore } from '../../src/util/semaphore.ts';
 import { TokenBucket } from '../../src/storage/token-bucket.ts';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -56,6 +56,46 @@ describe('bodyParts', () => {
     })();
     const parts = bodyParts({ stream, size: 10 }, 100, 'k');
     await expect(parts.next()).rejects.toThrow(/more bytes than its declared size/);
+  });
+});
+
+describe('bodyParts from a file', () => {
+  it('reads a file body straight into parts, and refuses a file shorter or longer than declared', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'bolt-body-'));
+    try {
+      const file = path.join(dir, 'pack');
+      const bytes = Buffer.from(Array.from({ length: 25 }, (_, i) => i));
+      await writeFile(file, bytes);
+      expect(await collect(bodyParts({ file, size: 25 }, 10, 'k'))).toEqual([bytes.subarray(0, 10), bytes.subarray(10, 20), bytes.subarray(20)]);
+      await expect(collect(bodyParts({ file, size: 30 }, 10, 'k'))).rejects.toThrow(/fewer bytes than its declared size/);
+      await expect(collect(bodyParts({ file, size: 20 }, 10, 'k'))).rejects.toThrow(/more bytes than its declared size/);
+      const empty = path.join(dir, 'empty');
+      await writeFile(empty, '');
+      expect(await collect(bodyParts({ file: empty, size: 0 }, 10, 'k'))).toEqual([Buffer.alloc(0)]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('with a pool, each part buffer is reused once the part is consumed', async () => {
+    const pool = new PartBufferPool(10, 2);
+    const stream = (async function* () {
+      for (let i = 0; i < 40; i += 5) yield Buffer.alloc(5, i);
+    })();
+    const seen = new Set<ArrayBufferLike>();
+    const contents: Buffer[] = [];
+    for await (const part of bodyParts({ stream, size: 40 }, 10, 'k', pool)) {
+      seen.add(part.buffer);
+      contents.push(Buffer.from(part));
+    }
+    // Four parts, one buffer: the next part is filled only after the previous was consumed.
+    expect(contents.map((c) => [c[0], c[9]])).toEqual([[0, 5], [10, 15], [20, 25], [30, 35]]);
+    expect(seen.size).toBe(1);
+    // An early stop hands the part back too.
+    const parts = bodyParts({ stream: (async function* () { yield Buffer.alloc(30); })(), size: 30 }, 10, 'k', pool);
+    const first = await parts.next();
+    await parts.return(undefined);
+    expect(seen.has((first.value as Buffer).buffer)).toBe(true);
   });
 });
 

@@ -157,11 +157,15 @@ export class GhostsnapPacker implements BlobSink {
     const stream = (async function* (): AsyncGenerator<Uint8Array> {
       yield* head;
       const aead = core.aeadStream('seal', key, nonce);
+      // Both buffers are reused for every piece: storage consumes a stream chunk before it asks
+      // for the next (PutBody), and per-piece garbage would pile up in a lazily collecting runtime.
       const piece = Buffer.allocUnsafe(Math.min(PIECE, Math.max(1, spool.size)));
+      const sealed = Buffer.allocUnsafe(piece.length);
       for (let pos = 0; pos < spool.size; ) {
         const { bytesRead } = await spool.file.read(piece, 0, Math.min(piece.length, spool.size - pos), pos);
         if (bytesRead === 0) throw new Error('pack spool ended early');
-        yield aead.update(piece.subarray(0, bytesRead));
+        aead.updateInto(piece.subarray(0, bytesRead), sealed);
+        yield sealed.subarray(0, bytesRead);
         pos += bytesRead;
       }
       yield aead.final();

@@ -1,7 +1,6 @@
 // Collects sealed blobs into packs (formats/restic.md §5.5): one open pack per blob type, closed
 // when it reaches the target size, uploaded in the background. Uploaded packs are written to
 // index files (§6) in batches; nothing references a pack before it is stored (§1.3).
-import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -120,7 +119,7 @@ export class Packer implements BlobSink {
       async () => {
         try {
           if (storage.adoptFile) await storage.adoptFile(pack.path, key);
-          else await storage.put(key, { stream: fs.createReadStream(pack.path, { highWaterMark: 1024 * 1024 }), size: pack.size });
+          else await storage.put(key, { file: pack.path, size: pack.size });
         } finally {
           await fsp.rm(pack.path, { force: true });
         }

@@ -67,13 +67,19 @@ export class ChaChaPolyStream implements AeadStream {
   }
 
   update(data: Uint8Array): Buffer {
-    if (this.done) throw new CoreError('EINVAL', 'aeadStream.update() after final()');
     const out = Buffer.allocUnsafe(data.byteLength);
-    if (this.mode === 'open') this.mac.update(data);
-    this.cipher.xor(data, out);
-    if (this.mode === 'seal') this.mac.update(out);
-    this.length += data.byteLength;
+    this.updateInto(data, out);
     return out;
+  }
+
+  updateInto(data: Uint8Array, out: Uint8Array): void {
+    if (this.done) throw new CoreError('EINVAL', 'aeadStream.update() after final()');
+    if (out.byteLength < data.byteLength) throw new CoreError('EINVAL', `updateInto: output holds ${out.byteLength} bytes, the piece has ${data.byteLength}`);
+    const target = out.byteLength === data.byteLength ? out : out.subarray(0, data.byteLength);
+    if (this.mode === 'open') this.mac.update(data);
+    this.cipher.xor(data, target);
+    if (this.mode === 'seal') this.mac.update(target);
+    this.length += data.byteLength;
   }
 
   final(tag?: Uint8Array): Buffer {
