@@ -18,6 +18,8 @@ use napi_derive::napi;
 use std::fs::File;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Mutex};
 
 /// Bytes read ahead beyond one maximal chunk. Compaction moves less than one maximal chunk per
@@ -26,6 +28,8 @@ const READ_AHEAD: usize = 8 << 20;
 /// Files at least this long (from the requested offset) are cut on one thread while a second
 /// thread hashes and encodes; shorter ones are not worth the extra thread.
 const OVERLAP_MIN: u64 = 64 << 20;
+/// New chunks in one window worth encoding on several threads (thread start-up is ~20 µs).
+const PARALLEL_ENCODE_MIN: usize = 1 << 20;
 
 #[napi(object)]
 pub struct FileRequestJs {
@@ -159,11 +163,18 @@ impl Cutter<'_> {
         Ok(())
     }
 
-    /// Cuts every chunk that buf[start..end] decides (a chunker needs one maximal chunk of
-    /// look-ahead, or the end of the file), as (position, length) pairs.
+    /// Cuts every chunk that buf[start..end] decides, as (position, length) pairs. A boundary
+    /// found before the data runs out is final (both chunkers scan forward and stop at the first
+    /// boundary, whatever follows); a chunk that reaches the end of the data is final only with
+    /// one maximal chunk of data or at the end of the file. Cutting as far as possible gives the
+    /// encoders more chunks per window to share out.
     fn cut_available(&mut self, buf: &[u8], start: &mut usize, end: usize, cuts: &mut Vec<(usize, usize)>) {
-        while !self.stop && *start < end && (end - *start >= self.max || self.eof) {
+        while !self.stop && *start < end {
+            let available = end - *start;
             let cut = self.chunker.cut(&buf[*start..end]);
+            if cut == available && available < self.max && !self.eof {
+                break;
+            }
             cuts.push((*start, cut));
             *start += cut;
             self.next_offset += cut as u64;
@@ -195,20 +206,43 @@ impl Pipeline {
         Ok((compressed, data))
     }
 
-    /// Hashes one chunk, and encodes it when its id is new to `known`.
-    fn take_chunk(&self, chunk: &[u8], seg: &mut Segment) -> CoreResult<()> {
+    /// Records one chunk in the segment; true when its id is new to `known` (then it must be stored).
+    fn note_chunk(&self, chunk: &[u8], seg: &mut Segment) -> ([u8; 32], u32, bool) {
         let id = self.hash.digest(chunk);
         let index = seg.lengths.len() as u32;
         seg.lengths.push(chunk.len() as u32);
         seg.ids.extend_from_slice(&id);
-        if self.known.lock().insert(id) {
-            let (compressed, data) = self.encode(chunk)?;
-            if let Some(writer) = &self.writer {
-                writer.append(id, &data, if compressed { chunk.len() as u32 } else { 0 })?;
-                seg.blobs.push(EncodedBlobJs { chunk_index: index, compressed, data: Vec::new().into(), stored_length: Some(data.len() as u32) });
-            } else {
-                seg.blobs.push(EncodedBlobJs { chunk_index: index, compressed, data: data.into(), stored_length: None });
+        let fresh = self.known.lock().insert(id);
+        (id, index, fresh)
+    }
+
+    fn store(&self, id: [u8; 32], index: u32, raw_len: usize, (compressed, data): (bool, Vec<u8>), seg: &mut Segment) -> CoreResult<()> {
+        if let Some(writer) = &self.writer {
+            writer.append(id, &data, if compressed { raw_len as u32 } else { 0 })?;
+            seg.blobs.push(EncodedBlobJs { chunk_index: index, compressed, data: Vec::new().into(), stored_length: Some(data.len() as u32) });
+        } else {
+            seg.blobs.push(EncodedBlobJs { chunk_index: index, compressed, data: data.into(), stored_length: None });
+        }
+        Ok(())
+    }
+
+    /// Hashes one window's chunks and encodes those new to `known`, on several threads when there
+    /// are several: compression is the slow step (zlib-6 ~60 MB/s, zstd-1 + sealing ~400 MB/s),
+    /// and a large file is read one segment after the other, so one thread would hold a single
+    /// core while the others wait. Blobs are stored in chunk order all the same.
+    fn take_chunks(&self, buf: &[u8], cuts: &[(usize, usize)], seg: &mut Segment) -> CoreResult<()> {
+        let mut fresh = Vec::new();
+        for &(at, len) in cuts {
+            let (id, index, new) = self.note_chunk(&buf[at..at + len], seg);
+            if new {
+                fresh.push((id, index, at, len));
             }
+        }
+        let bytes: usize = fresh.iter().map(|&(_, _, _, len)| len).sum();
+        let threads = if bytes >= PARALLEL_ENCODE_MIN { encode_threads() } else { 1 };
+        let encoded = parallel_map(&fresh, threads, |&(_, _, at, len)| self.encode(&buf[at..at + len]));
+        for (&(id, index, _, len), result) in fresh.iter().zip(encoded) {
+            self.store(id, index, len, result?, seg)?;
         }
         Ok(())
     }
@@ -254,9 +288,7 @@ impl Pipeline {
                 cutter.refill(&mut buf[..cap], &mut start, &mut end)?;
                 cuts.clear();
                 cutter.cut_available(&buf, &mut start, end, &mut cuts);
-                for &(at, len) in &cuts {
-                    self.take_chunk(&buf[at..at + len], &mut seg)?;
-                }
+                self.take_chunks(&buf, &cuts, &mut seg)?;
                 if cutter.done(start, end) {
                     break;
                 }
@@ -279,21 +311,7 @@ impl Pipeline {
         std::thread::scope(|scope| {
             let helper = scope.spawn(move || {
                 pool::lower_priority();
-                let mut seg = Segment::default();
-                let mut failure = None;
-                for (buf, cuts) in batch_rx {
-                    if failure.is_none() {
-                        for &(at, len) in &cuts {
-                            if let Err(e) = self.take_chunk(&buf[at..at + len], &mut seg) {
-                                failure = Some(e);
-                                break;
-                            }
-                        }
-                    }
-                    // The cutter may be gone already; the buffer is then returned below.
-                    let _ = free_tx.send(buf);
-                }
-                (seg, failure)
+                self.hash_and_encode(batch_rx, free_tx)
             });
 
             let mut buf = take_buffer(cap);
@@ -331,6 +349,67 @@ impl Pipeline {
         })
     }
 
+    /// The helper side of segment_overlapped: hashes each window's chunks in order and has the
+    /// new ones encoded by encode_threads() threads, storing the results in chunk order. In a
+    /// long file compression is the slow step (zlib-6 runs at ~60 MB/s, zstd-1 with sealing at
+    /// ~400 MB/s); on one thread it would hold a single core while the others sit idle.
+    fn hash_and_encode(&self, windows: mpsc::Receiver<(Vec<u8>, Vec<(usize, usize)>)>, free: mpsc::Sender<Vec<u8>>) -> (Segment, Option<CoreErr>) {
+        let mut seg = Segment::default();
+        let mut failure = None;
+        // One queued chunk beyond those being encoded bounds the copies in flight.
+        let (job_tx, job_rx) = mpsc::sync_channel::<(usize, Vec<u8>)>(1);
+        let job_rx = Mutex::new(job_rx);
+        let (done_tx, done_rx) = mpsc::channel::<(usize, CoreResult<(bool, Vec<u8>)>)>();
+        std::thread::scope(|scope| {
+            for _ in 0..encode_threads() {
+                let (job_rx, done_tx) = (&job_rx, done_tx.clone());
+                scope.spawn(move || {
+                    pool::lower_priority();
+                    loop {
+                        let job = job_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                        let Ok((seq, chunk)) = job else { return };
+                        if done_tx.send((seq, self.encode(&chunk))).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            drop(done_tx);
+            let mut order = InOrder::default();
+            for (buf, cuts) in windows {
+                if failure.is_none() {
+                    for &(at, len) in &cuts {
+                        let chunk = &buf[at..at + len];
+                        let (id, index, new) = self.note_chunk(chunk, &mut seg);
+                        if new {
+                            order.waiting.push_back((id, index, len));
+                            // Encoders stop only after this side closes the channel.
+                            let _ = job_tx.send((order.stored + order.waiting.len() - 1, chunk.to_vec()));
+                        }
+                    }
+                    while let Ok(done) = done_rx.try_recv() {
+                        if let Err(e) = order.accept(self, done, &mut seg) {
+                            failure = Some(e);
+                            break;
+                        }
+                    }
+                }
+                // The cutter may be gone already; the buffer is then returned by it.
+                let _ = free.send(buf);
+            }
+            drop(job_tx);
+            if failure.is_none() {
+                for done in done_rx.iter() {
+                    if let Err(e) = order.accept(self, done, &mut seg) {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            }
+        });
+        (seg, failure)
+    }
+
     pub fn run(&self, path: &JsPath, offset: u64, max_bytes: u64) -> FileResultJs {
         let name = display(bytes_of(path));
         let (seg, failure) = self.segment(&to_path(path), &name, offset, max_bytes);
@@ -355,6 +434,69 @@ impl Pipeline {
             },
         }
     }
+}
+
+/// Encoded chunks arrive in any order; blobs are stored in chunk order.
+#[derive(Default)]
+struct InOrder {
+    /// (id, chunk index, length) of the chunks sent to be encoded and not yet stored, in order.
+    waiting: VecDeque<([u8; 32], u32, usize)>,
+    /// Sequence number of waiting.front().
+    stored: usize,
+    done: BTreeMap<usize, CoreResult<(bool, Vec<u8>)>>,
+}
+
+impl InOrder {
+    fn accept(&mut self, pipeline: &Pipeline, (seq, result): (usize, CoreResult<(bool, Vec<u8>)>), seg: &mut Segment) -> CoreResult<()> {
+        self.done.insert(seq, result);
+        while let Some(result) = self.done.remove(&self.stored) {
+            let (id, index, len) = self.waiting.pop_front().expect("each result belongs to a waiting chunk");
+            self.stored += 1;
+            pipeline.store(id, index, len, result?, seg)?;
+        }
+        Ok(())
+    }
+}
+
+/// Threads that encode one long file's chunks together (BOLT_CORE_THREADS caps it too).
+fn encode_threads() -> usize {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cap = std::env::var("BOLT_CORE_THREADS").ok().and_then(|v| v.parse::<usize>().ok()).filter(|&n| n > 0).unwrap_or(cores);
+    cores.min(cap).clamp(1, 8)
+}
+
+/// `f` over `items` on up to `threads` threads (this one included); results in item order.
+fn parallel_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = threads.min(items.len());
+    if threads <= 1 {
+        return items.iter().map(&f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = items.get(i) else { return done };
+            done.push((i, f(item)));
+        }
+    };
+    let mut results: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    pool::lower_priority();
+                    work()
+                })
+            })
+            .collect();
+        let mut all = work();
+        for helper in helpers {
+            all.extend(helper.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        }
+        all
+    });
+    results.sort_unstable_by_key(|&(i, _)| i);
+    results.into_iter().map(|(_, r)| r).collect()
 }
 
 fn whole(v: f64, what: &str) -> CoreResult<u64> {

@@ -142,12 +142,25 @@ export class ContentPipeline {
     const chunks: FileChunk[] = [];
     let offset = 0;
     let total = 0;
+    // One segment's blobs are stored while the core reads the next: storing (pack files, and
+    // for ghostsnap hashing and sealing them) would otherwise leave the core idle in between.
+    let storing: Promise<void> = Promise.resolve();
+    const store = (blobs: EncodedBlob[]): Promise<void> => {
+      const stored = this.sink.addDataBlobs(blobs).then(() => releasedBytes(blobs.reduce((m, b) => m + b.data.length, 0)));
+      // Awaited before the next segment is stored or the file ends; this only keeps a failure
+      // from counting as unhandled meanwhile.
+      stored.catch(() => undefined);
+      return stored;
+    };
     for (;;) {
       const [r] = await this.slots.run(() => this.core.processFiles([{ path, offset, maxBytes: this.segmentBytes }], this.params));
       if (!r) throw new Error('no result from the compute core');
-      if (r.blobs.length) await this.sink.addDataBlobs(r.blobs);
-      releasedBytes(r.blobs.reduce((m, b) => m + b.data.length, 0));
-      if (r.error) return { error: r.error.message, code: r.error.code };
+      await storing;
+      storing = r.blobs.length ? store(r.blobs) : Promise.resolve();
+      if (r.error) {
+        await storing;
+        return { error: r.error.message, code: r.error.code };
+      }
       for (const b of r.blobs) {
         this.stats.newBlobs += 1;
         this.stats.newBytes += b.rawLength;
@@ -159,6 +172,7 @@ export class ContentPipeline {
       offset = r.nextOffset;
       if (r.eof) break;
     }
+    await storing;
     this.stats.filesRead += 1;
     this.stats.bytesRead += total;
     return { chunks, size: total };

@@ -128,7 +128,7 @@ export async function createGhostsnapBackup(repo: GhostsnapRepository, core: Cor
         core,
         { chunker: settings.chunker, hash: 'blake3', compression: { kind: 'zlib', level: settings.zlibLevel }, seal: { kind: 'none' }, known },
         packer,
-        { threads: settings.threads, segmentBytes: 4 * 1024 * 1024 },
+        { threads: settings.threads, segmentBytes: 16 * 1024 * 1024 },
       );
       const format = new GhostsnapArchiveFormat(core, root, startSec, parentTree);
       const archiver = new Archiver(core, pipeline, format, {

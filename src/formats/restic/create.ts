@@ -74,7 +74,9 @@ export async function createResticBackup(repo: ResticRepository, core: Core, set
       core,
       { chunker: { kind: 'rabin', polynomial: repo.config.chunkerPolynomial }, hash: 'sha256', compression: settings.compression, seal: repo.seal, known, ...(writer ? { packWriter: writer } : {}) },
       packer,
-      { threads: settings.threads },
+      // With the core's pack writer no blob comes back to JavaScript, so a large file goes in
+      // 64 MiB segments: the core then reads and cuts on one thread while others hash and encode.
+      { threads: settings.threads, ...(writer ? { segmentBytes: 64 * 1024 * 1024 } : {}) },
     );
     const format = new ResticArchiveFormat(core, packer, index);
     const archiver = new Archiver(core, pipeline, format, {
