@@ -354,3 +354,131 @@ pub fn mknod_async<'env>(env: &'env Env, path: JsPath, mode: u32, rdev: f64) -> 
         Ok(())
     })
 }
+
+#[napi(object)]
+pub struct FinishXattrJs {
+    pub name: Uint8Array,
+    pub value: Uint8Array,
+}
+
+/// The metadata of one restored entry, applied by finishFiles.
+#[napi(object)]
+pub struct FinishRequestJs {
+    pub path: JsPath,
+    /// Open descriptor of the file: metadata is set through it, then it is closed. -1: by path,
+    /// never following a symlink.
+    pub fd: i32,
+    /// Owner to set; both absent: left as created.
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    /// chmod bits; absent: left alone (symlinks have none).
+    pub mode: Option<u32>,
+    pub xattrs: Vec<FinishXattrJs>,
+    pub atime_sec: f64,
+    pub atime_nsec: f64,
+    pub mtime_sec: f64,
+    pub mtime_nsec: f64,
+}
+
+fn check(rc: libc::c_int, what: &str, problems: &mut Vec<String>) {
+    if rc != 0 {
+        problems.push(format!("{what}: {}", io::Error::last_os_error()));
+    }
+}
+
+/// Applies one entry's metadata; the problems found, each as "cannot …: reason".
+fn finish_one(r: &FinishRequestJs) -> Vec<String> {
+    let mut problems = Vec::new();
+    let c = match to_cstring(bytes_of(&r.path)) {
+        Ok(c) => c,
+        Err(e) => return vec![e.to_string()],
+    };
+    let by_fd = r.fd >= 0;
+    if let (Some(uid), Some(gid)) = (r.uid, r.gid) {
+        // SAFETY: fchown/lchown only read their arguments; c is NUL-terminated.
+        let rc = unsafe { if by_fd { libc::fchown(r.fd, uid, gid) } else { libc::lchown(c.as_ptr(), uid, gid) } };
+        check(rc, "cannot set owner", &mut problems);
+    }
+    if let Some(mode) = r.mode {
+        // SAFETY: as above. By path only for entries that are not symlinks (mode is absent for those).
+        let rc = unsafe { if by_fd { libc::fchmod(r.fd, mode as libc::mode_t) } else { libc::chmod(c.as_ptr(), mode as libc::mode_t) } };
+        check(rc, "cannot set mode", &mut problems);
+    }
+    for x in &r.xattrs {
+        let Ok(name) = CString::new(x.name.to_vec()) else {
+            problems.push("cannot set extended attribute: its name contains a NUL byte".to_string());
+            continue;
+        };
+        // SAFETY: name and c are NUL-terminated; value is readable for value.len() bytes.
+        let rc = unsafe {
+            if by_fd {
+                libc::fsetxattr(r.fd, name.as_ptr(), x.value.as_ptr().cast(), x.value.len(), 0)
+            } else {
+                libc::lsetxattr(c.as_ptr(), name.as_ptr(), x.value.as_ptr().cast(), x.value.len(), 0)
+            }
+        };
+        check(rc, &format!("cannot set extended attribute {}", String::from_utf8_lossy(&x.name)), &mut problems);
+    }
+    match (timespec(r.atime_sec, r.atime_nsec), timespec(r.mtime_sec, r.mtime_nsec)) {
+        (Ok(a), Ok(m)) => {
+            let times = [a, m];
+            // SAFETY: times points to two valid timespecs; c is NUL-terminated.
+            let rc = unsafe {
+                if by_fd {
+                    libc::futimens(r.fd, times.as_ptr())
+                } else {
+                    libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW)
+                }
+            };
+            check(rc, "cannot set times", &mut problems);
+        }
+        (Err(e), _) | (_, Err(e)) => problems.push(format!("cannot set times: {e}")),
+    }
+    if by_fd {
+        // SAFETY: the caller hands the descriptor over; it is closed exactly once, here.
+        let rc = unsafe { libc::close(r.fd) };
+        check(rc, "cannot close (the data may not all be written)", &mut problems);
+    }
+    problems
+}
+
+/// Sets owner, mode, extended attributes and times of many restored entries in one crossing
+/// (closing the files given by descriptor): per entry, the problems found (empty when none).
+#[napi(js_name = "finishFiles", catch_unwind)]
+pub fn finish_files<'env>(env: &'env Env, requests: Vec<FinishRequestJs>) -> Result<Object<'env>> {
+    pool::spawn(env, move || Ok(requests.iter().map(finish_one).collect::<Vec<Vec<String>>>()))
+}
+
+#[napi(object, object_from_js = false)]
+pub struct CreatedFileJs {
+    /// The descriptor, or -1 with errno and message set.
+    pub fd: i32,
+    pub errno: i32,
+    pub message: Option<String>,
+}
+
+/// Creates (or truncates) files for writing, never through a symlink (O_NOFOLLOW), mode 0600
+/// until their metadata is set: one crossing for many files.
+#[napi(js_name = "createFiles", catch_unwind)]
+pub fn create_files<'env>(env: &'env Env, paths: Vec<JsPath>) -> Result<Object<'env>> {
+    pool::spawn(env, move || {
+        Ok(paths
+            .iter()
+            .map(|p| {
+                let c = match to_cstring(bytes_of(p)) {
+                    Ok(c) => c,
+                    Err(e) => return CreatedFileJs { fd: -1, errno: libc::EINVAL, message: Some(e.to_string()) },
+                };
+                // O_NONBLOCK: a FIFO in the way fails with ENXIO instead of blocking (no effect on files).
+                let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
+                // SAFETY: c is NUL-terminated; open only reads its arguments.
+                let fd = unsafe { libc::open(c.as_ptr(), flags, 0o600 as libc::c_uint) };
+                if fd >= 0 {
+                    return CreatedFileJs { fd, errno: 0, message: None };
+                }
+                let e = io::Error::last_os_error();
+                CreatedFileJs { fd: -1, errno: e.raw_os_error().unwrap_or(libc::EIO), message: Some(e.to_string()) }
+            })
+            .collect::<Vec<_>>())
+    })
+}

@@ -4,7 +4,8 @@
 // Nothing is written outside the target: names are checked and symlinks are never followed.
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import type { BlobTarget, Core, HashAlgorithm, Xattr } from '../native/types.ts';
+import os from 'node:os';
+import type { BlobTarget, Core, FinishRequest, HashAlgorithm, Xattr } from '../native/types.ts';
 import type { FileProblem } from '../backup/types.ts';
 import { completed, type ProgressSink } from '../observe/progress.ts';
 import type { EntryKind } from './archiver.ts';
@@ -95,8 +96,11 @@ export interface RestoreCounters {
   rechecked: number;
 }
 
-const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
-/** Files created, closed and given their metadata at once. */
+/** What may stand where a file is restored and is replaced by it (a symlink, a directory, a FIFO, a running program). */
+const REPLACEABLE = new Set([os.constants.errno.ELOOP, os.constants.errno.EISDIR, os.constants.errno.ENXIO, os.constants.errno.ETXTBSY]);
+/** Entries given their metadata in one call to the core. */
+const METADATA_BATCH = 512;
+/** Files whose obstacles are removed at once. */
 const FILE_CONCURRENCY = 16;
 /** Files read back at once (each holds a buffer of its largest chunk). */
 const RECHECK_CONCURRENCY = 4;
@@ -194,7 +198,7 @@ export class Restorer {
     if (!this.options.verifyOnly) {
       // Last, when nothing is written inside them any more (metadata changes of a child do not
       // touch its parent's times, so the order among directories does not matter).
-      await mapLimit(this.dirs, FILE_CONCURRENCY, (dir) => this.applyMetadata(dir));
+      for (let i = 0; i < this.dirs.length; i += METADATA_BATCH) await this.applyMetadata(this.dirs.slice(i, i + METADATA_BATCH));
     }
     this.options.progress?.done(completed(this.options.verifyOnly ? 'verify' : 'restore', this.counters.files, this.counters.bytes));
     return { counters: this.counters, problems: this.problems };
@@ -263,7 +267,7 @@ export class Restorer {
           await fsp.rm(node.path, { force: true });
           await fsp.symlink(node.linkTarget ?? Buffer.alloc(0), node.path);
           this.counters.special += 1;
-          await this.applyMetadata(node);
+          await this.applyMetadata([node]);
           return;
         case 'fifo':
         case 'dev':
@@ -272,7 +276,7 @@ export class Restorer {
           const type = node.kind === 'fifo' ? 0o010000 : node.kind === 'dev' ? 0o060000 : 0o020000;
           await this.core.mknod(node.path, type | (node.mode & 0o7777), node.rdev ?? 0);
           this.counters.special += 1;
-          await this.applyMetadata(node);
+          await this.applyMetadata([node]);
           return;
         }
         case 'socket':
@@ -334,15 +338,13 @@ export class Restorer {
       plans.push(plan);
     }
     // Empty files (and files whose data is all missing) have nothing to wait for.
-    await mapLimit(
-      plans.filter((p) => p.remaining <= 0 || (p.node.chunks ?? []).length === 0),
-      FILE_CONCURRENCY,
-      async (p) => {
-        p.remaining = 0;
-        if (!this.options.verifyOnly && !p.failed) await this.openPlanned(p);
-        await this.finishFile(p);
-      },
-    );
+    const ready = plans.filter((p) => p.remaining <= 0 || (p.node.chunks ?? []).length === 0);
+    for (let i = 0; i < ready.length; i += METADATA_BATCH) {
+      const batch = ready.slice(i, i + METADATA_BATCH);
+      for (const p of batch) p.remaining = 0;
+      if (!this.options.verifyOnly) await this.openPlanned(batch);
+      await this.finishFiles(batch);
+    }
     const packs = [...byPack.entries()];
     let packsDone = 0;
     await mapLimit(packs, this.options.packConcurrency ?? 4, async ([pack, blobMap]) => {
@@ -364,7 +366,7 @@ export class Restorer {
   }
 
   private async readBatch(pack: string, batch: PlannedBlob[], files: Set<PlannedFile>): Promise<void> {
-    if (!this.options.verifyOnly) await mapLimit([...files], FILE_CONCURRENCY, (f) => this.openPlanned(f));
+    if (!this.options.verifyOnly) await this.openPlanned([...files]);
     const reads: BlobRead[] = batch.map((b) => ({
       id: b.id,
       place: b.place,
@@ -386,83 +388,109 @@ export class Restorer {
         if (use.file.remaining === 0) finished.push(use.file);
       }
     });
-    await mapLimit(finished, FILE_CONCURRENCY, (f) => this.finishFile(f));
+    await this.finishFiles(finished);
   }
 
-  /** Creates the destination once (the first pack that needs the file). */
-  private openPlanned(plan: PlannedFile): Promise<void> {
-    if (plan.fd >= 0 || plan.failed) return Promise.resolve();
-    plan.opening ??= (async () => {
-      if (!(await this.safeParent(plan.node))) {
-        plan.failed = 'not restored (see the previous problem)';
-        return;
-      }
+  /** Creates the destinations not created yet (once each, however many packs need them). */
+  private async openPlanned(plans: PlannedFile[]): Promise<void> {
+    const fresh = plans.filter((p) => p.fd < 0 && !p.failed && !p.opening);
+    if (fresh.length) {
+      const created = this.createFiles(fresh);
+      for (const p of fresh) p.opening = created;
+    }
+    await Promise.all(plans.map((p) => p.opening));
+  }
+
+  private async createFiles(plans: PlannedFile[]): Promise<void> {
+    const safe: PlannedFile[] = [];
+    for (const p of plans) {
+      if (await this.safeParent(p.node)) safe.push(p);
+      else p.failed = 'not restored (see the previous problem)';
+    }
+    const created = await this.core.createFiles(safe.map((p) => p.node.path)).catch((err: unknown) => safe.map(() => ({ fd: -1, errno: 0, message: (err as Error).message })));
+    const blocked: PlannedFile[] = [];
+    safe.forEach((p, i) => {
+      const c = created[i];
+      if (c && c.fd >= 0) p.fd = c.fd;
+      else if (c && REPLACEABLE.has(c.errno)) blocked.push(p);
+      else p.failed = `cannot create file: ${c?.message ?? 'unknown error'}`;
+    });
+    // Whatever is in the way (never followed) is removed and the file created again.
+    await mapLimit(blocked, FILE_CONCURRENCY, async (p) => {
       try {
-        plan.fd = await this.createFile(plan.node);
+        await fsp.rm(p.node.path, { recursive: true, force: true });
+        const [again] = await this.core.createFiles([p.node.path]);
+        if (again && again.fd >= 0) p.fd = again.fd;
+        else p.failed = `cannot create file: ${again?.message ?? 'unknown error'}`;
       } catch (err) {
-        plan.failed = `cannot create file: ${(err as Error).message}`;
+        p.failed = `cannot create file: ${(err as Error).message}`;
       }
-    })();
-    return plan.opening;
+    });
   }
 
-  private async finishFile(plan: PlannedFile): Promise<void> {
-    if (plan.fd >= 0) {
-      const fd = plan.fd;
-      plan.fd = -1;
-      await new Promise<void>((resolve, reject) => fs.close(fd, (err) => (err ? reject(err) : resolve())));
+  /** Files whose every byte is written (or that failed): closed, given their metadata, counted. */
+  private async finishFiles(plans: PlannedFile[]): Promise<void> {
+    const done: PlannedFile[] = [];
+    for (const p of plans) {
+      if (!p.failed) {
+        done.push(p);
+        continue;
+      }
+      if (p.fd >= 0) {
+        const fd = p.fd;
+        p.fd = -1;
+        await new Promise<void>((resolve) => fs.close(fd, () => resolve()));
+      }
+      if (!p.failed.startsWith('not restored')) this.problem(p.node, p.failed);
     }
-    if (plan.failed) {
-      if (!plan.failed.startsWith('not restored')) this.problem(plan.node, plan.failed);
-      return;
+    if (!this.options.verifyOnly) {
+      const requests = done.map((p) => this.finishRequest(p.node, p.fd));
+      for (const p of done) p.fd = -1;
+      await this.applyRequests(
+        done.map((p) => p.node),
+        requests,
+      );
     }
-    this.counters.files += 1;
-    if (!this.options.verifyOnly) await this.applyMetadata(plan.node);
-    if (this.options.recheck) this.written.push(plan.node);
-  }
-
-  /**
-   * Opens the destination for writing without following a symlink there; whatever else is in
-   * the way (a symlink, a directory, a special file) is replaced.
-   */
-  private async createFile(node: RestoreNode): Promise<number> {
-    const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | O_NOFOLLOW;
-    const open = () => new Promise<number>((resolve, reject) => fs.open(node.path, flags, 0o600, (err, fd) => (err ? reject(err) : resolve(fd))));
-    try {
-      return await open();
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ELOOP' && code !== 'EISDIR' && code !== 'ENXIO' && code !== 'ETXTBSY') throw err;
-      await fsp.rm(node.path, { recursive: true, force: true });
-      return open();
+    for (const p of done) {
+      this.counters.files += 1;
+      if (this.options.recheck) this.written.push(p.node);
     }
   }
 
-  private async applyMetadata(node: RestoreNode): Promise<void> {
-    const p = node.path;
+  private finishRequest(node: RestoreNode, fd: number): FinishRequest {
+    return {
+      path: node.path,
+      fd,
+      ...(this.owner ? { owner: { uid: node.uid, gid: node.gid } } : {}),
+      // chmod would follow a symlink; a symlink has no mode of its own on Linux.
+      ...(node.kind === 'symlink' ? {} : { mode: node.mode & 0o7777 }),
+      xattrs: node.xattrs,
+      atimeSec: node.atime.sec,
+      atimeNsec: node.atime.nsec,
+      mtimeSec: node.mtime.sec,
+      mtimeNsec: node.mtime.nsec,
+    };
+  }
+
+  /** Owner, mode, extended attributes and times of entries already in place, in one call. */
+  private applyMetadata(nodes: RestoreNode[]): Promise<void> {
+    return this.applyRequests(
+      nodes,
+      nodes.map((n) => this.finishRequest(n, -1)),
+    );
+  }
+
+  private async applyRequests(nodes: RestoreNode[], requests: FinishRequest[]): Promise<void> {
+    if (requests.length === 0) return;
+    let results: string[][];
     try {
-      if (this.owner) await fsp.lchown(p, node.uid, node.gid);
+      results = await this.core.finishFiles(requests);
     } catch (err) {
-      this.problem(node, `cannot set owner: ${(err as Error).message}`);
+      results = requests.map(() => [`cannot set metadata: ${(err as Error).message}`]);
     }
-    if (node.kind !== 'symlink') {
-      try {
-        await fsp.chmod(p, node.mode & 0o7777);
-      } catch (err) {
-        this.problem(node, `cannot set mode: ${(err as Error).message}`);
-      }
-    }
-    for (const x of node.xattrs) {
-      try {
-        await this.core.setXattr(p, x.name, x.value);
-      } catch (err) {
-        this.problem(node, `cannot set extended attribute ${x.name.toString()}: ${(err as Error).message}`);
-      }
-    }
-    try {
-      await this.core.setTimes(p, node.atime.sec, node.atime.nsec, node.mtime.sec, node.mtime.nsec);
-    } catch (err) {
-      this.problem(node, `cannot set times: ${(err as Error).message}`);
-    }
+    results.forEach((problems, i) => {
+      const node = nodes[i];
+      if (node) for (const message of problems) this.problem(node, message);
+    });
   }
 }

@@ -92,6 +92,19 @@ interface RawAeadStream {
   final(tag?: Uint8Array | null): Buffer;
 }
 
+interface RawFinishRequest {
+  path: Path;
+  fd: number;
+  uid?: number;
+  gid?: number;
+  mode?: number;
+  xattrs: { name: Uint8Array; value: Uint8Array }[];
+  atimeSec: number;
+  atimeNsec: number;
+  mtimeSec: number;
+  mtimeNsec: number;
+}
+
 /** What native/src exports (the addon's own .d.ts is not generated into the tree). */
 interface RawAddon {
   coreInfo(): { version: string; features: string[] };
@@ -143,6 +156,8 @@ interface RawAddon {
   setXattr(path: Path, name: Uint8Array, value: Uint8Array): Promise<void>;
   setTimes(path: Path, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): Promise<void>;
   mknod(path: Path, mode: number, rdev: number): Promise<void>;
+  createFiles(paths: Path[]): Promise<{ fd: number; errno: number; message?: string | null }[]>;
+  finishFiles(requests: RawFinishRequest[]): Promise<string[][]>;
   NativeBlobSet: new () => RawBlobSet;
   NativePackWriter: new (dir: string, blobType: string, targetSize: number, seal: RawSealSpec) => RawPackWriter;
   NativeAeadStream: new (mode: string, key: Uint8Array, nonce: Uint8Array) => RawAeadStream;
@@ -453,5 +468,12 @@ export async function createNativeCore(): Promise<Core> {
     setTimes: (path, atimeSec, atimeNsec, mtimeSec, mtimeNsec) =>
       later(() => raw.setTimes(path, atimeSec, atimeNsec, mtimeSec, mtimeNsec)),
     mknod: (path, mode, rdev) => later(() => raw.mknod(path, mode, rdev)),
+    createFiles: (paths) => later(async () => (await raw.createFiles(paths)).map((f) => ({ fd: f.fd, errno: f.errno, ...(f.message ? { message: f.message } : {}) }))),
+    finishFiles: (requests) =>
+      later(() =>
+        raw.finishFiles(
+          requests.map(({ owner, mode, ...r }) => ({ ...r, ...(owner ? { uid: owner.uid, gid: owner.gid } : {}), ...(mode === undefined ? {} : { mode }) })),
+        ),
+      ),
   };
 }

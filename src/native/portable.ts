@@ -14,6 +14,7 @@ import { chunkBuffer } from './portable/chunker.ts';
 import { Compressors } from './portable/compression.ts';
 import { decodeBlobs } from './portable/decode.ts';
 import { lstatEntry, readDirs, setTimes } from './portable/fs-meta.ts';
+import { createFiles, finishFiles } from './portable/restore-files.ts';
 import { createHashers } from './portable/hashing.ts';
 import { argon2id, scrypt } from './portable/kdf.ts';
 import { processFiles } from './portable/pipeline.ts';
@@ -71,6 +72,8 @@ export async function createPortableCore(): Promise<Core> {
     setXattr: () => unsupported('setXattr'),
     setTimes,
     mknod: () => unsupported('mknod'),
+    createFiles,
+    finishFiles,
   };
   return core;
 }

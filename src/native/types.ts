@@ -325,4 +325,37 @@ export interface Core {
   setTimes(path: string | Buffer, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): Promise<void>;
   /** mknod(2): FIFOs, character and block devices. EUNSUPPORTED in portable. */
   mknod(path: string | Buffer, mode: number, rdev: number): Promise<void>;
+  /**
+   * Creates or truncates files for writing (O_NOFOLLOW, O_NONBLOCK, mode 0600 until finishFiles), one
+   * crossing for many: per path the descriptor, or -1 with the errno and its message.
+   */
+  createFiles(paths: Buffer[]): Promise<CreatedFile[]>;
+  /**
+   * Sets owner, mode, extended attributes and times of many restored entries in one crossing,
+   * through `fd` (then closed) when given, else by path without following symlinks. Per entry
+   * the problems found ("cannot set mode: …"), empty when none; never rejects for one entry.
+   */
+  finishFiles(requests: FinishRequest[]): Promise<string[][]>;
+}
+
+export interface CreatedFile {
+  fd: number;
+  /** 0 on success. */
+  errno: number;
+  message?: string;
+}
+
+export interface FinishRequest {
+  path: Buffer;
+  /** An open descriptor handed over (closed by finishFiles), or -1. */
+  fd: number;
+  /** Owner to set; absent: left as created. */
+  owner?: { uid: number; gid: number };
+  /** chmod bits; absent for symlinks. */
+  mode?: number;
+  xattrs: Xattr[];
+  atimeSec: number;
+  atimeNsec: number;
+  mtimeSec: number;
+  mtimeNsec: number;
 }

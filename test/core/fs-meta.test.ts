@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { fstatSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { EntryStat } from '../../src/native/types.ts';
@@ -124,6 +124,50 @@ describeEachCore('filesystem metadata', (core, name) => {
     expect([t.mtimeSec, t.mtimeNsec]).toEqual([before.mtimeSec, before.mtimeNsec]);
     await expect(core().setTimes(join(dir, 'sub'), 1, 1_000_000_000, 1, 0)).rejects.toMatchObject({ code: 'EINVAL' });
     await expect(core().setTimes(join(root, 'nope'), 1, 0, 1, 0)).rejects.toMatchObject({ code: 'EIO_WRITE' });
+  });
+
+  it('createFiles makes writable files without following symlinks; finishFiles sets metadata and closes', async () => {
+    const work = join(root, `restore-${name}`);
+    mkdirSync(work);
+    const at = (n: string): Buffer => Buffer.from(join(work, n));
+    writeFileSync(at('target'), 'outside');
+    symlinkSync(join(work, 'target'), at('link'));
+    mkdirSync(at('dir'));
+    writeFileSync(at('old'), 'x'.repeat(100));
+    const created = await core().createFiles([at('new'), at('old'), at('link'), at('dir'), at('missing/x')]);
+    const [fresh, old, link, directory, missing] = created;
+    expect(fresh?.fd).toBeGreaterThanOrEqual(0);
+    expect(old?.fd).toBeGreaterThanOrEqual(0);
+    expect(statSync(at('old')).size).toBe(0);
+    expect(link).toMatchObject({ fd: -1, errno: osConstants.errno.ELOOP });
+    expect(directory).toMatchObject({ fd: -1, errno: osConstants.errno.EISDIR });
+    expect(missing).toMatchObject({ fd: -1, errno: osConstants.errno.ENOENT });
+    expect(missing?.message).toBeTruthy();
+    expect(readFileSync(at('target'), 'utf8')).toBe('outside');
+
+    writeSync(fresh!.fd, 'restored');
+    const times = { atimeSec: 1_500_000_000, atimeNsec: 5, mtimeSec: 1_600_000_000, mtimeNsec: 123_456_789 };
+    const problems = await core().finishFiles([
+      { path: at('new'), fd: fresh!.fd, mode: 0o640, xattrs: [], ...times },
+      { path: at('link'), fd: -1, xattrs: [], ...times },
+      { path: at('gone'), fd: -1, mode: 0o600, xattrs: [], ...times },
+      { path: at('old'), fd: old!.fd, mode: 0o604, xattrs: [], ...times },
+    ]);
+    expect(problems[0]).toEqual([]);
+    expect(problems[1]).toEqual([]);
+    expect(problems[2]?.map((m) => m.split(':')[0])).toEqual(['cannot set mode', 'cannot set times']);
+    expect(problems[3]).toEqual([]);
+    // Handed-over descriptors are closed.
+    expect(() => fstatSync(fresh!.fd)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+    const st = statSync(at('new'), { bigint: true });
+    expect(readFileSync(at('new'), 'utf8')).toBe('restored');
+    expect(Number(st.mode & 0o7777n)).toBe(0o640);
+    const tolerance = name === 'portable' ? 1000n : 0n;
+    const diff = st.mtimeNs - 1_600_000_000_123_456_789n;
+    expect(diff < 0n ? -diff : diff).toBeLessThanOrEqual(tolerance);
+    // The link itself got the times; its target did not.
+    expect(Math.round(lstatSync(at('link')).mtimeMs)).toBe(1_600_000_000_123);
+    expect(Math.round(statSync(at('target')).mtimeMs)).not.toBe(1_600_000_000_123);
   });
 
   if (name === 'portable') {

@@ -298,6 +298,46 @@ describe('hostile trees', () => {
   });
 });
 
+describe('restoring over what is already there', () => {
+  it.each([
+    ['native', {}],
+    ['portable', { BOLT_AGENT_NATIVE: '0' }],
+  ])('replaces a symlink, a directory, a FIFO and a longer file at a file\'s place, never following the link (%s core)', (core, env: Record<string, string>) => {
+    const dir = path.join(tmp, `obstacles-${core}`);
+    const data = path.join(dir, 'data');
+    fs.mkdirSync(data, { recursive: true });
+    const names = ['via-link.txt', 'was-dir.txt', 'was-fifo.txt', 'was-longer.txt'];
+    for (const name of names) fs.writeFileSync(path.join(data, name), `content of ${name}\n`);
+    fs.chmodSync(path.join(data, 'was-longer.txt'), 0o640);
+    fs.utimesSync(path.join(data, 'was-longer.txt'), 1_600_000_000, 1_600_000_000.25);
+    const repo = freshRepo(`obstacles-repo-${core}`);
+    json(repo, ['backup', 'create', '--include', data]);
+
+    const target = path.join(dir, 'target');
+    const placed = path.join(target, data);
+    fs.mkdirSync(placed, { recursive: true });
+    const outside = path.join(dir, 'outside.txt');
+    fs.writeFileSync(outside, 'must stay\n');
+    fs.symlinkSync(outside, path.join(placed, 'via-link.txt'));
+    fs.mkdirSync(path.join(placed, 'was-dir.txt', 'inner'), { recursive: true });
+    fs.writeFileSync(path.join(placed, 'was-dir.txt', 'inner', 'x'), 'x');
+    spawnSync('mkfifo', [path.join(placed, 'was-fifo.txt')]);
+    fs.writeFileSync(path.join(placed, 'was-longer.txt'), 'x'.repeat(10_000));
+
+    const r = cli(repo, ['--json', 'backup', 'restore', 'latest', '--target', target], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(fs.readFileSync(outside, 'utf8')).toBe('must stay\n');
+    for (const name of names) {
+      const restored = path.join(placed, name);
+      expect(fs.lstatSync(restored).isFile(), name).toBe(true);
+      expect(fs.readFileSync(restored, 'utf8')).toBe(`content of ${name}\n`);
+    }
+    const longer = fs.statSync(path.join(placed, 'was-longer.txt'));
+    expect(longer.mode & 0o7777).toBe(0o640);
+    expect(longer.mtimeMs).toBe(1_600_000_000_250);
+  });
+});
+
 describe('an interrupted backup', () => {
   it('leaves a repository that check accepts (SIGKILL mid-upload)', async () => {
     const repo = freshRepo('killed');
