@@ -240,9 +240,13 @@ impl Pipeline {
         }
         let bytes: usize = fresh.iter().map(|&(_, _, _, len)| len).sum();
         let threads = if bytes >= PARALLEL_ENCODE_MIN { encode_threads() } else { 1 };
-        let encoded = parallel_map(&fresh, threads, |&(_, _, at, len)| self.encode(&buf[at..at + len]));
-        for (&(id, index, _, len), result) in fresh.iter().zip(encoded) {
-            self.store(id, index, len, result?, seg)?;
+        // A few chunks per thread at a time, each group stored before the next is encoded: the
+        // encoded copies held at once stay a few chunks, not a window's worth.
+        for group in fresh.chunks(2 * threads) {
+            let encoded = parallel_map(group, threads, |&(_, _, at, len)| self.encode(&buf[at..at + len]));
+            for (&(id, index, _, len), result) in group.iter().zip(encoded) {
+                self.store(id, index, len, result?, seg)?;
+            }
         }
         Ok(())
     }
@@ -360,8 +364,10 @@ impl Pipeline {
         let (job_tx, job_rx) = mpsc::sync_channel::<(usize, Vec<u8>)>(1);
         let job_rx = Mutex::new(job_rx);
         let (done_tx, done_rx) = mpsc::channel::<(usize, CoreResult<(bool, Vec<u8>)>)>();
+        // Released after the scope has joined the encoders.
+        let extra = ExtraEncoders::claim(encode_threads().saturating_sub(1));
         std::thread::scope(|scope| {
-            for _ in 0..encode_threads() {
+            for _ in 0..1 + extra.0 {
                 let (job_rx, done_tx) = (&job_rx, done_tx.clone());
                 scope.spawn(move || {
                     pool::lower_priority();
@@ -465,9 +471,35 @@ fn encode_threads() -> usize {
     cores.min(cap).clamp(1, 8)
 }
 
-/// `f` over `items` on up to `threads` threads (this one included); results in item order.
+/// Encoder threads running beside the calls' own threads, across all calls: with several files
+/// in flight the calls keep the cores busy already, and each extra thread holds a chunk, its
+/// encoded copy and a compression context. At most cores - 1 at a time.
+static EXTRA_ENCODERS: AtomicUsize = AtomicUsize::new(0);
+
+struct ExtraEncoders(usize);
+
+impl ExtraEncoders {
+    fn claim(wanted: usize) -> Self {
+        let limit = encode_threads().saturating_sub(1);
+        let mut got = 0;
+        let _ = EXTRA_ENCODERS.fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+            got = wanted.min(limit.saturating_sub(used));
+            Some(used + got)
+        });
+        ExtraEncoders(got)
+    }
+}
+
+impl Drop for ExtraEncoders {
+    fn drop(&mut self) {
+        EXTRA_ENCODERS.fetch_sub(self.0, Ordering::AcqRel);
+    }
+}
+
+/// `f` over `items` on this thread and up to `threads - 1` extra ones; results in item order.
 fn parallel_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = threads.min(items.len());
+    let extra = ExtraEncoders::claim(threads.min(items.len()).saturating_sub(1));
+    let threads = 1 + extra.0;
     if threads <= 1 {
         return items.iter().map(&f).collect();
     }

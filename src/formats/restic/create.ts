@@ -74,9 +74,11 @@ export async function createResticBackup(repo: ResticRepository, core: Core, set
       core,
       { chunker: { kind: 'rabin', polynomial: repo.config.chunkerPolynomial }, hash: 'sha256', compression: settings.compression, seal: repo.seal, known, ...(writer ? { packWriter: writer } : {}) },
       packer,
-      // With the core's pack writer no blob comes back to JavaScript, so a large file goes in
-      // 64 MiB segments: the core then reads and cuts on one thread while others hash and encode.
-      { threads: settings.threads, ...(writer ? { segmentBytes: 64 * 1024 * 1024 } : {}) },
+      // With the core's pack writer on local storage a large file goes in 64 MiB segments: the
+      // core then reads and cuts on one thread while others hash and encode, for some 50 MiB
+      // more memory per large file. Uploads to object stores are bounded by the network and
+      // hold part buffers already, so they keep 16 MiB segments.
+      { threads: settings.threads, ...(writer && repo.storage.spoolDirectory ? { segmentBytes: 64 * 1024 * 1024 } : {}) },
     );
     const format = new ResticArchiveFormat(core, packer, index);
     const archiver = new Archiver(core, pipeline, format, {
