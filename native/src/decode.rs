@@ -10,7 +10,9 @@ use crate::bytes::Bytes;
 use napi::bindgen_prelude::{Object, Uint8Array};
 use napi::{Env, Result};
 use napi_derive::napi;
+use crate::paths::{bytes_of, display, to_path, JsPath};
 use std::borrow::Cow;
+use std::os::unix::fs::FileExt;
 
 /// Bound of a compressed blob whose plaintext length is unknown (chunks are at most 16 MiB).
 const UNKNOWN_RAW_MAX: usize = 64 << 20;
@@ -31,9 +33,19 @@ pub struct DecodeBlobJs {
     pub targets: Option<Vec<BlobTargetJs>>,
 }
 
+/// A byte range of a file, read by the core itself (a local pack): no buffer crosses from JS.
+#[napi(object)]
+pub struct DecodeFileJs {
+    pub path: JsPath,
+    pub offset: f64,
+    pub length: f64,
+}
+
 #[napi(object)]
 pub struct DecodeRequestJs {
-    pub data: Uint8Array,
+    /// The bytes the blob offsets refer to; or else `file`.
+    pub data: Option<Uint8Array>,
+    pub file: Option<DecodeFileJs>,
     pub blobs: Vec<DecodeBlobJs>,
     pub seal: SealSpecJs,
     pub codec: String,
@@ -50,6 +62,29 @@ struct Decoder {
     sealer: Sealer,
     codec: Codec,
     hash: HashAlgo,
+}
+
+/// Reads `file`'s range; a file that ends early gives what it has (the blobs beyond its end then
+/// fail one by one, as with a short download).
+fn read_range(file: &DecodeFileJs) -> CoreResult<Vec<u8>> {
+    let name = display(bytes_of(&file.path));
+    let valid = |v: f64| v >= 0.0 && v.fract() == 0.0 && v <= (1u64 << 53) as f64;
+    if !valid(file.offset) || !valid(file.length) || file.length > (1u64 << 31) as f64 {
+        return Err(CoreErr::inval(format!("bad range {}+{} of {name}", file.offset, file.length)));
+    }
+    let f = std::fs::File::open(to_path(&file.path)).map_err(|e| CoreErr::new(Code::IoRead, format!("cannot open {name}: {e}")).with_subject(name.clone()))?;
+    let mut buf = vec![0u8; file.length as usize];
+    let mut filled = 0;
+    while filled < buf.len() {
+        match f.read_at(&mut buf[filled..], file.offset as u64 + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(CoreErr::new(Code::IoRead, format!("cannot read {name}: {e}")).with_subject(name)),
+        }
+    }
+    buf.truncate(filled);
+    Ok(buf)
 }
 
 fn hex(id: &[u8]) -> String {
@@ -141,11 +176,32 @@ pub fn decode_blobs<'env>(env: &'env Env, request: DecodeRequestJs) -> Result<Ob
         codec: Codec::parse(&request.codec)?,
         hash: HashAlgo::parse(&request.hash)?,
     };
-    let DecodeRequestJs { data, blobs, .. } = request;
+    let DecodeRequestJs { data, file, blobs, .. } = request;
+    if data.is_none() == file.is_none() {
+        return Err(CoreErr::inval("decodeBlobs needs either data or file").into());
+    }
     pool::spawn(env, move || {
         let mut result = DecodeResultJs { plaintexts: Vec::with_capacity(blobs.len()), errors: Vec::with_capacity(blobs.len()) };
+        let read;
+        let bytes: &[u8] = match (&data, &file) {
+            (Some(d), _) => d,
+            (None, Some(f)) => match read_range(f) {
+                Ok(buf) => {
+                    read = buf;
+                    &read
+                }
+                Err(e) => {
+                    for _ in &blobs {
+                        result.plaintexts.push(None);
+                        result.errors.push(Some(e.info()));
+                    }
+                    return Ok(result);
+                }
+            },
+            (None, None) => unreachable!("checked above"),
+        };
         for blob in &blobs {
-            match decoder.one(&data, blob) {
+            match decoder.one(bytes, blob) {
                 Ok(p) => {
                     result.plaintexts.push(p.map(Bytes::from));
                     result.errors.push(None);

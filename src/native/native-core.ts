@@ -137,7 +137,8 @@ interface RawAddon {
     writer: RawPackWriter | null,
   ): Promise<RawFileResult[]>;
   decodeBlobs(request: {
-    data: Uint8Array;
+    data?: Uint8Array;
+    file?: { path: string; offset: number; length: number };
     blobs: {
       offset: number;
       length: number;
@@ -438,7 +439,8 @@ export async function createNativeCore(): Promise<Core> {
     decodeBlobs: (request: DecodeRequest) =>
       later(async (): Promise<DecodeResult> => {
         const result = await raw.decodeBlobs({
-          data: request.data,
+          ...(request.data ? { data: request.data } : {}),
+          ...(request.file ? { file: request.file } : {}),
           blobs: request.blobs.map((b) => ({
             offset: b.offset,
             length: b.length,

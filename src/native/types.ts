@@ -171,7 +171,10 @@ export interface DecodeBlobSpec {
 }
 
 export interface DecodeRequest {
-  data: Uint8Array;
+  /** The bytes the blob offsets refer to… */
+  data?: Uint8Array;
+  /** …or a range of a local file the core reads itself (exactly one of the two). */
+  file?: { path: string; offset: number; length: number };
   blobs: DecodeBlobSpec[];
   seal: SealSpec;
   /** Codec of the compressed blobs: 'zstd' (restic) or 'zlib' (ghostsnap). */

@@ -53,6 +53,11 @@ export class BoundedStorage implements Storage {
     return this.slots.run(() => this.inner.put(key, body, options));
   }
 
+  get localFile(): ((key: string) => string) | undefined {
+    const inner = this.inner;
+    return inner.localFile ? (key: string) => (inner.localFile as (k: string) => string).call(inner, key) : undefined;
+  }
+
   get spoolDirectory(): (() => Promise<string>) | undefined {
     const inner = this.inner;
     return inner.spoolDirectory ? () => (inner.spoolDirectory as () => Promise<string>).call(inner) : undefined;

@@ -290,6 +290,10 @@ export class LocalStorage implements Storage {
     };
   }
 
+  localFile(key: string): string {
+    return this.pathOf(key);
+  }
+
   async spoolDirectory(): Promise<string> {
     await mkdir(this.tempDir, { recursive: true, mode: 0o700 });
     if (!this.sweptTemp) {

@@ -74,6 +74,8 @@ export interface Storage {
   spoolDirectory?(): Promise<string>;
   /** Optional: makes a complete temporary file from spoolDirectory() the object `key` (atomically). */
   adoptFile?(tempPath: string, key: string): Promise<PutResult>;
+  /** Optional (local storage): the file holding `key`, for readers that read it themselves. */
+  localFile?(key: string): string;
   /** Deleting a missing object is not an error. */
   delete(key: string): Promise<void>;
   /** Releases connections and timers. */

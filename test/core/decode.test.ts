@@ -55,6 +55,21 @@ describeEachCore('decodeBlobs', (core) => {
           expect(p).not.toBeNull();
           expect(sha256(p!)).toBe(entries[i]!.id);
         });
+        // The same blobs read by the core from a range of the pack file: offsets relative to it.
+        const path = fixturePath(`restic/${version}/data/${packId.slice(0, 2)}/${packId}`);
+        const from = Math.min(...entries.map((e) => e.offset));
+        const to = Math.max(...entries.map((e) => e.offset + e.length));
+        const relative = blobs.map((b) => ({ ...b, offset: b.offset - from }));
+        const seal = resticKey(repo.master_key_json);
+        const viaFile = await core().decodeBlobs({ file: { path, offset: from, length: to - from }, blobs: relative, seal, codec: 'zstd', hash: 'sha256' });
+        expect(viaFile.errors).toEqual(entries.map(() => null));
+        expect(viaFile.plaintexts.map((p) => toHex(p!))).toEqual(res.plaintexts.map((p) => toHex(p!)));
+        // A file shorter than the range fails the blobs past its end only; a missing one fails all.
+        const short = await core().decodeBlobs({ file: { path, offset: from, length: to - from + 100 }, blobs: [...relative, { ...relative[0]!, offset: to - from }], seal, codec: 'zstd', hash: 'sha256' });
+        expect(short.errors.slice(0, -1)).toEqual(entries.map(() => null));
+        expect(short.errors.at(-1)).not.toBeNull();
+        const missing = await core().decodeBlobs({ file: { path: `${path}.gone`, offset: 0, length: 10 }, blobs: relative, seal, codec: 'zstd', hash: 'sha256' });
+        expect(missing.errors.every((e) => e !== null && e.code === 'EIO_READ' && e.message.includes('.gone'))).toBe(true);
       });
     }
   }

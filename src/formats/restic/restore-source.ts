@@ -182,9 +182,13 @@ export class ResticRestoreSource implements RestoreSource {
       }
       const span = blobs.slice(start, end);
       try {
-        const data = await this.repo.storage.get(objectKey('data', pack), { offset: first.place.offset, length: spanEnd - first.place.offset });
+        const key = objectKey('data', pack);
+        const range = { offset: first.place.offset, length: spanEnd - first.place.offset };
+        // A local pack is read by the core itself: no buffer of it passes through JavaScript.
+        const localFile = this.repo.storage.localFile?.(key);
+        const data = localFile === undefined ? await this.repo.storage.get(key, range) : undefined;
         const result = await this.core.decodeBlobs({
-          data,
+          ...(localFile === undefined ? { data } : { file: { path: localFile, ...range } }),
           blobs: span.map((b) => ({
             offset: b.place.offset - first.place.offset,
             length: b.place.length,
@@ -200,7 +204,7 @@ export class ResticRestoreSource implements RestoreSource {
         result.errors.forEach((e, i) => {
           if (e) errors[start + i] = e.message;
         });
-        releasedBytes(data.length);
+        if (data) releasedBytes(data.length);
       } catch (err) {
         for (let i = start; i < end; i++) errors[i] = (err as Error).message;
       }

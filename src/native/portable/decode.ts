@@ -1,13 +1,15 @@
 // decodeBlobs: open → decompress → hash-check each blob of one pack range, then return the
 // plaintext or pwrite it to the given file descriptors. A failing blob does not stop the others.
-import type { Buffer } from 'node:buffer';
+import { Buffer } from 'node:buffer';
 import { write } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { CoreError } from '../errors.ts';
 import type { BlobTarget, CoreErrorInfo, DecodeBlobSpec, DecodeRequest, DecodeResult } from '../types.ts';
 import { constantTimeEqual, requireInteger } from './bytes.ts';
 import type { Compressors } from './compression.ts';
 import type { Hashers } from './hashing.ts';
+import { ioError } from './io-error.ts';
 import { makeSealer } from './seal.ts';
 
 export interface DecodeDeps {
@@ -44,10 +46,41 @@ function checkBlobSpec(spec: DecodeBlobSpec, dataLength: number): void {
   }
 }
 
-export async function decodeBlobs(request: DecodeRequest, deps: DecodeDeps): Promise<DecodeResult> {
-  if (!(request?.data instanceof Uint8Array) || !Array.isArray(request.blobs)) {
-    throw new CoreError('EINVAL', 'decodeBlobs needs data (Uint8Array) and blobs (array)');
+/** A local file's range, shorter when the file ends early (the blobs beyond then fail one by one). */
+async function readRange(file: { path: string; offset: number; length: number }): Promise<Buffer> {
+  requireInteger(file.offset, 'file offset', 0, Number.MAX_SAFE_INTEGER);
+  requireInteger(file.length, 'file length', 0, 2 ** 31);
+  const handle = await open(file.path, 'r');
+  try {
+    const buffer = Buffer.allocUnsafe(file.length);
+    let filled = 0;
+    while (filled < file.length) {
+      const { bytesRead } = await handle.read(buffer, filled, file.length - filled, file.offset + filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    return buffer.subarray(0, filled);
+  } finally {
+    await handle.close();
   }
+}
+
+export async function decodeBlobs(request: DecodeRequest, deps: DecodeDeps): Promise<DecodeResult> {
+  if ((request?.data instanceof Uint8Array) === (request?.file !== undefined) || !Array.isArray(request.blobs)) {
+    throw new CoreError('EINVAL', 'decodeBlobs needs either data (Uint8Array) or file, and blobs (array)');
+  }
+  if (request.file) {
+    const file = request.file;
+    let data: Buffer;
+    try {
+      data = await readRange(file);
+    } catch (err) {
+      const failure = ioError('cannot read', file.path, err).toInfo();
+      return { plaintexts: request.blobs.map(() => null), errors: request.blobs.map(() => failure) };
+    }
+    return decodeBlobs({ ...request, file: undefined, data } as DecodeRequest, deps);
+  }
+  const source = request.data as Uint8Array;
   const sealer = makeSealer(request.seal);
   const hash = deps.hashers.get(request.hash);
   if (request.codec !== 'zstd' && request.codec !== 'zlib') throw new CoreError('EINVAL', `unknown codec ${JSON.stringify(request.codec)}`);
@@ -56,8 +89,8 @@ export async function decodeBlobs(request: DecodeRequest, deps: DecodeDeps): Pro
   const errors: (CoreErrorInfo | null)[] = [];
   for (const spec of request.blobs) {
     try {
-      checkBlobSpec(spec, request.data.byteLength);
-      const box = request.data.subarray(spec.offset, spec.offset + spec.length);
+      checkBlobSpec(spec, source.byteLength);
+      const box = source.subarray(spec.offset, spec.offset + spec.length);
       const opened = sealer.open(box);
       let plain: Buffer;
       if (spec.compressed) {
