@@ -167,7 +167,7 @@ describe('snapshot-backup emergency-restore', () => {
   it('restores into a new target, with a roll-back that removes it', () => {
     const target = path.join(btrfs.mnt, 'scratch', 'restore-1');
     const r = host.agent(['--config', config, 'snapshot-backup', 'emergency-restore', 'pre-upgrade', '--target', target]);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/verified: all 4 restored files were read back and match the backup/);
     expect(r.stdout).toContain(`# ${target}: before the restore it was not there\n  rm -rf --one-file-system ${target}`);
     expect(fs.readFileSync(path.join(target, app, 'settings.json'), 'utf8')).toBe('{"version":1}');
