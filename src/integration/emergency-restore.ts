@@ -121,6 +121,14 @@ export function rollbackInstructions(destinations: readonly string[], taken: rea
   return lines;
 }
 
+/** `name`, or `name-2`, `name-3`… : the first that no snapshot set in `homes` uses yet. */
+export function freeSetName(name: string, homes: string[], exists: (p: string) => boolean): string {
+  for (let n = 1; ; n++) {
+    const candidate = n === 1 ? name : `${name}-${n}`;
+    if (!homes.some((home) => exists(path.join(home, candidate)))) return candidate;
+  }
+}
+
 export async function emergencyRestore(manager: BackupManager, reference: string, options: EmergencyRestoreOptions): Promise<EmergencyRestoreResult> {
   const env = options.env ?? process.env;
   const now = options.now ?? new Date();
@@ -135,13 +143,13 @@ export async function emergencyRestore(manager: BackupManager, reference: string
     const unprotected = units.flatMap((u) => (u.kind === 'live' ? [{ root: u.root, why: u.why }] : []));
     for (const u of unprotected) log.warn(`no safety snapshot of ${u.root}: ${u.why}; the restore overwrites it without one`);
 
-    const name = timestampName('safety', now);
     const base = snapshotPath(manager.effective, env);
+    const homeOf = (root: string): string => (sameBtrfs(deps.mounts, base, root) ? base : path.join(deps.mounts.mountOf(root)?.mountPoint ?? root, TEMPORARY_DIR));
+    const homes = units.flatMap((u) => (u.kind === 'btrfs' ? [homeOf(u.root)] : []));
+    // Two restores within one second (a retry) must not collide on the set's name.
+    const name = freeSetName(timestampName('safety', now), homes, fs.existsSync);
     const placement: SnapshotPlacement = {
-      btrfs: (unit) => {
-        const home = sameBtrfs(deps.mounts, base, unit.root) ? base : path.join(deps.mounts.mountOf(unit.root)?.mountPoint ?? unit.root, TEMPORARY_DIR);
-        return { dir: path.join(home, name), name: sourceLabel(unit.root) };
-      },
+      btrfs: (unit) => ({ dir: path.join(homeOf(unit.root), name), name: sourceLabel(unit.root) }),
       zfsName: `bolt-agent-${name}`,
       temporary: false,
     };
