@@ -18,7 +18,6 @@ use napi_derive::napi;
 use std::fs::File;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
-use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Mutex};
 
@@ -315,7 +314,16 @@ impl Pipeline {
         std::thread::scope(|scope| {
             let helper = scope.spawn(move || {
                 pool::lower_priority();
-                self.hash_and_encode(batch_rx, free_tx)
+                let mut seg = Segment::default();
+                let mut failure = None;
+                for (buf, cuts) in batch_rx {
+                    if failure.is_none() {
+                        failure = self.take_chunks(&buf, &cuts, &mut seg).err();
+                    }
+                    // The cutter may be gone already; the buffer is then returned by it.
+                    let _ = free_tx.send(buf);
+                }
+                (seg, failure)
             });
 
             let mut buf = take_buffer(cap);
@@ -353,69 +361,6 @@ impl Pipeline {
         })
     }
 
-    /// The helper side of segment_overlapped: hashes each window's chunks in order and has the
-    /// new ones encoded by encode_threads() threads, storing the results in chunk order. In a
-    /// long file compression is the slow step (zlib-6 runs at ~60 MB/s, zstd-1 with sealing at
-    /// ~400 MB/s); on one thread it would hold a single core while the others sit idle.
-    fn hash_and_encode(&self, windows: mpsc::Receiver<(Vec<u8>, Vec<(usize, usize)>)>, free: mpsc::Sender<Vec<u8>>) -> (Segment, Option<CoreErr>) {
-        let mut seg = Segment::default();
-        let mut failure = None;
-        // One queued chunk beyond those being encoded bounds the copies in flight.
-        let (job_tx, job_rx) = mpsc::sync_channel::<(usize, Vec<u8>)>(1);
-        let job_rx = Mutex::new(job_rx);
-        let (done_tx, done_rx) = mpsc::channel::<(usize, CoreResult<(bool, Vec<u8>)>)>();
-        // Released after the scope has joined the encoders.
-        let extra = ExtraEncoders::claim(encode_threads().saturating_sub(1));
-        std::thread::scope(|scope| {
-            for _ in 0..1 + extra.0 {
-                let (job_rx, done_tx) = (&job_rx, done_tx.clone());
-                scope.spawn(move || {
-                    pool::lower_priority();
-                    loop {
-                        let job = job_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                        let Ok((seq, chunk)) = job else { return };
-                        if done_tx.send((seq, self.encode(&chunk))).is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-            drop(done_tx);
-            let mut order = InOrder::default();
-            for (buf, cuts) in windows {
-                if failure.is_none() {
-                    for &(at, len) in &cuts {
-                        let chunk = &buf[at..at + len];
-                        let (id, index, new) = self.note_chunk(chunk, &mut seg);
-                        if new {
-                            order.waiting.push_back((id, index, len));
-                            // Encoders stop only after this side closes the channel.
-                            let _ = job_tx.send((order.stored + order.waiting.len() - 1, chunk.to_vec()));
-                        }
-                    }
-                    while let Ok(done) = done_rx.try_recv() {
-                        if let Err(e) = order.accept(self, done, &mut seg) {
-                            failure = Some(e);
-                            break;
-                        }
-                    }
-                }
-                // The cutter may be gone already; the buffer is then returned by it.
-                let _ = free.send(buf);
-            }
-            drop(job_tx);
-            if failure.is_none() {
-                for done in done_rx.iter() {
-                    if let Err(e) = order.accept(self, done, &mut seg) {
-                        failure = Some(e);
-                        break;
-                    }
-                }
-            }
-        });
-        (seg, failure)
-    }
-
     pub fn run(&self, path: &JsPath, offset: u64, max_bytes: u64) -> FileResultJs {
         let name = display(bytes_of(path));
         let (seg, failure) = self.segment(&to_path(path), &name, offset, max_bytes);
@@ -439,28 +384,6 @@ impl Pipeline {
                 eof: false,
             },
         }
-    }
-}
-
-/// Encoded chunks arrive in any order; blobs are stored in chunk order.
-#[derive(Default)]
-struct InOrder {
-    /// (id, chunk index, length) of the chunks sent to be encoded and not yet stored, in order.
-    waiting: VecDeque<([u8; 32], u32, usize)>,
-    /// Sequence number of waiting.front().
-    stored: usize,
-    done: BTreeMap<usize, CoreResult<(bool, Vec<u8>)>>,
-}
-
-impl InOrder {
-    fn accept(&mut self, pipeline: &Pipeline, (seq, result): (usize, CoreResult<(bool, Vec<u8>)>), seg: &mut Segment) -> CoreResult<()> {
-        self.done.insert(seq, result);
-        while let Some(result) = self.done.remove(&self.stored) {
-            let (id, index, len) = self.waiting.pop_front().expect("each result belongs to a waiting chunk");
-            self.stored += 1;
-            pipeline.store(id, index, len, result?, seg)?;
-        }
-        Ok(())
     }
 }
 
