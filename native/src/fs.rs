@@ -31,12 +31,16 @@ pub struct EntryStatJs {
     pub ctime_nsec: u32,
 }
 
+/// Numbers per entry in `DirListingJs::stats`: where the entry's name ends in `names`, then
+/// the fields of EntryStatJs in their order (mode -1 when lstat failed).
+pub const STAT_FIELDS: usize = 16;
+
+/// What an entry has besides its name and stat; listed only for entries that have any of it.
 #[napi(object, object_from_js = false)]
-pub struct DirEntryJs {
-    pub name: Bytes,
-    pub stat: Option<EntryStatJs>,
+pub struct DirExtraJs {
+    pub index: u32,
     pub error: Option<ErrorInfo>,
-    /// With `xattrs`: the entry's extended attributes (not read for symlinks).
+    /// With `xattrs`: the entry's extended attributes when it has some (not read for symlinks).
     pub xattrs: Option<Vec<XattrJs>>,
     /// Why `xattrs` could not be read (the listing itself is fine).
     pub xattr_error: Option<ErrorInfo>,
@@ -52,11 +56,32 @@ pub struct ReadDirsOptionsJs {
     pub link_targets: Option<bool>,
 }
 
+/// A directory's entries in raw name order, packed: building one JavaScript object per entry
+/// and per stat field through napi costs more than the lstat calls themselves, so the names go
+/// in one buffer and the numbers in one array of f64 (STAT_FIELDS per entry).
 #[napi(object, object_from_js = false)]
 pub struct DirListingJs {
     pub path: JsPath,
-    pub entries: Vec<DirEntryJs>,
+    pub names: Bytes,
+    /// Little-endian f64 values, STAT_FIELDS per entry.
+    pub stats: Bytes,
+    pub extras: Vec<DirExtraJs>,
     pub error: Option<ErrorInfo>,
+}
+
+#[derive(Default)]
+struct PackedListing {
+    names: Vec<u8>,
+    stats: Vec<u8>,
+    extras: Vec<DirExtraJs>,
+}
+
+impl PackedListing {
+    fn push_numbers(&mut self, values: &[f64; STAT_FIELDS]) {
+        for v in values {
+            self.stats.extend_from_slice(&v.to_le_bytes());
+        }
+    }
 }
 
 #[napi(object, object_from_js = false)]
@@ -134,7 +159,36 @@ impl Drop for Dir {
     }
 }
 
-fn list_dir(path: &[u8], options: ReadDirsOptionsJs) -> CoreResult<Vec<DirEntryJs>> {
+fn stat_numbers(name_end: usize, st: Option<&libc::stat>) -> [f64; STAT_FIELDS] {
+    let mut v = [0f64; STAT_FIELDS];
+    v[0] = name_end as f64;
+    match st {
+        None => v[1] = -1.0,
+        Some(st) => {
+            let s = stat_js(st);
+            v[1..].copy_from_slice(&[
+                s.mode as f64,
+                s.uid as f64,
+                s.gid as f64,
+                s.size,
+                s.allocated,
+                s.ino,
+                s.dev,
+                s.nlink,
+                s.rdev,
+                s.atime_sec,
+                s.atime_nsec as f64,
+                s.mtime_sec,
+                s.mtime_nsec as f64,
+                s.ctime_sec,
+                s.ctime_nsec as f64,
+            ]);
+        }
+    }
+    v
+}
+
+fn list_dir(path: &[u8], options: ReadDirsOptionsJs) -> CoreResult<PackedListing> {
     let c = to_cstring(path)?;
     // SAFETY: c is NUL-terminated; the returned fd is owned by the DIR stream below.
     let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
@@ -172,13 +226,12 @@ fn list_dir(path: &[u8], options: ReadDirsOptionsJs) -> CoreResult<Vec<DirEntryJ
     names.sort_unstable();
     // SAFETY: dir.0 is open; dirfd only reads its descriptor.
     let dfd = unsafe { libc::dirfd(dir.0) };
-    let mut entries = Vec::with_capacity(names.len());
-    for name in names {
-        let cname = CString::new(name.clone()).expect("directory entries have no NUL");
-        // SAFETY: an all-zero libc::stat is a valid value of this plain C struct.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: dfd is open, cname is NUL-terminated and st is writable.
-        let rc = unsafe { libc::fstatat(dfd, cname.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
+    let mut out = PackedListing {
+        names: Vec::with_capacity(names.iter().map(Vec::len).sum()),
+        stats: Vec::with_capacity(names.len() * STAT_FIELDS * 8),
+        extras: Vec::new(),
+    };
+    for (index, name) in names.into_iter().enumerate() {
         let full = || {
             let mut full = path.to_vec();
             if full.last() != Some(&b'/') {
@@ -187,29 +240,38 @@ fn list_dir(path: &[u8], options: ReadDirsOptionsJs) -> CoreResult<Vec<DirEntryJ
             full.extend_from_slice(&name);
             full
         };
-        let mut entry = DirEntryJs { name: Bytes::from(Vec::new()), stat: None, error: None, xattrs: None, xattr_error: None, link_target: None };
+        let cname = CString::new(name.clone()).expect("directory entries have no NUL");
+        // SAFETY: an all-zero libc::stat is a valid value of this plain C struct.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: dfd is open, cname is NUL-terminated and st is writable.
+        let rc = unsafe { libc::fstatat(dfd, cname.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
+        let mut extra = DirExtraJs { index: index as u32, error: None, xattrs: None, xattr_error: None, link_target: None };
         if rc == 0 {
             let is_link = st.st_mode & libc::S_IFMT == libc::S_IFLNK;
             if is_link && options.link_targets.unwrap_or(false) {
                 match read_link_at(dfd, &cname) {
-                    Ok(target) => entry.link_target = Some(target.into()),
-                    Err(e) => entry.error = Some(os_err("cannot read symlink", &full(), e).info()),
+                    Ok(target) => extra.link_target = Some(target.into()),
+                    Err(e) => extra.error = Some(os_err("cannot read symlink", &full(), e).info()),
                 }
             }
             if !is_link && options.xattrs.unwrap_or(false) {
                 match get_xattrs(&full()) {
-                    Ok(list) => entry.xattrs = Some(list),
-                    Err(e) => entry.xattr_error = Some(e.info()),
+                    Ok(list) if list.is_empty() => {}
+                    Ok(list) => extra.xattrs = Some(list),
+                    Err(e) => extra.xattr_error = Some(e.info()),
                 }
             }
-            entry.stat = Some(stat_js(&st));
         } else {
-            entry.error = Some(os_err("cannot lstat", &full(), io::Error::last_os_error()).info());
+            extra.error = Some(os_err("cannot lstat", &full(), io::Error::last_os_error()).info());
         }
-        entry.name = name.into();
-        entries.push(entry);
+        out.names.extend_from_slice(&name);
+        let numbers = stat_numbers(out.names.len(), (rc == 0).then_some(&st));
+        out.push_numbers(&numbers);
+        if extra.error.is_some() || extra.xattrs.is_some() || extra.xattr_error.is_some() || extra.link_target.is_some() {
+            out.extras.push(extra);
+        }
     }
-    Ok(entries)
+    Ok(out)
 }
 
 /// readlinkat with a growing buffer: the target's raw bytes.
@@ -236,8 +298,8 @@ pub fn read_dirs<'env>(env: &'env Env, paths: Vec<JsPath>, options: Option<ReadD
         Ok(paths
             .into_iter()
             .map(|p| match list_dir(bytes_of(&p), options) {
-                Ok(entries) => DirListingJs { path: p, entries, error: None },
-                Err(e) => DirListingJs { path: p, entries: Vec::new(), error: Some(e.info()) },
+                Ok(l) => DirListingJs { path: p, names: l.names.into(), stats: l.stats.into(), extras: l.extras, error: None },
+                Err(e) => DirListingJs { path: p, names: Vec::new().into(), stats: Vec::new().into(), extras: Vec::new(), error: Some(e.info()) },
             })
             .collect::<Vec<_>>())
     })

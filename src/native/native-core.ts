@@ -65,11 +65,17 @@ interface RawFileResult {
   eof: boolean;
 }
 
+/** Numbers per entry in RawDirListing.stats: the name's end in `names`, then EntryStat's fields. */
+const STAT_FIELDS = 16;
+
 interface RawDirListing {
   path: Path;
-  entries: {
-    name: Buffer;
-    stat?: EntryStat | null;
+  names: Buffer;
+  /** Little-endian f64, STAT_FIELDS per entry; mode -1 when lstat failed. */
+  stats: Buffer;
+  /** Only for entries with an error, xattrs or a link target. */
+  extras: {
+    index: number;
     error?: RawErrorInfo | null;
     xattrs?: Xattr[] | null;
     xattrError?: RawErrorInfo | null;
@@ -332,15 +338,60 @@ function fileResult(raw: RawFileResult, offset: number): FileSegmentResult {
   return { chunks, blobs, nextOffset: raw.nextOffset, eof: raw.eof };
 }
 
-function dirListing(raw: RawDirListing): DirListing {
-  const entries = raw.entries.map((e) => {
-    const entry: DirEntry = { name: e.name, stat: e.stat ?? null };
-    if (e.error != null) entry.error = toInfo(e.error);
-    if (e.xattrs != null) entry.xattrs = e.xattrs;
-    if (e.xattrError != null) entry.xattrError = toInfo(e.xattrError);
-    if (e.linkTarget != null) entry.linkTarget = e.linkTarget;
-    return entry;
-  });
+function float64s(bytes: Buffer): Float64Array {
+  if (bytes.byteOffset % 8 === 0) return new Float64Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 8);
+  return new Float64Array(Uint8Array.from(bytes).buffer);
+}
+
+const S_IFMT = 0o170000;
+const S_IFLNK = 0o120000;
+
+/** Unpacks a listing into entries (see DirListingJs in native/src/fs.rs for the layout). */
+function dirListing(raw: RawDirListing, options: ReadDirsOptions): DirListing {
+  const f = float64s(raw.stats);
+  const count = f.length / STAT_FIELDS;
+  const entries: DirEntry[] = new Array<DirEntry>(count);
+  let start = 0;
+  for (let i = 0, o = 0; i < count; i++, o += STAT_FIELDS) {
+    const end = f[o]!;
+    const name = raw.names.subarray(start, end);
+    start = end;
+    const mode = f[o + 1]!;
+    if (mode < 0) {
+      entries[i] = { name, stat: null };
+      continue;
+    }
+    const stat: EntryStat = {
+      mode,
+      uid: f[o + 2]!,
+      gid: f[o + 3]!,
+      size: f[o + 4]!,
+      allocated: f[o + 5]!,
+      ino: f[o + 6]!,
+      dev: f[o + 7]!,
+      nlink: f[o + 8]!,
+      rdev: f[o + 9]!,
+      atimeSec: f[o + 10]!,
+      atimeNsec: f[o + 11]!,
+      mtimeSec: f[o + 12]!,
+      mtimeNsec: f[o + 13]!,
+      ctimeSec: f[o + 14]!,
+      ctimeNsec: f[o + 15]!,
+    };
+    // The core leaves out empty attribute lists; readers tell "none" from "not read" by presence.
+    entries[i] = options.xattrs && (mode & S_IFMT) !== S_IFLNK ? { name, stat, xattrs: [] } : { name, stat };
+  }
+  for (const x of raw.extras) {
+    const entry = entries[x.index];
+    if (entry === undefined) throw new CoreError('EINVAL', `addon listed extras for missing entry ${x.index}`);
+    if (x.error != null) entry.error = toInfo(x.error);
+    if (x.xattrs != null) entry.xattrs = x.xattrs;
+    if (x.xattrError != null) {
+      delete entry.xattrs;
+      entry.xattrError = toInfo(x.xattrError);
+    }
+    if (x.linkTarget != null) entry.linkTarget = x.linkTarget;
+  }
   return raw.error != null ? { path: raw.path, entries, error: toInfo(raw.error) } : { path: raw.path, entries };
 }
 
@@ -463,7 +514,7 @@ export async function createNativeCore(): Promise<Core> {
     newPackWriter: (options: PackWriterOptions) =>
       sync(() => new NativePackWriterView(new raw.NativePackWriter(options.dir, options.blobType, options.targetSize, sealSpec(options.seal)))),
 
-    readDirs: (paths, options) => later(async () => (await raw.readDirs(paths, options ?? {})).map(dirListing)),
+    readDirs: (paths, options = {}) => later(async () => (await raw.readDirs(paths, options)).map((l) => dirListing(l, options))),
     lstat: (path) => sync(() => raw.lstat(path)),
     getXattrs: (path) => later(() => raw.getXattrs(path)),
     setXattr: (path, name, value) => later(() => raw.setXattr(path, name, value)),

@@ -25,6 +25,11 @@ export const noProgress: ProgressSink = {
   done() {},
 };
 
+/** Whether anybody watches `sink`: only then is a walk for totals (an ETA) worth its I/O. */
+export function watched(sink: ProgressSink | undefined): boolean {
+  return sink !== undefined && sink !== noProgress;
+}
+
 /** The last state of an operation that ran to the end: everything there was is done. */
 export function completed(operation: string, files: number, bytes: number): ProgressState {
   return { operation, files_done: files, files_total: files, bytes_done: bytes, bytes_total: bytes };

@@ -170,6 +170,73 @@ const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?
  * as Go does), the offset kept for re-formatting. Leap seconds (:60) are rejected, as in Go.
  */
 export function parseRfc3339(text: string): GoTime {
+  return parseCommonRfc3339(text) ?? parseAnyRfc3339(text);
+}
+
+/** `n` decimal digits at `at`, or -1. */
+function digitsAt(text: string, at: number, n: number): number {
+  let value = 0;
+  for (let i = at; i < at + n; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    value = value * 10 + d;
+  }
+  return value;
+}
+
+function daysInMonth(year: number, month: number): number {
+  if (month !== 2) return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+  return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+}
+
+/**
+ * Trees hold three times per entry, so the usual shape (`YYYY-MM-DDThh:mm:ss[.digits]` then `Z`
+ * or `±hh:mm`, fields in range) is read without a regular expression; anything else, valid or
+ * not, is left to the general parser (undefined).
+ */
+function parseCommonRfc3339(text: string): GoTime | undefined {
+  const n = text.length;
+  if (n < 20 || text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45 || text.charCodeAt(13) !== 58 || text.charCodeAt(16) !== 58) return undefined;
+  const t = text.charCodeAt(10);
+  if (t !== 84 && t !== 116) return undefined;
+  const year = digitsAt(text, 0, 4);
+  const month = digitsAt(text, 5, 2);
+  const day = digitsAt(text, 8, 2);
+  const hour = digitsAt(text, 11, 2);
+  const minute = digitsAt(text, 14, 2);
+  const second = digitsAt(text, 17, 2);
+  if (year < 0 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59) return undefined;
+  if (day > daysInMonth(year, month)) return undefined;
+  let at = 19;
+  let nsec = 0;
+  if (text.charCodeAt(at) === 46) {
+    let scale = 100_000_000;
+    at++;
+    const first = at;
+    for (; at < n; at++) {
+      const d = text.charCodeAt(at) - 48;
+      if (d < 0 || d > 9) break;
+      nsec += d * scale; // digits beyond the ninth add nothing (scale reaches 0), as in Go
+      scale = Math.floor(scale / 10);
+    }
+    if (at === first) return undefined;
+  }
+  let offsetMinutes = 0;
+  const z = text.charCodeAt(at);
+  if (z === 90 || z === 122) {
+    if (at + 1 !== n) return undefined;
+  } else if (z === 43 || z === 45) {
+    if (at + 6 !== n || text.charCodeAt(at + 3) !== 58) return undefined;
+    const oh = digitsAt(text, at + 1, 2);
+    const om = digitsAt(text, at + 4, 2);
+    if (oh < 0 || oh > 23 || om < 0 || om > 59) return undefined;
+    offsetMinutes = (z === 45 ? -1 : 1) * (oh * 60 + om);
+  } else return undefined;
+  const local = daysFromCivil(year, month, day) * SECONDS_PER_DAY + hour * 3600 + minute * 60 + second;
+  return { sec: local - offsetMinutes * 60, nsec, offsetMinutes };
+}
+
+function parseAnyRfc3339(text: string): GoTime {
   const m = RFC3339.exec(text);
   if (!m) throw new TimeParseError(text, 'expected YYYY-MM-DDThh:mm:ss[.fraction](Z|±hh:mm)');
   const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];

@@ -164,6 +164,13 @@ describe('encoding rules', () => {
     expect(encodeIndex({ supersedes: [], packs: [] }).toString()).toBe('{"packs":[]}\n');
     expect(() => encodeIndex({ packs: [{ id: 'e'.repeat(64), blobs: [] }] })).toThrow(/at least one blob/);
     expect(() => encodeIndex({ packs: [{ id: 'e'.repeat(64), blobs: [{ id: '0'.repeat(64), type: 'data', offset: 0, length: 32, uncompressedLength: 0 }] }] })).toThrow(/uncompressed_length 0/);
+    // What JSON.parse reads differently from Go takes the exact path: keys matched without
+    // case, null as the zero value, numbers Go refuses for an integer field.
+    const blob = { id: '0'.repeat(64), type: 'data' as const, offset: 5, length: 7 };
+    expect(decodeIndex(Buffer.from(`{"Packs":[{"ID":"${'e'.repeat(64)}","Blobs":[{"Id":"${blob.id}","TYPE":"data","Offset":5,"length":7,"uncompressed_length":null}]}]}`))).toEqual({ packs: [{ id: 'e'.repeat(64), blobs: [blob] }] });
+    expect(decodeIndex(Buffer.from(`{"packs":[{"id":"${'e'.repeat(64)}","blobs":null}],"supersedes":null}`))).toEqual({ packs: [{ id: 'e'.repeat(64), blobs: [] }] });
+    expect(() => decodeIndex(Buffer.from(`{"packs":[{"id":"${'e'.repeat(64)}","blobs":[{"id":"${blob.id}","type":"data","offset":1e3,"length":7}]}]}`))).toThrow(CorruptDataError);
+    expect(() => decodeIndex(Buffer.from(`{"packs":[{"id":"${'e'.repeat(64)}","blobs":[{"id":"${blob.id}","type":"data","offset":5.0,"length":7}]}]}`))).toThrow(CorruptDataError);
     // the legacy format: a bare array of packs
     const legacy = decodeIndex(Buffer.from(`[{"id":"${'e'.repeat(64)}","blobs":[{"id":"${'0'.repeat(64)}","type":"data","offset":0,"length":40}]}]`));
     expect(legacy.legacy).toBe(true);

@@ -13,6 +13,7 @@ import { RESTIC_014, restic, resticOk } from '../helpers/restic.ts';
 import { getCore } from '../../src/native/index.ts';
 import { LocalStorage } from '../../src/storage/local.ts';
 import { ResticRepository } from '../../src/formats/restic/repository.ts';
+import { RepositoryLock } from '../../src/formats/restic/lock.ts';
 import { Packer } from '../../src/formats/restic/packer.ts';
 import { encodeSnapshot } from '../../src/formats/restic/snapshot.ts';
 import { goTimeFromUnix } from '../../src/util/go-time.ts';
@@ -240,6 +241,29 @@ describe('locks', () => {
     }
     expect(fs.readdirSync(path.join(repo, 'locks'))).toHaveLength(0);
     expect(cli(repo, ['backup', 'create', '--include', src]).code).toBe(0);
+  });
+
+  it('lets a writer start its reads only once its own lock file is written, and again after waiting', async () => {
+    const repo = freshRepo('warm-up');
+    const opened = await ResticRepository.open(new LocalStorage({ root: repo, uploadBucket: undefined }), await getCore(), Buffer.from(PASSWORD));
+    const seen: string[][] = [];
+    const warmUp = () => seen.push(fs.readdirSync(path.join(repo, 'locks')));
+    const lock = await RepositoryLock.acquire(opened, { exclusive: false, warmUp });
+    expect(seen).toEqual([[lock.lockId]]);
+    await lock.release();
+
+    // Another process holds an exclusive lock for a while: nothing is read until it is gone.
+    seen.length = 0;
+    const holder = spawn(process.execPath, [path.join(repoRoot, 'test', 'helpers', 'hold-lock.mjs'), repo, PASSWORD, 'exclusive', '1500'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => holder.stdout.on('data', (d: Buffer) => d.toString().includes('locked') && resolve()));
+    try {
+      const waited = await RepositoryLock.acquire(opened, { exclusive: false, waitMs: 20_000, warmUp });
+      expect(seen).toEqual([[waited.lockId]]);
+      await waited.release();
+    } finally {
+      holder.kill('SIGTERM');
+      await exited(holder);
+    }
   });
 
   it('removes a stale lock (same host, dead pid) and proceeds', () => {

@@ -31,10 +31,14 @@ export class ResticBackend implements BackupBackend {
 
   private async index() {
     const index = await this.repo.index();
-    if (this.indexWarned) return index;
+    this.warnIndexProblems();
+    return index;
+  }
+
+  private warnIndexProblems(): void {
+    if (this.indexWarned) return;
     this.indexWarned = true;
     for (const p of this.repo.indexProblems) this.warn(`index ${p.indexId} cannot be read and is skipped (run \`backup check\`): ${p.message}`);
-    return index;
   }
 
   /** Snapshots that load; unreadable ones are reported (a damaged snapshot must not hide the others). */
@@ -45,8 +49,7 @@ export class ResticBackend implements BackupBackend {
   }
 
   async createBackup(options: CreateOptions): Promise<CreateResult> {
-    await this.index();
-    return createResticBackup(this.repo, this.core, this.settings, options);
+    return createResticBackup(this.repo, this.core, this.settings, options, () => this.warnIndexProblems());
   }
 
   async listBackups(): Promise<Backup[]> {

@@ -1,7 +1,7 @@
 // `backup create` for restic repositories: walk, chunk with the repository's polynomial, store
 // new blobs in packs, then index, then the snapshot (formats/restic.md §1.3 commit order), all
 // under a shared lock.
-import { completed } from '../../observe/progress.ts';
+import { completed, watched } from '../../observe/progress.ts';
 import { currentUserName } from '../../engine/user-names.ts';
 import os from 'node:os';
 import type { CompressionSpec, Core } from '../../native/types.ts';
@@ -46,15 +46,19 @@ function nowParts(date: Date): { sec: number; nsec: number } {
   return { sec: Math.floor(ms / 1000), nsec: (ms % 1000) * 1e6 };
 }
 
-export async function createResticBackup(repo: ResticRepository, core: Core, settings: ResticWriteSettings, options: CreateOptions): Promise<CreateResult> {
+/** `indexLoaded`: the index has been read (for reporting index files that could not be). */
+export async function createResticBackup(repo: ResticRepository, core: Core, settings: ResticWriteSettings, options: CreateOptions, indexLoaded?: () => void): Promise<CreateResult> {
   const started = options.time ?? new Date();
   const startTime = nowParts(started);
   const time = options.timestamp ? parseRfc3339(options.timestamp) : goTimeFromUnix(startTime.sec, startTime.nsec);
   const hostname = options.hostname ?? os.hostname();
   const exclude = new ExcludeMatcher(options.exclude ?? { patterns: [], paths: [] });
 
-  return withLock(repo, { exclusive: false }, async (lock) => {
-    const index = await repo.index();
+  // What the walk starts from: the index, the parent snapshot's root tree and the set of known
+  // blobs. Read while the lock is being confirmed (restic pauses 200 ms there), reread on retry.
+  const prepare = async () => {
+    const index = await repo.index({ reload: true });
+    indexLoaded?.();
     const { snapshots } = await loadSnapshots(repo);
     const parent = options.force
       ? undefined
@@ -62,11 +66,20 @@ export async function createResticBackup(repo: ResticRepository, core: Core, set
         ? findSnapshot(snapshots, options.parent)
         : chooseParent(snapshots, hostname, options.paths, time);
     const previous = parent ? await new ParentDir(repo, index, parent.snapshot.tree).load() : undefined;
-
     const known = core.newBlobSet();
     const ids: Buffer[] = [];
     for (const [id] of index.entries('data')) ids.push(Buffer.from(id, 'hex'));
     if (ids.length) known.addMany(Buffer.concat(ids));
+    return { index, parent, previous, known };
+  };
+  let prepared: ReturnType<typeof prepare> | undefined;
+  const warmUp = () => {
+    prepared = prepare();
+    prepared.catch(() => {}); // surfaces below, once the lock is held
+  };
+
+  return withLock(repo, { exclusive: false, warmUp }, async (lock) => {
+    const { index, parent, previous, known } = await (prepared ?? prepare());
 
     const packer = await Packer.open(repo, index, settings.packSize, settings.uploads);
     const writer = packer.pipelineWriter;
@@ -87,7 +100,7 @@ export async function createResticBackup(repo: ResticRepository, core: Core, set
       exclude,
       previous,
       ...(options.signal ? { signal: options.signal } : {}),
-      scan: options.progress !== undefined,
+      scan: watched(options.progress),
       onProgress: (c, current, totals) =>
         options.progress?.update({
           operation: 'backup',

@@ -118,6 +118,73 @@ function decodePack(value: JsonValue, at: string): IndexPack {
  * or the legacy array form. Errors are CorruptDataError naming the field.
  */
 export function decodeIndex(bytes: Uint8Array): ResticIndex {
+  return decodeIndexFast(bytes) ?? decodeIndexExact(bytes);
+}
+
+const PACK_KEYS: ReadonlySet<string> = new Set(['id', 'blobs']);
+const BLOB_KEYS: ReadonlySet<string> = new Set(['id', 'type', 'offset', 'length', 'uncompressed_length']);
+/** Numbers that JSON.parse reads but Go refuses for an integer field, or rounds: exact parser. */
+const AWKWARD_NUMBER = /[:,[]\s*-?\d*[.eE]|[:,[]\s*-?\d{16,}/;
+
+function uintValue(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+}
+
+/**
+ * The common case through the engine's JSON.parse: index files as restic and we write them
+ * (exact lower-case keys, no nulls, integers below 2^53). Anything else returns undefined and
+ * goes through the exact Go-compatible parser, which also words the errors.
+ */
+function decodeIndexFast(bytes: Uint8Array): ResticIndex | undefined {
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+  if (AWKWARD_NUMBER.test(text)) return undefined;
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return undefined;
+  const root = doc as Record<string, unknown>;
+  for (const key in root) if (key !== 'packs' && key !== 'supersedes') return undefined;
+  const index: ResticIndex = { packs: [] };
+  const supersedes = root['supersedes'];
+  if (supersedes !== undefined) {
+    if (!Array.isArray(supersedes)) return undefined;
+    for (const id of supersedes as unknown[]) if (typeof id !== 'string' || !ID_PATTERN.test(id)) return undefined;
+    if (supersedes.length > 0) index.supersedes = supersedes as string[];
+  }
+  const packs = root['packs'];
+  if (packs === undefined) return index;
+  if (!Array.isArray(packs)) return undefined;
+  for (const rawPack of packs as unknown[]) {
+    if (typeof rawPack !== 'object' || rawPack === null || Array.isArray(rawPack)) return undefined;
+    const pack = rawPack as Record<string, unknown>;
+    for (const key in pack) if (!PACK_KEYS.has(key)) return undefined;
+    const id = pack['id'];
+    const rawBlobs = pack['blobs'];
+    if (typeof id !== 'string' || !ID_PATTERN.test(id) || !Array.isArray(rawBlobs)) return undefined;
+    const blobs: IndexBlob[] = new Array<IndexBlob>(rawBlobs.length);
+    for (let i = 0; i < rawBlobs.length; i++) {
+      const rawBlob: unknown = rawBlobs[i];
+      if (typeof rawBlob !== 'object' || rawBlob === null || Array.isArray(rawBlob)) return undefined;
+      const b = rawBlob as Record<string, unknown>;
+      for (const key in b) if (!BLOB_KEYS.has(key)) return undefined;
+      const blobId = b['id'];
+      const type = b['type'];
+      const offset = uintValue(b['offset'] ?? 0);
+      const length = uintValue(b['length'] ?? 0);
+      const uncompressed = uintValue(b['uncompressed_length'] ?? 0);
+      if (typeof blobId !== 'string' || !ID_PATTERN.test(blobId) || (type !== 'data' && type !== 'tree')) return undefined;
+      if (offset === undefined || length === undefined || uncompressed === undefined) return undefined;
+      blobs[i] = uncompressed === 0 ? { id: blobId, type, offset, length } : { id: blobId, type, offset, length, uncompressedLength: uncompressed };
+    }
+    index.packs.push({ id, blobs });
+  }
+  return index;
+}
+
+function decodeIndexExact(bytes: Uint8Array): ResticIndex {
   const root = parseGoJson(bytes, 'index');
   if (Array.isArray(root)) return { packs: root.map((p, i) => decodePack(p, `index[${i}]`)), legacy: true };
   const obj = asObject(root, 'index');

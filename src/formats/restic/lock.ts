@@ -59,6 +59,12 @@ export interface LockOptions {
   waitMs?: number;
   /** Called when stale locks are removed. */
   onStaleRemoved?: (description: string) => void;
+  /**
+   * Called each time our lock file has been written, before the pause and re-check that decide
+   * whether we hold the lock: reads that need the lock can run during that pause. Their result
+   * may be used only once the lock is granted; each attempt calls this again.
+   */
+  warmUp?: () => void;
 }
 
 export class RepositoryLock {
@@ -128,6 +134,7 @@ export class RepositoryLock {
         const before = await RepositoryLock.conflicts(repo, options.exclusive, undefined, options);
         if (before.length === 0) {
           const id = await repo.writeUnpacked('locks', encodeLock(RepositoryLock.lockContent(options.exclusive)));
+          options.warmUp?.();
           await new Promise((r) => setTimeout(r, RECHECK_DELAY_MS));
           const after = await RepositoryLock.conflicts(repo, options.exclusive, id, options);
           if (after.length === 0) {

@@ -203,10 +203,11 @@ export class ResticRepository {
   /**
    * The index for reading and adding data: an unreadable index file is skipped (its blobs are
    * then unknown: restores of files in them fail, backups store such data again) and recorded in
-   * indexProblems. Deleting data (prune) uses loadIndex() without tolerance instead.
+   * indexProblems. Deleting data (prune) uses loadIndex() without tolerance instead. `reload`
+   * reads the index files again (a lock holder must not trust what was read before it held it).
    */
-  async index(): Promise<MasterIndex> {
-    if (!this.indexCache) {
+  async index(options: { reload?: boolean } = {}): Promise<MasterIndex> {
+    if (!this.indexCache || options.reload) {
       const { index, problems } = await this.loadIndex({ tolerant: true });
       this.indexCache = index;
       this.indexProblems = problems;
