@@ -208,12 +208,19 @@ export class ResticRepository {
    */
   async index(options: { reload?: boolean } = {}): Promise<MasterIndex> {
     if (!this.indexCache || options.reload) {
+      // Loads may overlap (a lock attempt abandoned while its read runs): the last one started wins.
+      const load = ++this.indexLoads;
       const { index, problems } = await this.loadIndex({ tolerant: true });
-      this.indexCache = index;
-      this.indexProblems = problems;
+      if (load === this.indexLoads) {
+        this.indexCache = index;
+        this.indexProblems = problems;
+      }
+      return index;
     }
     return this.indexCache;
   }
+
+  private indexLoads = 0;
 
   /** One blob's plaintext, hash-checked; tries further locations when one is damaged. */
   async loadBlob(type: BlobType, id: string, index?: MasterIndex): Promise<Buffer> {
