@@ -156,20 +156,32 @@ pub fn decompress(codec: Codec, data: &[u8], expected: i64, max: Option<usize>) 
 }
 
 fn zstd_decompress_exact(data: &[u8], expected: usize) -> CoreResult<Vec<u8>> {
+    let mut out = Vec::new();
+    zstd_decompress_exact_into(data, expected, &mut out)?;
+    Ok(out)
+}
+
+/// A zstd frame of known plaintext length into `out` (replacing its contents), reusing its
+/// capacity: a caller decoding many blobs in a row then faults its buffer in once.
+pub fn zstd_decompress_exact_into(data: &[u8], expected: usize, out: &mut Vec<u8>) -> CoreResult<()> {
+    if data.is_empty() {
+        return Err(CoreErr::new(Code::Corrupt, "empty compressed stream"));
+    }
     ZSTD_DCTX.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {
             *slot = Some(zstd::bulk::Decompressor::new().map_err(zstd_err)?);
         }
         let dctx = slot.as_mut().expect("decompressor just created");
-        let mut out = Vec::with_capacity(expected);
-        let n = dctx.decompress_to_buffer(data, &mut out).map_err(|e| {
+        out.clear();
+        out.reserve(expected);
+        let n = dctx.decompress_to_buffer(data, out).map_err(|e| {
             CoreErr::new(Code::Corrupt, format!("zstd: {e} (expected {expected} bytes)"))
         })?;
         if n != expected {
             return Err(CoreErr::new(Code::Corrupt, format!("zstd: decoded {n} bytes, expected {expected}")));
         }
-        Ok(out)
+        Ok(())
     })
 }
 

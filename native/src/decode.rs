@@ -1,7 +1,7 @@
 //! decodeBlobs: open, decompress and hash-check the blobs of one pack range, optionally
 //! writing each plaintext straight to its target files. One blob failing does not stop the rest.
 
-use crate::compress::{decompress, Codec};
+use crate::compress::{decompress, zstd_decompress_exact_into, Codec};
 use crate::error::{Code, CoreErr, CoreResult, ErrorInfo};
 use crate::hash::HashAlgo;
 use crate::pool;
@@ -111,8 +111,16 @@ fn pwrite_all(fd: i32, mut data: &[u8], mut pos: u64) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Buffers one decode job reuses from blob to blob when the plaintexts go to files: allocating
+/// (and faulting in) fresh megabytes per blob cost more than the copy they hold.
+#[derive(Default)]
+struct Scratch {
+    opened: Vec<u8>,
+    plain: Vec<u8>,
+}
+
 impl Decoder {
-    fn one(&self, data: &[u8], blob: &DecodeBlobJs) -> CoreResult<Option<Vec<u8>>> {
+    fn one(&self, data: &[u8], blob: &DecodeBlobJs, scratch: &mut Scratch) -> CoreResult<Option<Vec<u8>>> {
         let subject = hex(&blob.id);
         let tag = |e: CoreErr| if e.subject.is_none() { e.with_subject(subject.clone()) } else { e };
         let (offset, length, raw) = (blob.offset, blob.length, blob.raw_length);
@@ -126,19 +134,32 @@ impl Decoder {
         if blob.id.len() != 32 {
             return Err(tag(CoreErr::inval(format!("a blob id is 32 bytes, got {}", blob.id.len()))));
         }
+        // Plaintexts handed to JavaScript must be owned; those written to files need not be.
+        let to_files = blob.targets.is_some();
+        let Scratch { opened: open_buf, plain: plain_buf } = scratch;
         let sealed = &data[offset as usize..(offset + length) as usize];
         // Unsealed blobs (ghostsnap opens the whole pack data section first) are read in place.
         let opened: Cow<[u8]> = match self.sealer {
             Sealer::None => Cow::Borrowed(sealed),
+            _ if to_files => {
+                let n = self.sealer.opened_len(sealed.len()).map_err(tag)?;
+                if open_buf.len() < n {
+                    open_buf.resize(n, 0);
+                }
+                self.sealer.open_into(sealed, &mut open_buf[..n]).map_err(tag)?;
+                Cow::Borrowed(&open_buf[..n])
+            }
             _ => Cow::Owned(self.sealer.open(sealed).map_err(tag)?),
         };
-        let plain = if blob.compressed {
-            if raw > 0.0 {
-                decompress(self.codec, &opened, raw as i64, None)
+        let plain: Cow<[u8]> = if blob.compressed {
+            if to_files && raw > 0.0 && matches!(self.codec, Codec::Zstd) {
+                zstd_decompress_exact_into(&opened, raw as usize, plain_buf).map_err(tag)?;
+                Cow::Borrowed(&plain_buf[..])
+            } else if raw > 0.0 {
+                Cow::Owned(decompress(self.codec, &opened, raw as i64, None).map_err(tag)?)
             } else {
-                decompress(self.codec, &opened, -1, Some(UNKNOWN_RAW_MAX))
+                Cow::Owned(decompress(self.codec, &opened, -1, Some(UNKNOWN_RAW_MAX)).map_err(tag)?)
             }
-            .map_err(tag)?
         } else {
             if raw > 0.0 && opened.len() as f64 != raw {
                 return Err(tag(CoreErr::new(
@@ -146,7 +167,7 @@ impl Decoder {
                     format!("blob is {} bytes, expected {raw}", opened.len()),
                 )));
             }
-            opened.into_owned()
+            opened
         };
         if self.hash.digest(&plain)[..] != blob.id[..] {
             return Err(tag(CoreErr::new(Code::Hash, format!("plaintext does not hash to {subject}"))));
@@ -164,7 +185,7 @@ impl Decoder {
                 }
                 Ok(None)
             }
-            None => Ok(Some(plain)),
+            None => Ok(Some(plain.into_owned())),
         }
     }
 }
@@ -200,8 +221,9 @@ pub fn decode_blobs<'env>(env: &'env Env, request: DecodeRequestJs) -> Result<Ob
             },
             (None, None) => unreachable!("checked above"),
         };
+        let mut scratch = Scratch::default();
         for blob in &blobs {
-            match decoder.one(bytes, blob) {
+            match decoder.one(bytes, blob, &mut scratch) {
                 Ok(p) => {
                     result.plaintexts.push(p.map(Bytes::from));
                     result.errors.push(None);

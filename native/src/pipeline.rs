@@ -99,10 +99,29 @@ fn take_buffer(cap: usize) -> Vec<u8> {
     }
 }
 
-fn give_back(buf: Vec<u8>) {
+/// What a kept buffer stays faulted in for: enough for most files without a page fault, while
+/// a buffer a long file filled does not hold its 16 MiB for the rest of the run.
+const SPARE_RESIDENT: usize = 1 << 20;
+
+fn give_back(mut buf: Vec<u8>) {
     let mut spare = SPARE_BUFFERS.lock().unwrap_or_else(|e| e.into_inner());
     if spare.len() < SPARE_KEEP {
+        release_tail(&mut buf, SPARE_RESIDENT);
         spare.push(buf);
+    }
+}
+
+/// Returns the pages of `buf` beyond `keep` bytes to the kernel; they read as zeros when touched
+/// again, which a read buffer does not care about.
+fn release_tail(buf: &mut [u8], keep: usize) {
+    const PAGE: usize = 4096;
+    let base = buf.as_mut_ptr() as usize;
+    let from = (base + keep).div_ceil(PAGE) * PAGE;
+    let to = (base + buf.len()) / PAGE * PAGE;
+    if to > from {
+        // SAFETY: [from, to) lies inside `buf`, which we borrow mutably; MADV_DONTNEED on private
+        // anonymous pages only replaces their contents with zeros.
+        unsafe { libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_DONTNEED) };
     }
 }
 

@@ -146,13 +146,40 @@ function pad(value: number, width: number): string {
  * error, as in Go's Time.MarshalJSON.
  */
 export function formatRfc3339Nano(t: GoTime): string {
-  const wc = wallClock(t);
-  if (wc.year < 0 || wc.year > 9999) throw new RangeError(`year ${wc.year} outside of range [0,9999]`);
-  let s = `${pad(wc.year, 4)}-${pad(wc.month, 2)}-${pad(wc.day, 2)}T${pad(wc.hour, 2)}:${pad(wc.minute, 2)}:${pad(wc.second, 2)}`;
-  if (t.nsec !== 0) s += '.' + pad(t.nsec, 9).replace(/0+$/, '');
+  const local = t.sec + t.offsetMinutes * 60;
+  const days = Math.floor(local / SECONDS_PER_DAY);
+  const secOfDay = local - days * SECONDS_PER_DAY;
+  let s = datePrefix(days) + TWO_DIGITS[Math.floor(secOfDay / 3600)] + ':' + TWO_DIGITS[Math.floor((secOfDay % 3600) / 60)] + ':' + TWO_DIGITS[secOfDay % 60];
+  if (t.nsec !== 0) {
+    const digits = String(t.nsec + 1_000_000_000); // "1" and nine digits
+    let end = digits.length;
+    while (digits.charCodeAt(end - 1) === 48) end--;
+    s += '.' + digits.slice(1, end);
+  }
   if (t.offsetMinutes === 0) return s + 'Z';
   const abs = Math.abs(t.offsetMinutes);
-  return `${s}${t.offsetMinutes < 0 ? '-' : '+'}${pad(Math.floor(abs / 60), 2)}:${pad(abs % 60, 2)}`;
+  return s + (t.offsetMinutes < 0 ? '-' : '+') + TWO_DIGITS[Math.floor(abs / 60)] + ':' + TWO_DIGITS[abs % 60];
+}
+
+const TWO_DIGITS: readonly string[] = Array.from({ length: 100 }, (_, i) => (i < 10 ? '0' : '') + i);
+
+// Tree encoding formats mtime, atime and ctime of every entry: a directory's entries mostly share
+// a few days (ctime often one), so the last two dates are kept.
+const recentDays = [Number.NaN, Number.NaN];
+const recentPrefixes = ['', ''];
+
+/** `YYYY-MM-DDT` of a day number. */
+function datePrefix(days: number): string {
+  if (days === recentDays[0]) return recentPrefixes[0]!;
+  if (days === recentDays[1]) return recentPrefixes[1]!;
+  const { year, month, day } = civilFromDays(days);
+  if (year < 0 || year > 9999) throw new RangeError(`year ${year} outside of range [0,9999]`);
+  const prefix = pad(year, 4) + '-' + TWO_DIGITS[month] + '-' + TWO_DIGITS[day] + 'T';
+  recentDays[1] = recentDays[0]!;
+  recentPrefixes[1] = recentPrefixes[0]!;
+  recentDays[0] = days;
+  recentPrefixes[0] = prefix;
+  return prefix;
 }
 
 /** Thrown for text that is not an RFC 3339 date-time. */

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -156,6 +156,32 @@ describeEachCore('decodeBlobs', (core) => {
     }
     const want = Buffer.concat([plains[0]!, plains[1]!, plains[0]!]);
     expect(toHex(readFileSync(path))).toBe(toHex(want));
+  });
+
+  it('file targets: blobs growing and shrinking, a damaged one between, each written exactly', async () => {
+    // One decode job reuses its buffers from blob to blob; a blob must never see a neighbour's bytes.
+    const seal: SealSpec = { kind: 'restic', key: hex(sealVectors.vectors[0]!.key_hex) };
+    const plains = [Buffer.alloc(300_000, 'x'), Buffer.from('short'), randomBytes(200_000), Buffer.alloc(70_000, 'q'), Buffer.from('tail')];
+    const compressed = [true, false, false, true, true];
+    const boxes = plains.map((p, i) => core().seal(seal, compressed[i] ? core().compress({ kind: 'zstd', level: 3 }, p) : p));
+    const damaged = 3;
+    let offset = 0;
+    const blobs: DecodeBlobSpec[] = boxes.map((b, i) => {
+      const spec = { offset, length: b.length, rawLength: compressed[i] ? plains[i]!.length : 0, compressed: compressed[i]!, id: hex(sha256(plains[i]!)) };
+      offset += b.length;
+      return spec;
+    });
+    const data = Buffer.concat(boxes);
+    data[blobs[damaged]!.offset + 30] = (data[blobs[damaged]!.offset + 30] as number) ^ 0x40;
+    const paths = plains.map(() => join(tmp, `reuse-${Math.random().toString(36).slice(2)}`));
+    const fds = paths.map((p) => openSync(p, 'w+'));
+    try {
+      const res = await core().decodeBlobs({ data, blobs: blobs.map((b, i) => ({ ...b, targets: [{ fd: fds[i]!, position: 0 }] })), seal, codec: 'zstd', hash: 'sha256' });
+      expect(res.errors.map((e) => e?.code ?? null)).toEqual([null, null, null, 'EAUTH', null]);
+    } finally {
+      fds.forEach((fd) => closeSync(fd));
+    }
+    paths.forEach((p, i) => expect(toHex(readFileSync(p)), `blob ${i}`).toBe(i === damaged ? '' : toHex(plains[i]!)));
   });
 
   it('rejects a bad seal spec or codec with EINVAL', async () => {

@@ -30,6 +30,18 @@ describe('formatRfc3339Nano', () => {
     expect(() => formatRfc3339Nano({ sec: 253402300800, nsec: 0, offsetMinutes: 0 })).toThrow(/year 10000/);
   });
 
+  test('agrees with Date when times on a few days alternate (the formatter keeps recent dates)', () => {
+    const days = [19000, 19001, -5, 19000, 2932000];
+    for (let i = 0; i < 600; i++) {
+      const day = days[i % days.length]! + (i % 7 === 0 ? i : 0); // now and then a new day
+      const ms = day * 86_400_000 + Math.floor(Math.random() * 86_400_000);
+      const sec = Math.floor(ms / 1000);
+      const expected = new Date(ms).toISOString().replace(/\.?0*Z$/, 'Z');
+      expect(formatRfc3339Nano({ sec, nsec: (ms - sec * 1000) * 1_000_000, offsetMinutes: 0 })).toBe(expected);
+    }
+    expect(() => formatRfc3339Nano({ sec: 253402300800, nsec: 0, offsetMinutes: 0 })).toThrow(/year 10000/);
+  });
+
   test('agrees with Date for millisecond times over 4000 years', () => {
     for (let i = 0; i < 2000; i++) {
       const ms = Math.floor((Math.random() - 0.5) * 2 * 62135596800000 * 0.98);

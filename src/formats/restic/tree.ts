@@ -9,9 +9,7 @@ import {
   goJsonArray,
   goJsonBytes,
   goJsonInteger,
-  goJsonObject,
   goJsonString,
-  omitEmpty,
 } from './go-json.ts';
 import {
   asObject,
@@ -30,6 +28,7 @@ import {
 import { goQuote, goUnquote } from './go-quote.ts';
 import { formatRfc3339Nano, GO_ZERO_TIME as GO_ZERO_TIME_REF, parseRfc3339, type GoTime } from '../../util/go-time.ts';
 import { isValidUtf8 } from './go-utf8.ts';
+import { Utf8Sink } from '../../util/utf8-sink.ts';
 
 export interface ExtendedAttribute {
   /** Raw attribute name, e.g. `user.comment`. */
@@ -110,6 +109,8 @@ function nodeLabel(node: ResticNode): string {
 
 /** The JSON of one node, exactly as restic writes it. */
 export function encodeNode(node: ResticNode): string {
+  // Written out member by member (Go's field order, omitempty by hand): this runs once per
+  // directory entry, and the generic goJsonObject's member lists cost more than the JSON itself.
   const field = (name: string): Label => () => `${nodeLabel(node)} ${name}`;
   if (node.name.length === 0) throw new RangeError('node with an empty name');
   if (!WRITABLE_TYPES.has(node.type)) throw new RangeError(`${nodeLabel(node)}: type ${JSON.stringify(node.type)} cannot be written`);
@@ -119,37 +120,38 @@ export function encodeNode(node: ResticNode): string {
   if ((node.type === 'dir') !== (node.subtree !== undefined)) {
     throw new RangeError(`${nodeLabel(node)}: ${node.type === 'dir' ? 'a dir needs a subtree' : 'only a dir has a subtree'}`);
   }
+  let out = '{"name":' + goJsonString(goQuote(node.name)) + ',"type":"' + node.type + '"';
+  if (node.mode) out += ',"mode":' + checkUint(node.mode, 32, field('mode'));
+  out += ',"mtime":' + timeJson(node.mtime) + ',"atime":' + timeJson(node.atime) + ',"ctime":' + timeJson(node.ctime);
+  out += ',"uid":' + checkUint(node.uid, 32, field('uid')) + ',"gid":' + checkUint(node.gid, 32, field('gid'));
+  if (node.user) out += ',"user":' + goJsonString(node.user);
+  if (node.group) out += ',"group":' + goJsonString(node.group);
+  if (node.inode) out += ',"inode":' + checkUintBig(node.inode, field('inode'));
+  if (node.deviceId) out += ',"device_id":' + checkUintBig(node.deviceId, field('device_id'));
+  if (node.size) out += ',"size":' + checkUint(node.size, 64, field('size'));
+  if (node.links) out += ',"links":' + checkUint(node.links, 64, field('links'));
   const target = node.linkTarget;
-  return goJsonObject([
-    ['name', goJsonString(goQuote(node.name))],
-    ['type', '"' + node.type + '"'],
-    ['mode', omitEmpty(node.mode, (v) => checkUint(v, 32, field('mode')))],
-    ['mtime', timeJson(node.mtime)],
-    ['atime', timeJson(node.atime)],
-    ['ctime', timeJson(node.ctime)],
-    ['uid', checkUint(node.uid, 32, field('uid'))],
-    ['gid', checkUint(node.gid, 32, field('gid'))],
-    ['user', omitEmpty(node.user, goJsonString)],
-    ['group', omitEmpty(node.group, goJsonString)],
-    ['inode', omitEmpty(node.inode, (v) => checkUintBig(v, field('inode')))],
-    ['device_id', omitEmpty(node.deviceId, (v) => checkUintBig(v, field('device_id')))],
-    ['size', omitEmpty(node.size, (v) => checkUint(v, 64, field('size')))],
-    ['links', omitEmpty(node.links, (v) => checkUint(v, 64, field('links')))],
+  if (target !== undefined && target.length > 0) {
+    out += ',"linktarget":' + goJsonString(target);
     // restic 0.14 stores the target lossily (invalid UTF-8 → U+FFFD); 0.16+ adds the raw bytes
     // when they are not valid UTF-8 and prefers them on read. 0.14 ignores the extra field.
-    ['linktarget', omitEmpty(target, goJsonString)],
-    ['linktarget_raw', target !== undefined && !isValidUtf8(target) ? goJsonBytes(target) : undefined],
-    [
-      'extended_attributes',
-      omitEmpty(node.extendedAttributes, (list) =>
-        goJsonArray(list.map((a) => goJsonObject([['name', goJsonString(a.name)], ['value', goJsonBytes(a.value)]]))),
-      ),
-    ],
-    ['device', omitEmpty(node.device, (v) => checkUintBig(v, field('device')))],
-    ['content', node.content === null ? 'null' : goJsonArray(node.content.map((id) => checkId(id, field('content'))))],
-    ['subtree', omitEmpty(node.subtree, (id) => checkId(id, field('subtree')))],
-    ['error', omitEmpty(node.error, goJsonString)],
-  ]);
+    if (!isValidUtf8(target)) out += ',"linktarget_raw":' + goJsonBytes(target);
+  }
+  const xattrs = node.extendedAttributes;
+  if (xattrs !== undefined && xattrs.length > 0) {
+    out += ',"extended_attributes":' + goJsonArray(xattrs.map((a) => '{"name":' + goJsonString(a.name) + ',"value":' + goJsonBytes(a.value) + '}'));
+  }
+  if (node.device) out += ',"device":' + checkUintBig(node.device, field('device'));
+  if (node.content === null) {
+    out += ',"content":null';
+  } else {
+    out += ',"content":[';
+    for (let i = 0; i < node.content.length; i++) out += (i > 0 ? ',' : '') + checkId(node.content[i]!, field('content'));
+    out += ']';
+  }
+  if (node.subtree) out += ',"subtree":' + checkId(node.subtree, field('subtree'));
+  if (node.error) out += ',"error":' + goJsonString(node.error);
+  return out + '}';
 }
 
 /**
@@ -161,7 +163,18 @@ export function encodeTree(nodes: readonly ResticNode[]): Buffer {
   for (let i = 1; i < sorted.length; i++) {
     if (sorted[i - 1]!.name.equals(sorted[i]!.name)) throw new RangeError(`duplicate ${nodeLabel(sorted[i]!)} in tree`);
   }
-  return Buffer.from('{"nodes":' + goJsonArray(sorted.map(encodeNode)) + '}\n', 'utf8');
+  // Written node by node: a directory of 18k entries built as one string held ~90 MB of ropes.
+  const sink = new Utf8Sink(sorted.length * 400 + 16);
+  sink.write('{"nodes":[');
+  // Joined in groups: one write per node costs more than the encoding.
+  const group: string[] = [];
+  for (let i = 0; i < sorted.length; i += 256) {
+    group.length = 0;
+    for (let j = i; j < Math.min(i + 256, sorted.length); j++) group.push(encodeNode(sorted[j]!));
+    sink.write((i > 0 ? ',' : '') + group.join(','));
+  }
+  sink.write(']}\n');
+  return sink.bytes();
 }
 
 function decodeNode(value: JsonValue, path: string): ResticNode {
