@@ -9,6 +9,7 @@ import { Semaphore } from './concurrency.ts';
 import type { ExcludeMatcher } from './exclude.ts';
 import { ReadRootMap, type ReadRoot } from './read-roots.ts';
 import { scanTotals, type ScanTotals } from './scanner.ts';
+import { withPacedCollection } from '../util/release-memory.ts';
 
 export type EntryKind = 'file' | 'dir' | 'symlink' | 'dev' | 'chardev' | 'fifo' | 'socket';
 
@@ -222,8 +223,10 @@ export class Archiver<R> {
     }
     try {
       const tree = buildTargetTree(this.options.targets);
-      const walked = await this.visitTargetNode(Buffer.from('/'), tree, this.options.previous, undefined);
-      const root = await walked.result;
+      const root = await withPacedCollection(async () => {
+        const walked = await this.visitTargetNode(Buffer.from('/'), tree, this.options.previous, undefined);
+        return walked.result;
+      });
       return { root, counters: this.counters, problems: this.problems, skipped: this.skipped };
     } finally {
       scanStop.abort();

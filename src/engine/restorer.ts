@@ -11,6 +11,7 @@ import { completed, type ProgressSink } from '../observe/progress.ts';
 import type { EntryKind } from './archiver.ts';
 import { mapLimit } from './concurrency.ts';
 import { recheckFile } from './recheck.ts';
+import { withPacedCollection } from '../util/release-memory.ts';
 
 export interface TimeSpec {
   sec: number;
@@ -152,6 +153,10 @@ export class Restorer {
   }
 
   async run(): Promise<{ counters: RestoreCounters; problems: FileProblem[] }> {
+    return withPacedCollection(() => this.restoreAll());
+  }
+
+  private async restoreAll(): Promise<{ counters: RestoreCounters; problems: FileProblem[] }> {
     if (this.options.root && !this.options.verifyOnly) await fsp.mkdir(this.options.root, { recursive: true });
     // Counted first, as restic does, so the bar has its totals and ETA from the start (trees
     // read here are in the repository's tree cache when the restore walks them again).

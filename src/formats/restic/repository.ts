@@ -269,14 +269,15 @@ export class ResticRepository {
   }
 
   async readBlobAt(loc: BlobLocation, id: string, type: BlobType = 'data', index?: MasterIndex): Promise<Buffer> {
-    const data = await this.blobBytes(loc, type, index);
-    const result = await this.core.decodeBlobs({
-      data,
-      blobs: [{ offset: 0, length: data.length, rawLength: loc.uncompressedLength, compressed: loc.uncompressedLength > 0, id: Buffer.from(id, 'hex') }],
-      seal: this.seal,
-      codec: 'zstd',
-      hash: 'sha256',
-    });
+    const blob = { offset: 0, rawLength: loc.uncompressedLength, compressed: loc.uncompressedLength > 0, id: Buffer.from(id, 'hex') };
+    // A local pack is read by the core (just the blob's range): no pack cache held in memory,
+    // no buffer through JavaScript. Remote packs go through blobBytes and its tree pack cache.
+    const localFile = this.storage.localFile?.(objectKey('data', loc.packId));
+    const source =
+      localFile !== undefined
+        ? { file: { path: localFile, offset: loc.offset, length: loc.length }, blobs: [{ ...blob, length: loc.length }] }
+        : await this.blobBytes(loc, type, index).then((data) => ({ data, blobs: [{ ...blob, length: data.length }] }));
+    const result = await this.core.decodeBlobs({ ...source, seal: this.seal, codec: 'zstd', hash: 'sha256' });
     const error = result.errors[0];
     if (error) throw new CorruptDataError(`pack ${loc.packId} at ${loc.offset}: ${error.message}`, { details: { pack: loc.packId } });
     const plain = result.plaintexts[0];

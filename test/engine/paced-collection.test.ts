@@ -1,0 +1,54 @@
+// The paced collector asks Bun for full collections only while a long operation runs.
+import { afterEach, describe, expect, test } from 'vitest';
+import { releasedBytes, withPacedCollection } from '../../src/util/release-memory.ts';
+
+type Holder = { Bun?: { gc?: (force: boolean) => void } };
+const holder = globalThis as Holder;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('withPacedCollection', () => {
+  const saved = { bun: holder.Bun, env: process.env.BOLT_GC_INTERVAL_MS };
+  afterEach(() => {
+    if (saved.bun === undefined) delete holder.Bun;
+    else holder.Bun = saved.bun;
+    if (saved.env === undefined) delete process.env.BOLT_GC_INTERVAL_MS;
+    else process.env.BOLT_GC_INTERVAL_MS = saved.env;
+  });
+
+  test('collects at the interval while the work runs, and stops with it (also when it fails)', async () => {
+    const calls: boolean[] = [];
+    holder.Bun = { gc: (force) => calls.push(force) };
+    process.env.BOLT_GC_INTERVAL_MS = '20';
+    await expect(withPacedCollection(async () => (await sleep(130), 'done'))).resolves.toBe('done');
+    expect(calls.length).toBeGreaterThanOrEqual(3);
+    expect(calls.every((force) => force)).toBe(true);
+    const after = calls.length;
+    await sleep(80);
+    expect(calls.length).toBe(after);
+
+    await expect(withPacedCollection(async () => (await sleep(60), Promise.reject(new Error('boom'))))).rejects.toThrow('boom');
+    const afterFailure = calls.length;
+    expect(afterFailure).toBeGreaterThan(after);
+    await sleep(80);
+    expect(calls.length).toBe(afterFailure);
+  });
+
+  test('BOLT_GC_INTERVAL_MS=0 and runtimes without Bun.gc (Node, Deno) leave the collector alone', async () => {
+    const calls: boolean[] = [];
+    holder.Bun = { gc: (force) => calls.push(force) };
+    process.env.BOLT_GC_INTERVAL_MS = '0';
+    await withPacedCollection(() => sleep(60));
+    expect(calls).toEqual([]);
+
+    delete holder.Bun;
+    process.env.BOLT_GC_INTERVAL_MS = '10';
+    await expect(withPacedCollection(async () => (await sleep(30), 7))).resolves.toBe(7);
+  });
+
+  test('releasedBytes asks for one collection per 128 MiB let go', () => {
+    const calls: boolean[] = [];
+    holder.Bun = { gc: (force) => calls.push(force) };
+    for (let i = 0; i < 15; i++) releasedBytes(16 * 1024 * 1024);
+    expect(calls).toEqual([true]);
+  });
+});
