@@ -141,6 +141,8 @@ export class Restorer {
   private readonly dirs: RestoreNode[] = [];
   private readonly linked = new Map<string, RestoreNode>();
   private readonly deferredLinks: RestoreNode[] = [];
+  /** Hard-link groups whose first name failed. */
+  private readonly failedLinkKeys = new Set<string>();
   private totals: RestoreTotals | undefined;
   private readonly owner: boolean;
 
@@ -168,6 +170,9 @@ export class Restorer {
     // window's plan, not the whole tree's.
     let files: RestoreNode[] = [];
     let windowBytes = 0;
+    // One window is written while the walk (tree reads, directories, symlinks) fills the next,
+    // so neither the walk nor the tail of a window leaves the cores idle.
+    let writing: Promise<void> = Promise.resolve();
     for await (const node of this.source.nodes()) {
       this.checkAbort();
       if (node.kind === 'file') {
@@ -180,13 +185,18 @@ export class Restorer {
         }
         files.push(node);
         windowBytes += node.size;
-        if (files.length >= WINDOW_FILES || windowBytes >= WINDOW_BYTES) {
-          await this.restoreFiles(files);
+        if (files.length >= (this.options.windowFiles ?? WINDOW_FILES) || windowBytes >= (this.options.windowBytes ?? WINDOW_BYTES)) {
+          await writing;
+          writing = this.restoreFiles(files);
+          // Its failure is seen by the next await; this only keeps it from counting as unhandled
+          // when the walk fails first.
+          writing.catch(() => {});
           files = [];
           windowBytes = 0;
         }
       } else await this.restoreOther(node);
     }
+    await writing;
     await this.restoreFiles(files);
     for (const node of this.deferredLinks) await this.restoreHardlink(node);
     const hash = this.options.recheck;
@@ -297,8 +307,11 @@ export class Restorer {
   private async restoreHardlink(node: RestoreNode): Promise<void> {
     const first = node.hardlinkKey ? this.linked.get(node.hardlinkKey) : undefined;
     if (!first) return;
+    // The names share one inode: when its data could not be restored, every name is damaged.
+    const damaged = this.failedLinkKeys.has(node.hardlinkKey as string);
     if (this.options.verifyOnly) {
-      this.counters.files += 1;
+      if (damaged) this.problem(node, `hard link to ${first.displayPath}, which could not be read completely`);
+      else this.counters.files += 1;
       return;
     }
     if (!(await this.safeParent(node))) return;
@@ -306,7 +319,8 @@ export class Restorer {
       await fsp.rm(node.path, { force: true });
       await fsp.link(first.path, node.path);
       this.counters.links += 1;
-      this.counters.files += 1;
+      if (damaged) this.problem(node, `hard link to ${first.displayPath}, which could not be restored completely`);
+      else this.counters.files += 1;
     } catch (err) {
       this.problem(node, `cannot create hard link to ${first.displayPath}: ${(err as Error).message}`);
     }
@@ -446,6 +460,7 @@ export class Restorer {
         p.fd = -1;
         await new Promise<void>((resolve) => fs.close(fd, () => resolve()));
       }
+      if (p.node.hardlinkKey) this.failedLinkKeys.add(p.node.hardlinkKey);
       if (!p.failed.startsWith('not restored')) this.problem(p.node, p.failed);
     }
     if (!this.options.verifyOnly) {

@@ -1,0 +1,111 @@
+// Restores in several windows (one written while the walk fills the next) give the same tree as
+// one window, and a window whose pack is gone fails only its own files.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.ts';
+import { sha256Stream } from '../helpers/corpus.ts';
+import { describeTree, diffTrees } from '../helpers/tree-compare.ts';
+import { getCore } from '../../src/native/index.ts';
+import { LocalStorage } from '../../src/storage/local.ts';
+import { ResticRepository } from '../../src/formats/restic/repository.ts';
+import { IncludeFilter, ResticRestoreSource } from '../../src/formats/restic/restore-source.ts';
+import { findSnapshot, loadSnapshots, requireTree } from '../../src/formats/restic/snapshots.ts';
+import { Restorer } from '../../src/engine/restorer.ts';
+import type { FileProblem } from '../../src/backup/types.ts';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bolt-restore-windows-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const PASSWORD = 'restore-windows';
+const passwordFile = path.join(tmp, 'password');
+const src = path.join(tmp, 'src');
+const repoDir = path.join(tmp, 'repo');
+const configFile = path.join(tmp, 'bolt.yaml');
+
+function cli(args: string[]) {
+  const r = runCli(['--config', configFile, '--repo', repoDir, '--password-file', passwordFile, '--json', ...args]);
+  if (r.code !== 0) throw new Error(`bolt-agent ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r;
+}
+
+beforeAll(() => {
+  fs.writeFileSync(passwordFile, PASSWORD);
+  // 60 files over 6 directories, sizes from empty to 300 KiB, plus links between windows.
+  for (let d = 0; d < 6; d++) {
+    const dir = path.join(src, `dir-${d}`);
+    fs.mkdirSync(dir, { recursive: true });
+    for (let f = 0; f < 10; f++) {
+      const size = ((d * 10 + f) * 5003) % 300_000;
+      fs.writeFileSync(path.join(dir, `file-${f}.bin`), sha256Stream(`window-${d}-${f}`, size));
+    }
+  }
+  fs.linkSync(path.join(src, 'dir-0', 'file-3.bin'), path.join(src, 'dir-5', 'hardlink-to-0-3'));
+  fs.symlinkSync('../dir-1/file-1.bin', path.join(src, 'dir-4', 'symlink'));
+  // Small packs, so that the data spreads over several of them.
+  fs.writeFileSync(configFile, 'include:\n  container_volumes: false\n  bolt_config: false\nrestic:\n  pack_size: 4MiB\n');
+  cli(['backup', 'init', repoDir]);
+  cli(['backup', 'create', '--include', src]);
+});
+
+async function restoreWith(target: string, windowFiles: number): Promise<{ files: number; problems: FileProblem[] }> {
+  const core = await getCore();
+  const repo = await ResticRepository.open(new LocalStorage({ root: repoDir, uploadBucket: undefined }), core, Buffer.from(PASSWORD));
+  const { snapshots } = await loadSnapshots(repo);
+  const snapshot = findSnapshot(snapshots, 'latest');
+  const index = await repo.index();
+  const problems: FileProblem[] = [];
+  const source = new ResticRestoreSource(repo, core, index, requireTree(snapshot), target, new IncludeFilter([]), problems);
+  const result = await new Restorer(core, source, { verifyOnly: false, root: target, windowFiles }).run();
+  return { files: result.counters.files, problems: [...problems, ...result.problems] };
+}
+
+describe('restore windows', () => {
+  it('three files per window restores the same tree as one window', async () => {
+    const one = path.join(tmp, 'one-window');
+    const many = path.join(tmp, 'many-windows');
+    const a = await restoreWith(one, 100_000);
+    const b = await restoreWith(many, 3);
+    expect(a.problems).toEqual([]);
+    expect(b.problems).toEqual([]);
+    expect(b.files).toBe(a.files);
+    expect(a.files).toBeGreaterThanOrEqual(61);
+    const original = describeTree(src, { skipMtimeOfRoot: true });
+    expect(diffTrees(original, describeTree(path.join(one, src), { skipMtimeOfRoot: true }))).toEqual([]);
+    expect(diffTrees(original, describeTree(path.join(many, src), { skipMtimeOfRoot: true }))).toEqual([]);
+    const inode = (p: string) => fs.statSync(p).ino;
+    expect(inode(path.join(many, src, 'dir-5', 'hardlink-to-0-3'))).toBe(inode(path.join(many, src, 'dir-0', 'file-3.bin')));
+  });
+
+  it('a missing pack fails exactly the files (and hard-link names) whose data it holds', async () => {
+    const core = await getCore();
+    const repo = await ResticRepository.open(new LocalStorage({ root: repoDir, uploadBucket: undefined }), core, Buffer.from(PASSWORD));
+    const index = await repo.index();
+    // Every file here is below restic's minimum chunk size: one blob, its id the content's SHA-256.
+    const packOf = (file: string) => {
+      const data = fs.readFileSync(file);
+      return data.length === 0 ? undefined : index.lookup('data', createHash('sha256').update(data).digest('hex'))[0]?.packId;
+    };
+    const files = (fs.readdirSync(src, { recursive: true }) as string[]).filter((rel) => fs.lstatSync(path.join(src, rel)).isFile());
+    const hiddenPack = packOf(path.join(src, 'dir-0', 'file-3.bin'))!;
+    const expectedFailed = files.filter((rel) => packOf(path.join(src, rel)) === hiddenPack).sort();
+    expect(expectedFailed).toContain(path.join('dir-5', 'hardlink-to-0-3'));
+    expect(files.length - expectedFailed.length).toBeGreaterThan(10);
+
+    const packFile = path.join(repoDir, 'data', hiddenPack.slice(0, 2), hiddenPack);
+    fs.renameSync(packFile, `${packFile}.hidden`);
+    try {
+      const target = path.join(tmp, 'missing-pack');
+      const result = await restoreWith(target, 4);
+      const failed = result.problems.map((p) => path.relative(src, p.path.startsWith(target) ? p.path.slice(target.length) : p.path)).sort();
+      expect(failed).toEqual(expectedFailed);
+      for (const rel of files) {
+        if (expectedFailed.includes(rel)) continue;
+        expect(fs.readFileSync(path.join(target, src, rel)).equals(fs.readFileSync(path.join(src, rel))), rel).toBe(true);
+      }
+    } finally {
+      fs.renameSync(`${packFile}.hidden`, packFile);
+    }
+  });
+});
