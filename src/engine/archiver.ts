@@ -14,6 +14,8 @@ import { withPacedCollection } from '../util/release-memory.ts';
 export type EntryKind = 'file' | 'dir' | 'symlink' | 'dev' | 'chardev' | 'fifo' | 'socket';
 
 const S_IFMT = 0o170000;
+/** scanEntryNow: the entry needs a read (xattrs, symlink target) before it is complete. */
+const NEEDS_READ = Symbol('needs read');
 const kindOfMode: Record<number, EntryKind> = {
   0o100000: 'file',
   0o040000: 'dir',
@@ -255,13 +257,32 @@ export class Archiver<R> {
     }
   }
 
-  /** An entry, with the xattrs and symlink target the listing brought along (read here when it did not). */
-  private async scanEntry(p: Buffer, name: Buffer, stat: EntryStat, listed?: DirEntry): Promise<ScannedEntry | undefined> {
+  /**
+   * An entry from what the listing brought along (xattrs, symlink target), without waiting;
+   * NEEDS_READ (before any side effect) when something must still be read.
+   */
+  private scanEntryNow(p: Buffer, name: Buffer, stat: EntryStat, listed?: DirEntry): ScannedEntry | undefined | typeof NEEDS_READ {
     const kind = entryKind(stat.mode);
     if (!kind) {
       this.skipped.push({ path: display(p), error: `unknown file type (mode ${stat.mode.toString(8)})` });
       return undefined;
     }
+    const wantsXattrs = this.format.wantsXattrs(kind);
+    const xattrError = listed?.xattrError && listed.xattrError.code !== 'EUNSUPPORTED' ? listed.xattrError : undefined;
+    if ((wantsXattrs && !listed?.xattrs && !xattrError) || (kind === 'symlink' && !listed?.linkTarget)) return NEEDS_READ;
+    let xattrs: Xattr[] = [];
+    if (wantsXattrs && listed?.xattrs) xattrs = listed.xattrs;
+    else if (wantsXattrs && xattrError) this.problems.push({ path: display(p), error: `cannot read extended attributes: ${xattrError.message}` });
+    const entry: ScannedEntry = { name, path: p, kind, stat, xattrs };
+    if (kind === 'symlink') entry.linkTarget = listed?.linkTarget;
+    return entry;
+  }
+
+  /** An entry, with the xattrs and symlink target the listing brought along (read here when it did not). */
+  private async scanEntry(p: Buffer, name: Buffer, stat: EntryStat, listed?: DirEntry): Promise<ScannedEntry | undefined> {
+    const now = this.scanEntryNow(p, name, stat, listed);
+    if (now !== NEEDS_READ) return now;
+    const kind = entryKind(stat.mode) as EntryKind;
     let xattrs: Xattr[];
     if (!this.format.wantsXattrs(kind)) xattrs = [];
     else if (listed?.xattrs) xattrs = listed.xattrs;
@@ -362,15 +383,27 @@ export class Archiver<R> {
       const stat = this.readRoots.isRoot(childPath) ? this.rootStat(childPath, raw.stat) : raw.stat;
       ((stat.mode & S_IFMT) === 0o040000 ? dirs : others).push({ raw, path: childPath, stat });
     }
-    const scanned = await Promise.all(others.map((o) => this.scanEntry(o.path, o.raw.name, o.stat, o.raw)));
-    for (const entry of scanned) {
-      if (!entry) continue;
-      const needsRead = entry.kind === 'file';
-      if (needsRead) await this.fileBudget.acquire();
+    // Most entries of a re-run are settled here without a promise each: listed with all they
+    // need, and unchanged or not a file.
+    const waiting: ScannedEntry[] = [];
+    const toScan: typeof others = [];
+    for (const o of others) {
+      const entry = this.scanEntryNow(o.path, o.raw.name, o.stat, o.raw);
+      if (entry === NEEDS_READ) toScan.push(o);
+      else if (entry) waiting.push(entry);
+    }
+    if (toScan.length) for (const entry of await Promise.all(toScan.map((o) => this.scanEntry(o.path, o.raw.name, o.stat, o.raw)))) if (entry) waiting.push(entry);
+    for (const entry of waiting) {
+      const settled = this.settleNow(entry, previous);
+      if (settled !== undefined) {
+        if (settled) entries.push(entry);
+        continue;
+      }
+      await this.fileBudget.acquire();
       pending.push(
-        this.processNonDir(entry, previous)
+        this.readFile(entry, previous)
           .then((keep) => keep && entries.push(entry))
-          .finally(() => needsRead && this.fileBudget.release()),
+          .finally(() => this.fileBudget.release()),
       );
     }
     // The subdirectories' listings (one crossing for all) and their parent trees load while
@@ -400,15 +433,24 @@ export class Archiver<R> {
 
   /** Files get content; sockets are skipped; the rest need nothing more. Returns false to drop the entry. */
   private async processNonDir(entry: ScannedEntry, previous: PreviousDir | undefined): Promise<boolean> {
-    this.counters.entries += 1;
+    return this.settleNow(entry, previous) ?? this.readFile(entry, previous);
+  }
+
+  /** processNonDir's outcome when it needs no waiting (not a file, or a file unchanged since the parent); else undefined. */
+  private settleNow(entry: ScannedEntry, previous: PreviousDir | undefined): boolean | undefined {
     if (entry.kind === 'socket') {
+      this.counters.entries += 1;
       this.skipped.push({ path: display(entry.path), error: 'socket (not backed up)' });
       return false;
     }
-    if (entry.kind !== 'file') return true;
+    if (entry.kind !== 'file') {
+      this.counters.entries += 1;
+      return true;
+    }
     const stat = entry.stat;
     const prev = previous?.file(entry.name);
     if (prev && (prev.reusable ?? prev.content !== undefined) && this.format.unchanged(prev, stat)) {
+      this.counters.entries += 1;
       // The chunk list is built only if a format asks for it (restic reuses the node's ids).
       Object.defineProperty(entry, 'content', { get: () => prev.content, enumerable: true, configurable: true });
       entry.reused = true;
@@ -419,6 +461,14 @@ export class Archiver<R> {
       if (this.counters.filesUnmodified % 256 === 0) this.options.onProgress?.(this.counters, display(entry.path), this.totals);
       return true;
     }
+    return undefined;
+  }
+
+  /** A new or changed file (settleNow said undefined): its content read, or shared with a hard link read already. */
+  private async readFile(entry: ScannedEntry, previous: PreviousDir | undefined): Promise<boolean> {
+    this.counters.entries += 1;
+    const stat = entry.stat;
+    const prev = previous?.file(entry.name);
     if (stat.nlink > 1) {
       const key = `${stat.dev}:${stat.ino}`;
       const first = this.hardlinks.get(key);
