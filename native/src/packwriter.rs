@@ -16,7 +16,9 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 const ENTRY_PLAIN: usize = 37;
 const ENTRY_COMPRESSED: usize = 41;
@@ -43,6 +45,8 @@ pub(crate) struct State {
     sealer: Sealer,
     open: Option<OpenPack>,
     finished: Vec<FinishedPackJs>,
+    /// Complete packs whose data is being made durable on a thread of their own.
+    syncing: VecDeque<JoinHandle<CoreResult<FinishedPackJs>>>,
     /// A write failed: the writer refuses further blobs (their ids are already "known").
     failure: Option<CoreErr>,
     sequence: u64,
@@ -87,6 +91,8 @@ impl State {
     }
 
     fn append(&mut self, id: [u8; 32], sealed: &[u8], uncompressed_length: u32) -> CoreResult<()> {
+        // A pack whose sync failed stops the writer as a failed write does.
+        let _ = self.collect(Collect::Done);
         if let Some(e) = &self.failure {
             return Err(CoreErr::new(e.code, format!("pack writer stopped earlier: {}", e.message)));
         }
@@ -109,10 +115,10 @@ impl State {
         }
     }
 
-    /// Seals and appends the header, and moves the pack to `finished`.
+    /// Seals and appends the header; the pack reaches `finished` once synced (see `collect`).
     fn close_open(&mut self) -> CoreResult<()> {
         let Some(mut pack) = self.open.take() else { return Ok(()) };
-        let result = (|| -> CoreResult<FinishedPackJs> {
+        let result = (|| -> CoreResult<()> {
             let mut header = Vec::with_capacity(pack.entries.len() * ENTRY_COMPRESSED);
             for e in &pack.entries {
                 let kind = u8::from(self.tree) + if e.uncompressed_length > 0 { 2 } else { 0 };
@@ -131,8 +137,25 @@ impl State {
                 pack.hasher.update(part);
             }
             pack.size += (sealed.len() + length.len()) as u64;
-            pack.file.sync_data().map_err(|e| io("cannot sync", &pack.path, e))?;
-            let id: [u8; 32] = std::mem::take(&mut pack.hasher).finalize().into();
+            Ok(())
+        })();
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(&pack.path);
+            self.failure = Some(e.clone());
+            return Err(e);
+        }
+        // The pack's fsync (~10 ms) runs beside the next pack's appends instead of holding the
+        // writer: it is published (taken) only once durable, which keeps the commit order.
+        if self.syncing.len() >= MAX_SYNCING {
+            self.collect(Collect::Oldest)?;
+        }
+        let spawned = std::thread::Builder::new().name("bolt-pack-sync".into()).spawn(move || {
+            let synced = pack.file.sync_data().map_err(|e| io("cannot sync", &pack.path, e));
+            if let Err(e) = synced {
+                let _ = std::fs::remove_file(&pack.path);
+                return Err(e);
+            }
+            let id: [u8; 32] = pack.hasher.finalize().into();
             Ok(FinishedPackJs {
                 path: pack.path.to_string_lossy().into_owned(),
                 id: id.to_vec().into(),
@@ -143,20 +166,60 @@ impl State {
                     .map(|e| PackBlobJs { id: e.id.to_vec().into(), offset: e.offset, length: e.length, uncompressed_length: e.uncompressed_length })
                     .collect(),
             })
-        })();
-        match result {
-            Ok(done) => {
-                self.finished.push(done);
+        });
+        match spawned {
+            Ok(handle) => {
+                self.syncing.push_back(handle);
                 Ok(())
             }
             Err(e) => {
-                let _ = std::fs::remove_file(&pack.path);
+                let e = CoreErr::new(Code::Io, format!("cannot start a thread to sync a pack: {e}"));
                 self.failure = Some(e.clone());
                 Err(e)
             }
         }
     }
+
+    /// Moves synced packs to `finished`; a failed sync becomes the writer's failure.
+    fn collect(&mut self, how: Collect) -> CoreResult<()> {
+        let mut first_error = None;
+        let mut waited = false;
+        while let Some(handle) = self.syncing.front() {
+            let wait = match how {
+                Collect::Done => false,
+                Collect::Oldest => !waited,
+                Collect::All => true,
+            };
+            if !wait && !handle.is_finished() {
+                break;
+            }
+            let handle = self.syncing.pop_front().expect("front exists");
+            waited = true;
+            match handle.join() {
+                Ok(Ok(done)) => self.finished.push(done),
+                Ok(Err(e)) => {
+                    self.failure.get_or_insert_with(|| e.clone());
+                    first_error.get_or_insert(e);
+                }
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
 }
+
+#[derive(Clone, Copy)]
+enum Collect {
+    /// Those whose sync has ended.
+    Done,
+    /// The oldest, waiting for it, and any ended after it.
+    Oldest,
+    /// All, waiting for each.
+    All,
+}
+
+/// Packs being synced at once; a writer producing faster than the disk syncs waits.
+const MAX_SYNCING: usize = 4;
 
 fn rand_suffix() -> CoreResult<String> {
     let mut b = [0u8; 6];
@@ -200,6 +263,7 @@ impl NativePackWriter {
                 sealer,
                 open: None,
                 finished: Vec::new(),
+                syncing: VecDeque::new(),
                 failure: None,
                 sequence: 0,
             })),
@@ -213,16 +277,24 @@ impl NativePackWriter {
         Ok(self.append(id, &sealed, uncompressed_length)?)
     }
 
-    /// Closes the open pack (end of the run), even when it is below the target size.
+    /// Closes the open pack (end of the run), even when it is below the target size, and waits
+    /// until every pack is synced.
     #[napi]
     pub fn close(&self) -> Result<()> {
-        Ok(self.state.lock().unwrap_or_else(|e| e.into_inner()).close_open()?)
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let closed = state.close_open();
+        let synced = state.collect(Collect::All);
+        closed?;
+        Ok(synced?)
     }
 
-    /// Packs completed since the last call.
+    /// Packs completed (written and synced) since the last call.
     #[napi]
     pub fn take_finished(&self) -> Vec<FinishedPackJs> {
-        std::mem::take(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()).finished)
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        // A failed sync is reported by failure(), which the caller checks first.
+        let _ = state.collect(Collect::Done);
+        std::mem::take(&mut state.finished)
     }
 
     /// Why the writer stopped, if it did (a full disk, a vanished folder).
@@ -235,6 +307,7 @@ impl NativePackWriter {
     #[napi]
     pub fn discard(&self) {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = s.collect(Collect::All);
         if let Some(p) = s.open.take() {
             let _ = std::fs::remove_file(&p.path);
         }

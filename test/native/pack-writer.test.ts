@@ -1,0 +1,83 @@
+// The native pack writer: packs close at the target size, each handed over only once written
+// and synced (its id the SHA-256 of the whole file, its header listing the blobs in order), and
+// a failed write stops the writer and leaves no temporary file after discard().
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { FinishedPack, SealSpec } from '../../src/native/types.ts';
+import { decodePackHeader } from '../../src/formats/restic/pack.ts';
+import { nativeCore, tempDir } from './helpers.ts';
+
+const tmp = tempDir('pack-writer');
+afterAll(() => tmp.remove());
+const seal: SealSpec = { kind: 'restic', key: Buffer.alloc(64, 3) };
+
+function checkPack(core: Awaited<ReturnType<typeof nativeCore>>, pack: FinishedPack): { id: string; offset: number; length: number }[] {
+  const file = readFileSync(pack.path);
+  expect(file.length).toBe(pack.size);
+  expect(createHash('sha256').update(file).digest('hex')).toBe(Buffer.from(pack.id).toString('hex'));
+  const headerLength = file.readUInt32LE(file.length - 4);
+  const header = core.open(seal, file.subarray(file.length - 4 - headerLength, file.length - 4));
+  const listed = decodePackHeader(header, 'test');
+  expect(listed.map((b) => Buffer.from(b.id).toString('hex'))).toEqual(pack.blobs.map((b) => Buffer.from(b.id).toString('hex')));
+  return pack.blobs.map((b) => ({ id: Buffer.from(b.id).toString('hex'), offset: b.offset, length: b.length }));
+}
+
+describe('native pack writer', () => {
+  it('hands over complete, synced packs of about the target size, blobs in the order added', async () => {
+    const core = await nativeCore();
+    const dir = join(tmp.dir, 'packs');
+    mkdirSync(dir);
+    const writer = core.newPackWriter!({ dir, blobType: 'data', targetSize: 256 * 1024, seal });
+    const added: { id: string; sealed: Buffer }[] = [];
+    const taken: FinishedPack[] = [];
+    for (let i = 0; i < 60; i++) {
+      const sealed = core.seal(seal, randomBytes(20_000 + i * 500));
+      const id = createHash('sha256').update(`blob ${i}`).digest();
+      writer.add(id, sealed, 0);
+      added.push({ id: id.toString('hex'), sealed });
+      // Whatever is handed over mid-run must already be complete on disk.
+      for (const pack of writer.takeFinished()) {
+        checkPack(core, pack);
+        taken.push(pack);
+      }
+    }
+    writer.close();
+    taken.push(...writer.takeFinished());
+    expect(writer.failure()).toBeUndefined();
+    expect(taken.length).toBeGreaterThanOrEqual(5);
+    const blobs = taken.flatMap((pack) => {
+      const file = readFileSync(pack.path);
+      return checkPack(core, pack).map((b) => ({ id: b.id, bytes: file.subarray(b.offset, b.offset + b.length) }));
+    });
+    expect(blobs.map((b) => b.id)).toEqual(added.map((a) => a.id));
+    blobs.forEach((b, i) => expect(b.bytes.equals(added[i]!.sealed)).toBe(true));
+    for (const pack of taken.slice(0, -1)) expect(pack.size).toBeGreaterThanOrEqual(256 * 1024);
+    expect(writer.takeFinished()).toEqual([]);
+  });
+
+  it('a failed write stops the writer; discard() leaves no temporary file', async () => {
+    const core = await nativeCore();
+    const dir = join(tmp.dir, 'vanishing');
+    mkdirSync(dir);
+    const writer = core.newPackWriter!({ dir, blobType: 'tree', targetSize: 64 * 1024, seal });
+    const blob = (i: number) => [createHash('sha256').update(`t${i}`).digest(), core.seal(seal, randomBytes(30_000))] as const;
+    for (let i = 0; i < 5; i++) writer.add(...blob(i), 0);
+    rmSync(dir, { recursive: true });
+    let thrown: unknown;
+    try {
+      for (let i = 5; i < 40; i++) writer.add(...blob(i), 0);
+      writer.close();
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeDefined();
+    expect(writer.failure()?.message).toMatch(/cannot (create|write|sync)/);
+    expect(() => writer.add(...blob(99), 0)).toThrow(/stopped earlier/);
+    mkdirSync(dir);
+    writer.discard();
+    expect(readdirSync(dir)).toEqual([]);
+    expect(existsSync(dir)).toBe(true);
+  });
+});
