@@ -14,7 +14,7 @@ use napi_derive::napi;
 use sha2::{Digest, Sha256};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -33,7 +33,6 @@ struct Entry {
 struct OpenPack {
     file: File,
     path: PathBuf,
-    hasher: Sha256,
     size: u64,
     entries: Vec<Entry>,
 }
@@ -84,8 +83,9 @@ impl State {
         if self.open.is_none() {
             self.sequence += 1;
             let path = self.dir.join(format!("pack-{}-{}-{}.tmp", std::process::id(), self.sequence, rand_suffix()?));
-            let file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(|e| io("cannot create", &path, e))?;
-            self.open = Some(OpenPack { file, path, hasher: Sha256::new(), size: 0, entries: Vec::new() });
+            // Readable too: the pack id is hashed from the file once it is complete.
+            let file = OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(&path).map_err(|e| io("cannot create", &path, e))?;
+            self.open = Some(OpenPack { file, path, size: 0, entries: Vec::new() });
         }
         Ok(self.open.as_mut().expect("just opened"))
     }
@@ -100,7 +100,6 @@ impl State {
         let result = (|| -> CoreResult<bool> {
             let pack = self.open_pack()?;
             pack.file.write_all(sealed).map_err(|e| io("cannot write", &pack.path, e))?;
-            pack.hasher.update(sealed);
             pack.entries.push(Entry { id, offset: pack.size as u32, length: sealed.len() as u32, uncompressed_length });
             pack.size += sealed.len() as u64;
             Ok(pack.size >= target)
@@ -134,7 +133,6 @@ impl State {
             let length = (sealed.len() as u32).to_le_bytes();
             for part in [&sealed[..], &length[..]] {
                 pack.file.write_all(part).map_err(|e| io("cannot write", &pack.path, e))?;
-                pack.hasher.update(part);
             }
             pack.size += (sealed.len() + length.len()) as u64;
             Ok(())
@@ -150,12 +148,15 @@ impl State {
             self.collect(Collect::Oldest)?;
         }
         let spawned = std::thread::Builder::new().name("bolt-pack-sync".into()).spawn(move || {
-            let synced = pack.file.sync_data().map_err(|e| io("cannot sync", &pack.path, e));
-            if let Err(e) = synced {
-                let _ = std::fs::remove_file(&pack.path);
-                return Err(e);
-            }
-            let id: [u8; 32] = pack.hasher.finalize().into();
+            // Hashing here, from the page cache, keeps 1 ns per byte off the threads that append.
+            let id = pack.file.sync_data().map_err(|e| io("cannot sync", &pack.path, e)).and_then(|()| hash_file(&pack.file, pack.size, &pack.path));
+            let id = match id {
+                Ok(id) => id,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&pack.path);
+                    return Err(e);
+                }
+            };
             Ok(FinishedPackJs {
                 path: pack.path.to_string_lossy().into_owned(),
                 id: id.to_vec().into(),
@@ -206,6 +207,26 @@ impl State {
         }
         first_error.map_or(Ok(()), Err)
     }
+}
+
+/// SHA-256 of a file's first `size` bytes (all of it; a shorter file is an error).
+fn hash_file(file: &File, size: u64, path: &std::path::Path) -> CoreResult<[u8; 32]> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 19];
+    let mut at = 0u64;
+    while at < size {
+        let want = buf.len().min((size - at) as usize);
+        match file.read_at(&mut buf[..want], at) {
+            Ok(0) => return Err(CoreErr::new(Code::Io, format!("pack {} is shorter than written ({at} of {size} bytes)", path.display()))),
+            Ok(n) => {
+                hasher.update(&buf[..n]);
+                at += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io("cannot read back", path, e)),
+        }
+    }
+    Ok(hasher.finalize().into())
 }
 
 #[derive(Clone, Copy)]
