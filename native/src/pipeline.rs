@@ -225,13 +225,12 @@ impl Pipeline {
     }
 
     /// Records one chunk in the segment; true when its id is new to `known` (then it must be stored).
-    fn note_chunk(&self, chunk: &[u8], seg: &mut Segment) -> ([u8; 32], u32, bool) {
-        let id = self.hash.digest(chunk);
+    fn note_chunk(&self, id: [u8; 32], len: usize, seg: &mut Segment) -> (u32, bool) {
         let index = seg.lengths.len() as u32;
-        seg.lengths.push(chunk.len() as u32);
+        seg.lengths.push(len as u32);
         seg.ids.extend_from_slice(&id);
         let fresh = self.known.lock().insert(id);
-        (id, index, fresh)
+        (index, fresh)
     }
 
     fn store(&self, id: [u8; 32], index: u32, raw_len: usize, (compressed, data): (bool, Vec<u8>), seg: &mut Segment) -> CoreResult<()> {
@@ -249,9 +248,14 @@ impl Pipeline {
     /// and a large file is read one segment after the other, so one thread would hold a single
     /// core while the others wait. Blobs are stored in chunk order all the same.
     fn take_chunks(&self, buf: &[u8], cuts: &[(usize, usize)], seg: &mut Segment) -> CoreResult<()> {
+        // Ids first (on several threads for a large window: hashing is a third of the work on a
+        // long file), then the dedup decisions in chunk order.
+        let window: usize = cuts.iter().map(|&(_, len)| len).sum();
+        let hash_threads = if window >= PARALLEL_ENCODE_MIN && cuts.len() > 1 { encode_threads() } else { 1 };
+        let ids = parallel_map(cuts, hash_threads, |&(at, len)| self.hash.digest(&buf[at..at + len]));
         let mut fresh = Vec::new();
-        for &(at, len) in cuts {
-            let (id, index, new) = self.note_chunk(&buf[at..at + len], seg);
+        for (&(at, len), id) in cuts.iter().zip(ids) {
+            let (index, new) = self.note_chunk(id, len, seg);
             if new {
                 fresh.push((id, index, at, len));
             }
