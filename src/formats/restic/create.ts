@@ -67,9 +67,7 @@ export async function createResticBackup(repo: ResticRepository, core: Core, set
         : chooseParent(snapshots, hostname, options.paths, time);
     const previous = parent ? await new ParentDir(repo, index, parent.snapshot.tree).load() : undefined;
     const known = core.newBlobSet();
-    const ids: Buffer[] = [];
-    for (const [id] of index.entries('data')) ids.push(Buffer.from(id, 'hex'));
-    if (ids.length) known.addMany(Buffer.concat(ids));
+    if (index.count('data')) known.addMany(index.ids('data'));
     return { index, parent, previous, known };
   };
   let prepared: ReturnType<typeof prepare> | undefined;

@@ -1,5 +1,9 @@
 // All index files merged (formats/restic.md §6.2): (type, id) → locations, and what each
 // indexed pack holds. Duplicates (the same blob in several packs) keep every location.
+//
+// Blob locations live in typed arrays, not in one object and one hex string per blob: a
+// repository of 57k blobs took ~25 MB of JavaScript heap that way (and the collector's slack on
+// top of it), ~4 MB this way. Locations are built as objects only when asked for.
 import type { BlobType, IndexBlob, ResticIndex } from './index-json.ts';
 import { packSize } from './pack.ts';
 
@@ -20,12 +24,156 @@ export interface PackInfo {
   type: BlobType | 'mixed';
 }
 
-type Slot = BlobLocation | BlobLocation[];
+const ID_BYTES = 32;
+const NONE = -1;
+
+/** Hex digit values by char code; 255 for anything else. */
+const HEX_VALUE = (() => {
+  const table = new Uint8Array(128).fill(255);
+  for (let i = 0; i < 10; i++) table[48 + i] = i;
+  for (let i = 0; i < 6; i++) table[97 + i] = 10 + i;
+  return table;
+})();
+
+/** `hex` as 32 bytes into `out`; false when it is not 64 lower-case hex digits. */
+function parseHexId(hex: string, out: Uint8Array): boolean {
+  if (hex.length !== ID_BYTES * 2) return false;
+  for (let i = 0; i < ID_BYTES; i++) {
+    const hi = HEX_VALUE[hex.charCodeAt(2 * i)] ?? 255;
+    const lo = HEX_VALUE[hex.charCodeAt(2 * i + 1)] ?? 255;
+    if (hi === 255 || lo === 255) return false;
+    out[i] = (hi << 4) | lo;
+  }
+  return true;
+}
+
+/**
+ * The locations of one blob type. Each location is a row of parallel arrays; the first row of an
+ * id is found through an open-addressing hash table (ids are SHA-256 hashes: their first four
+ * bytes are a uniform hash), further rows of the same id are chained through `next`.
+ */
+class LocationTable {
+  private ids = new Uint8Array(0);
+  private pack = new Uint32Array(0);
+  private offset = new Float64Array(0);
+  private length = new Uint32Array(0);
+  private uncompressed = new Uint32Array(0);
+  private next = new Int32Array(0);
+  /** Last row of each chain for a first row (so a duplicate is appended in O(1)); NONE for the others. */
+  private tail = new Int32Array(0);
+  private rows = 0;
+  private slots = new Int32Array(16).fill(NONE);
+  /** Distinct ids. */
+  size = 0;
+
+  private hashAt(bytes: Uint8Array, at: number): number {
+    return ((bytes[at] as number) | ((bytes[at + 1] as number) << 8) | ((bytes[at + 2] as number) << 16) | ((bytes[at + 3] as number) << 24)) >>> 0;
+  }
+
+  private sameId(row: number, id: Uint8Array, at: number): boolean {
+    const base = row * ID_BYTES;
+    for (let i = 0; i < ID_BYTES; i++) if (this.ids[base + i] !== id[at + i]) return false;
+    return true;
+  }
+
+  /** The first row of the id at `id[at..at+32]`, or NONE. */
+  head(id: Uint8Array, at = 0): number {
+    const mask = this.slots.length - 1;
+    for (let s = this.hashAt(id, at) & mask; ; s = (s + 1) & mask) {
+      const row = this.slots[s] as number;
+      if (row === NONE || this.sameId(row, id, at)) return row;
+    }
+  }
+
+  private growRows(): void {
+    const capacity = Math.max(1024, this.rows * 2);
+    const grow = <T extends Uint8Array | Uint32Array | Int32Array | Float64Array>(old: T, make: (n: number) => T, width = 1): T => {
+      const fresh = make(capacity * width);
+      fresh.set(old);
+      return fresh;
+    };
+    this.ids = grow(this.ids, (n) => new Uint8Array(n), ID_BYTES);
+    this.pack = grow(this.pack, (n) => new Uint32Array(n));
+    this.offset = grow(this.offset, (n) => new Float64Array(n));
+    this.length = grow(this.length, (n) => new Uint32Array(n));
+    this.uncompressed = grow(this.uncompressed, (n) => new Uint32Array(n));
+    this.next = grow(this.next, (n) => new Int32Array(n));
+    this.tail = grow(this.tail, (n) => new Int32Array(n));
+  }
+
+  private growSlots(): void {
+    const slots = new Int32Array(this.slots.length * 2).fill(NONE);
+    const mask = slots.length - 1;
+    for (const row of this.slots) {
+      if (row === NONE) continue;
+      let s = this.hashAt(this.ids, row * ID_BYTES) & mask;
+      while (slots[s] !== NONE) s = (s + 1) & mask;
+      slots[s] = row;
+    }
+    this.slots = slots;
+  }
+
+  add(id: Uint8Array, packIndex: number, offset: number, length: number, uncompressedLength: number): void {
+    if (this.rows * ID_BYTES === this.ids.length) this.growRows();
+    const row = this.rows++;
+    this.ids.set(id.subarray(0, ID_BYTES), row * ID_BYTES);
+    this.pack[row] = packIndex;
+    this.offset[row] = offset;
+    this.length[row] = length;
+    this.uncompressed[row] = uncompressedLength;
+    this.next[row] = NONE;
+    const first = this.head(id);
+    if (first !== NONE) {
+      this.next[this.tail[first] as number] = row;
+      this.tail[first] = row;
+      this.tail[row] = NONE;
+      return;
+    }
+    this.tail[row] = row;
+    if ((this.size + 1) * 2 > this.slots.length) this.growSlots();
+    const mask = this.slots.length - 1;
+    let s = this.hashAt(id, 0) & mask;
+    while (this.slots[s] !== NONE) s = (s + 1) & mask;
+    this.slots[s] = row;
+    this.size += 1;
+  }
+
+  locations(first: number, packIds: readonly string[]): BlobLocation[] {
+    const out: BlobLocation[] = [];
+    for (let row = first; row !== NONE; row = this.next[row] as number) {
+      out.push({ packId: packIds[this.pack[row] as number] as string, offset: this.offset[row] as number, length: this.length[row] as number, uncompressedLength: this.uncompressed[row] as number });
+    }
+    return out;
+  }
+
+  /** First rows in the order their ids were first added. */
+  *heads(): IterableIterator<number> {
+    for (let row = 0; row < this.rows; row++) if (this.tail[row] !== NONE) yield row;
+  }
+
+  idHex(row: number): string {
+    return Buffer.from(this.ids.buffer, this.ids.byteOffset + row * ID_BYTES, ID_BYTES).toString('hex');
+  }
+
+  /** Every distinct id, 32 bytes each, concatenated. */
+  distinctIds(): Buffer {
+    const out = Buffer.allocUnsafe(this.size * ID_BYTES);
+    let at = 0;
+    for (const row of this.heads()) {
+      out.set(this.ids.subarray(row * ID_BYTES, (row + 1) * ID_BYTES), at);
+      at += ID_BYTES;
+    }
+    return out;
+  }
+}
 
 export class MasterIndex {
-  private readonly blobs: Record<BlobType, Map<string, Slot>> = { data: new Map(), tree: new Map() };
+  private readonly tables: Record<BlobType, LocationTable> = { data: new LocationTable(), tree: new LocationTable() };
+  /** Pack ids by the number the tables store. */
+  private readonly packIds: string[] = [];
   readonly packs = new Map<string, PackInfo>();
   readonly indexIds = new Set<string>();
+  private readonly scratch = new Uint8Array(ID_BYTES);
 
   addIndex(indexId: string, index: ResticIndex): void {
     this.indexIds.add(indexId);
@@ -38,39 +186,46 @@ export class MasterIndex {
       if (!existing.indexIds.includes(indexId)) existing.indexIds.push(indexId);
       return;
     }
-    const types = new Set(blobs.map((b) => b.type));
+    // Checked before anything is recorded (index-json's decoder and the packer only hand over
+    // 64-digit lower-case hex ids).
+    const ids = new Uint8Array(blobs.length * ID_BYTES);
+    for (const [i, b] of blobs.entries()) {
+      if (!parseHexId(b.id, ids.subarray(i * ID_BYTES))) throw new RangeError(`blob id ${JSON.stringify(b.id)} is not 64 lower-case hex digits`);
+    }
+    let type: BlobType | 'mixed' = blobs[0]?.type ?? 'data';
+    for (const b of blobs) if (b.type !== type) type = 'mixed';
     this.packs.set(packId, {
       indexIds: [indexId],
       blobCount: blobs.length,
       size: packSize(blobs.map((b) => ({ length: b.length, uncompressedLength: b.uncompressedLength ?? 0 }))),
-      type: types.size === 1 ? (blobs[0]?.type ?? 'data') : 'mixed',
+      type,
     });
-    for (const b of blobs) {
-      const location: BlobLocation = { packId, offset: b.offset, length: b.length, uncompressedLength: b.uncompressedLength ?? 0 };
-      const map = this.blobs[b.type];
-      const slot = map.get(b.id);
-      if (slot === undefined) map.set(b.id, location);
-      else if (Array.isArray(slot)) slot.push(location);
-      else map.set(b.id, [slot, location]);
-    }
+    const packIndex = this.packIds.push(packId) - 1;
+    for (const [i, b] of blobs.entries()) this.tables[b.type].add(ids.subarray(i * ID_BYTES), packIndex, b.offset, b.length, b.uncompressedLength ?? 0);
   }
 
   has(type: BlobType, id: string): boolean {
-    return this.blobs[type].has(id);
+    return parseHexId(id, this.scratch) && this.tables[type].head(this.scratch) !== NONE;
   }
 
   /** Every known location of a blob (first = preferred). */
   lookup(type: BlobType, id: string): BlobLocation[] {
-    const slot = this.blobs[type].get(id);
-    if (slot === undefined) return [];
-    return Array.isArray(slot) ? slot : [slot];
+    if (!parseHexId(id, this.scratch)) return [];
+    const first = this.tables[type].head(this.scratch);
+    return first === NONE ? [] : this.tables[type].locations(first, this.packIds);
   }
 
   count(type: BlobType): number {
-    return this.blobs[type].size;
+    return this.tables[type].size;
   }
 
   *entries(type: BlobType): IterableIterator<[string, BlobLocation[]]> {
-    for (const [id, slot] of this.blobs[type]) yield [id, Array.isArray(slot) ? slot : [slot]];
+    const table = this.tables[type];
+    for (const row of table.heads()) yield [table.idHex(row), table.locations(row, this.packIds)];
+  }
+
+  /** The distinct ids of one type, 32 bytes each, concatenated (to seed a core BlobSet). */
+  ids(type: BlobType): Buffer {
+    return this.tables[type].distinctIds();
   }
 }
