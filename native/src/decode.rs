@@ -64,27 +64,66 @@ struct Decoder {
     hash: HashAlgo,
 }
 
-/// Reads `file`'s range; a file that ends early gives what it has (the blobs beyond its end then
-/// fail one by one, as with a short download).
-fn read_range(file: &DecodeFileJs) -> CoreResult<Vec<u8>> {
-    let name = display(bytes_of(&file.path));
-    let valid = |v: f64| v >= 0.0 && v.fract() == 0.0 && v <= (1u64 << 53) as f64;
-    if !valid(file.offset) || !valid(file.length) || file.length > (1u64 << 31) as f64 {
-        return Err(CoreErr::inval(format!("bad range {}+{} of {name}", file.offset, file.length)));
-    }
-    let f = std::fs::File::open(to_path(&file.path)).map_err(|e| CoreErr::new(Code::IoRead, format!("cannot open {name}: {e}")).with_subject(name.clone()))?;
-    let mut buf = vec![0u8; file.length as usize];
-    let mut filled = 0;
-    while filled < buf.len() {
-        match f.read_at(&mut buf[filled..], file.offset as u64 + filled as u64) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(CoreErr::new(Code::IoRead, format!("cannot read {name}: {e}")).with_subject(name)),
+/// A local file's range is read in pieces of this size (or one blob, when larger) into a buffer
+/// the job reuses: reading a whole 16 MiB pack range at once held that much per job, and with
+/// four jobs and the allocator keeping freed blocks, ~100 MB more resident during a restore.
+const READ_PIECE: usize = 4 << 20;
+
+/// The range of a local file that blob offsets refer to, read piece by piece. A file that ends
+/// early fails the blobs past its end only (as with a short download); a read error fails the
+/// blobs of that piece.
+struct RangeReader {
+    file: std::fs::File,
+    name: String,
+    start: u64,
+    len: u64,
+    buf: Vec<u8>,
+    /// Range offset of buf[0]; buf holds what was read there.
+    buf_at: u64,
+}
+
+impl RangeReader {
+    fn open(file: &DecodeFileJs) -> CoreResult<Self> {
+        let name = display(bytes_of(&file.path));
+        let valid = |v: f64| v >= 0.0 && v.fract() == 0.0 && v <= (1u64 << 53) as f64;
+        if !valid(file.offset) || !valid(file.length) || file.length > (1u64 << 31) as f64 {
+            return Err(CoreErr::inval(format!("bad range {}+{} of {name}", file.offset, file.length)));
         }
+        let f = std::fs::File::open(to_path(&file.path)).map_err(|e| CoreErr::new(Code::IoRead, format!("cannot open {name}: {e}")).with_subject(name.clone()))?;
+        Ok(RangeReader { file: f, name, start: file.offset as u64, len: file.length as u64, buf: Vec::new(), buf_at: 0 })
     }
-    buf.truncate(filled);
-    Ok(buf)
+
+    /// Bytes `offset..offset+length` of the range.
+    fn get(&mut self, offset: u64, length: u64) -> CoreResult<&[u8]> {
+        let end = offset.checked_add(length).filter(|&e| e <= self.len);
+        let Some(end) = end else {
+            return Err(CoreErr::inval(format!("blob range {offset}+{length} is outside the {} bytes given", self.len)));
+        };
+        if !(offset >= self.buf_at && end <= self.buf_at + self.buf.len() as u64) {
+            let want = (length as usize).max(READ_PIECE.min((self.len - offset) as usize));
+            self.buf.clear();
+            self.buf.resize(want, 0);
+            self.buf_at = offset;
+            let mut filled = 0;
+            while filled < want {
+                match self.file.read_at(&mut self.buf[filled..], self.start + offset + filled as u64) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        self.buf.clear();
+                        return Err(CoreErr::new(Code::IoRead, format!("cannot read {}: {e}", self.name)).with_subject(self.name.clone()));
+                    }
+                }
+            }
+            self.buf.truncate(filled);
+            if (filled as u64) < length {
+                return Err(CoreErr::inval(format!("blob range {offset}+{length} is outside the {} bytes the file has", offset + filled as u64)));
+            }
+        }
+        let at = (offset - self.buf_at) as usize;
+        Ok(&self.buf[at..at + length as usize])
+    }
 }
 
 fn hex(id: &[u8]) -> String {
@@ -120,16 +159,23 @@ struct Scratch {
 }
 
 impl Decoder {
+    /// `data` holds the bytes the blob offsets refer to.
     fn one(&self, data: &[u8], blob: &DecodeBlobJs, scratch: &mut Scratch) -> CoreResult<Option<Vec<u8>>> {
+        let (offset, length) = (blob.offset, blob.length);
+        let valid = |v: f64| v >= 0.0 && v.fract() == 0.0;
+        if !valid(offset) || !valid(length) || offset + length > data.len() as f64 {
+            return Err(CoreErr::inval(format!("blob range {offset}+{length} is outside the {} bytes given", data.len())).with_subject(hex(&blob.id)));
+        }
+        self.sealed(&data[offset as usize..(offset + length) as usize], blob, scratch)
+    }
+
+    /// Opens, decompresses and checks one blob whose sealed bytes are `sealed`.
+    fn sealed(&self, sealed: &[u8], blob: &DecodeBlobJs, scratch: &mut Scratch) -> CoreResult<Option<Vec<u8>>> {
         let subject = hex(&blob.id);
         let tag = |e: CoreErr| if e.subject.is_none() { e.with_subject(subject.clone()) } else { e };
-        let (offset, length, raw) = (blob.offset, blob.length, blob.raw_length);
-        let valid = |v: f64| v >= 0.0 && v.fract() == 0.0;
-        if !valid(offset) || !valid(length) || !valid(raw) || offset + length > data.len() as f64 {
-            return Err(tag(CoreErr::inval(format!(
-                "blob range {offset}+{length} is outside the {} bytes given",
-                data.len()
-            ))));
+        let raw = blob.raw_length;
+        if !(raw >= 0.0 && raw.fract() == 0.0) {
+            return Err(tag(CoreErr::inval(format!("bad raw length {raw}"))));
         }
         if blob.id.len() != 32 {
             return Err(tag(CoreErr::inval(format!("a blob id is 32 bytes, got {}", blob.id.len()))));
@@ -137,7 +183,6 @@ impl Decoder {
         // Plaintexts handed to JavaScript must be owned; those written to files need not be.
         let to_files = blob.targets.is_some();
         let Scratch { opened: open_buf, plain: plain_buf } = scratch;
-        let sealed = &data[offset as usize..(offset + length) as usize];
         // Unsealed blobs (ghostsnap opens the whole pack data section first) are read in place.
         let opened: Cow<[u8]> = match self.sealer {
             Sealer::None => Cow::Borrowed(sealed),
@@ -203,14 +248,9 @@ pub fn decode_blobs<'env>(env: &'env Env, request: DecodeRequestJs) -> Result<Ob
     }
     pool::spawn(env, move || {
         let mut result = DecodeResultJs { plaintexts: Vec::with_capacity(blobs.len()), errors: Vec::with_capacity(blobs.len()) };
-        let read;
-        let bytes: &[u8] = match (&data, &file) {
-            (Some(d), _) => d,
-            (None, Some(f)) => match read_range(f) {
-                Ok(buf) => {
-                    read = buf;
-                    &read
-                }
+        let mut reader = match &file {
+            Some(f) => match RangeReader::open(f) {
+                Ok(r) => Some(r),
                 Err(e) => {
                     for _ in &blobs {
                         result.plaintexts.push(None);
@@ -219,11 +259,27 @@ pub fn decode_blobs<'env>(env: &'env Env, request: DecodeRequestJs) -> Result<Ob
                     return Ok(result);
                 }
             },
-            (None, None) => unreachable!("checked above"),
+            None => None,
         };
         let mut scratch = Scratch::default();
         for blob in &blobs {
-            match decoder.one(bytes, blob, &mut scratch) {
+            let outcome = match (&data, reader.as_mut()) {
+                (Some(d), _) => decoder.one(d, blob, &mut scratch),
+                (None, Some(r)) => {
+                    let valid = |v: f64| v >= 0.0 && v.fract() == 0.0 && v <= (1u64 << 53) as f64;
+                    if !valid(blob.offset) || !valid(blob.length) {
+                        Err(CoreErr::inval(format!("blob range {}+{} is not a byte range", blob.offset, blob.length)).with_subject(hex(&blob.id)))
+                    } else {
+                        match r.get(blob.offset as u64, blob.length as u64) {
+                            Ok(sealed) => decoder.sealed(sealed, blob, &mut scratch),
+                            Err(e) if e.subject.is_some() => Err(e),
+                            Err(e) => Err(e.with_subject(hex(&blob.id))),
+                        }
+                    }
+                }
+                (None, None) => unreachable!("checked above"),
+            };
+            match outcome {
                 Ok(p) => {
                     result.plaintexts.push(p.map(Bytes::from));
                     result.errors.push(None);

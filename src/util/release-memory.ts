@@ -6,7 +6,8 @@
 // The same holds for the heap itself on a machine with much RAM: a walk of 56k entries keeps
 // 25–40 MB live, yet JavaScriptCore lets the heap grow to 100–150 MB of mostly garbage before
 // it collects. During a backup or restore a full collection every few hundred milliseconds
-// (~10 ms each at that live size) keeps peak RSS 30–80 MB lower for ~2 % more time.
+// (~10 ms each at that live size) keeps peak RSS 30–80 MB lower for ~2 % more time, and young-
+// generation collections in between keep it lower still.
 
 interface BunGlobal {
   Bun?: { gc?: (force: boolean) => void };
@@ -25,19 +26,55 @@ export function releasedBytes(bytes: number): void {
   gc(true);
 }
 
-/** Collection interval during long operations; BOLT_GC_INTERVAL_MS=0 turns it off. */
+/** Full-collection interval during long operations; BOLT_GC_INTERVAL_MS=0 turns pacing off. */
 function pacedInterval(): number {
   const raw = process.env.BOLT_GC_INTERVAL_MS;
   const ms = raw === undefined || raw === '' ? 500 : Number(raw);
   return Number.isFinite(ms) && ms >= 0 ? ms : 500;
 }
 
-/** Runs `work` with a full collection every interval on Bun (nothing elsewhere). */
-export async function withPacedCollection<T>(work: () => Promise<T>): Promise<T> {
+/**
+ * Between full collections, a young-generation (eden) collection this often: it only visits
+ * what was allocated since the last one, so it costs little, and it keeps a walk's short-lived
+ * objects (listings, parent-tree nodes) from growing the heap. Re-run of 56k entries: peak RSS
+ * ~240 -> ~190 MB with full collections every 500 ms alone, in the same time.
+ */
+const YOUNG_INTERVAL_MS = 25;
+
+export interface Collector {
+  full(): void;
+  /** Absent where the runtime offers none (then only full collections are paced). */
+  young?: () => void;
+}
+
+/** Bun's collector (JavaScriptCore), or undefined on Node and Deno, whose collectors need no help. */
+export async function runtimeCollector(): Promise<Collector | undefined> {
   const gc = (globalThis as BunGlobal).Bun?.gc;
+  if (!gc) return undefined;
+  let young: (() => void) | undefined;
+  try {
+    const jsc = (await import('bun:jsc' as string)) as { edenGC?: unknown };
+    if (typeof jsc.edenGC === 'function') young = jsc.edenGC as () => void;
+  } catch {
+    // not Bun after all (a test's stand-in): full collections only
+  }
+  return { full: () => gc(true), ...(young ? { young } : {}) };
+}
+
+/** Runs `work` with paced collections on Bun (nothing elsewhere). */
+export async function withPacedCollection<T>(work: () => Promise<T>, collector?: Collector): Promise<T> {
   const interval = pacedInterval();
-  if (!gc || interval === 0) return work();
-  const timer = setInterval(() => gc(true), interval);
+  const c = interval === 0 ? undefined : (collector ?? (await runtimeCollector()));
+  if (!c) return work();
+  let lastFull = Date.now();
+  const tick = c.young ? Math.min(YOUNG_INTERVAL_MS, interval) : interval;
+  const timer = setInterval(() => {
+    const now = Date.now();
+    if (!c.young || now - lastFull >= interval) {
+      lastFull = now;
+      c.full();
+    } else c.young();
+  }, tick);
   timer.unref?.();
   try {
     return await work();

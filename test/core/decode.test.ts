@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
@@ -182,6 +182,41 @@ describeEachCore('decodeBlobs', (core) => {
       fds.forEach((fd) => closeSync(fd));
     }
     paths.forEach((p, i) => expect(toHex(readFileSync(p)), `blob ${i}`).toBe(i === damaged ? '' : toHex(plains[i]!)));
+  });
+
+  it('a file range larger than the core reads at once: blobs across piece ends, one larger than a piece, gaps', async () => {
+    const seal: SealSpec = { kind: 'restic', key: hex(sealVectors.vectors[0]!.key_hex) };
+    const MiB = 1024 * 1024;
+    const plains = [randomBytes(1.5 * MiB), randomBytes(3 * MiB), randomBytes(5 * MiB + 7), Buffer.alloc(100_000, 'z'), randomBytes(2.5 * MiB)];
+    const boxes = plains.map((p, i) => core().seal(seal, i === 3 ? core().compress({ kind: 'zstd', level: 3 }, p) : p));
+    const prefix = 1000;
+    let offset = 0;
+    const blobs: DecodeBlobSpec[] = boxes.map((b, i) => {
+      const spec = { offset, length: b.length, rawLength: i === 3 ? plains[i]!.length : 0, compressed: i === 3, id: hex(sha256(plains[i]!)) };
+      offset += b.length;
+      return spec;
+    });
+    const path = join(tmp, `pieces-${Math.random().toString(36).slice(2)}`);
+    writeFileSync(path, Buffer.concat([randomBytes(prefix), ...boxes, randomBytes(500)]));
+    const file = { path, offset: prefix, length: offset };
+    const all = await core().decodeBlobs({ file, blobs, seal, codec: 'zstd', hash: 'sha256' });
+    expect(all.errors).toEqual(plains.map(() => null));
+    all.plaintexts.forEach((p, i) => expect(p && sha256(p), `blob ${i}`).toBe(sha256(plains[i]!)));
+    // Every other blob, written to files: the skipped ones are never needed.
+    const picked = [0, 2, 4];
+    const paths = picked.map(() => join(tmp, `pieces-out-${Math.random().toString(36).slice(2)}`));
+    const fds = paths.map((p) => openSync(p, 'w+'));
+    try {
+      const res = await core().decodeBlobs({ file, blobs: picked.map((b, i) => ({ ...blobs[b]!, targets: [{ fd: fds[i]!, position: 0 }] })), seal, codec: 'zstd', hash: 'sha256' });
+      expect(res.errors).toEqual([null, null, null]);
+    } finally {
+      fds.forEach((fd) => closeSync(fd));
+    }
+    paths.forEach((p, i) => expect(sha256(readFileSync(p)), `blob ${picked[i]}`).toBe(sha256(plains[picked[i]!]!)));
+    // A range that claims more than the file holds: the blobs inside it still decode.
+    const long = await core().decodeBlobs({ file: { ...file, length: offset + 10 * MiB }, blobs: [...blobs, { ...blobs[0]!, offset: offset + 600 }], seal, codec: 'zstd', hash: 'sha256' });
+    expect(long.errors.slice(0, -1)).toEqual(plains.map(() => null));
+    expect(long.errors.at(-1)).not.toBeNull();
   });
 
   it('rejects a bad seal spec or codec with EINVAL', async () => {

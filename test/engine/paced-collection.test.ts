@@ -1,6 +1,7 @@
-// The paced collector asks Bun for full collections only while a long operation runs.
+// The paced collector asks Bun for collections only while a long operation runs: young-generation
+// ones often, full ones at the interval.
 import { afterEach, describe, expect, test } from 'vitest';
-import { releasedBytes, withPacedCollection } from '../../src/util/release-memory.ts';
+import { releasedBytes, runtimeCollector, withPacedCollection } from '../../src/util/release-memory.ts';
 
 type Holder = { Bun?: { gc?: (force: boolean) => void } };
 const holder = globalThis as Holder;
@@ -31,6 +32,33 @@ describe('withPacedCollection', () => {
     expect(afterFailure).toBeGreaterThan(after);
     await sleep(80);
     expect(calls.length).toBe(afterFailure);
+  });
+
+  test('with a young-generation collector: young collections every 25 ms, a full one per interval', async () => {
+    const calls: string[] = [];
+    process.env.BOLT_GC_INTERVAL_MS = '100';
+    const collector = { full: () => calls.push('full'), young: () => calls.push('young') };
+    await withPacedCollection(() => sleep(330), collector);
+    const full = calls.filter((c) => c === 'full').length;
+    const young = calls.filter((c) => c === 'young').length;
+    expect(full).toBeGreaterThanOrEqual(2);
+    expect(full).toBeLessThanOrEqual(4);
+    expect(young).toBeGreaterThan(full);
+    expect(calls[0]).toBe('young');
+    const after = calls.length;
+    await sleep(60);
+    expect(calls.length).toBe(after);
+  });
+
+  test('on a runtime without bun:jsc (a stand-in Bun here) only full collections are paced', async () => {
+    const calls: boolean[] = [];
+    holder.Bun = { gc: (force) => calls.push(force) };
+    const collector = await runtimeCollector();
+    expect(collector?.young).toBeUndefined();
+    collector?.full();
+    expect(calls).toEqual([true]);
+    delete holder.Bun;
+    expect(await runtimeCollector()).toBeUndefined();
   });
 
   test('BOLT_GC_INTERVAL_MS=0 and runtimes without Bun.gc (Node, Deno) leave the collector alone', async () => {
