@@ -15,6 +15,11 @@ export interface ProgressState {
 }
 
 export interface ProgressSink {
+  /**
+   * False when the sink never shows totals or an ETA (the daemon's log lines): then no second
+   * walk of the backup's paths is made to learn them.
+   */
+  readonly wantsTotals?: boolean;
   update(state: ProgressState): void;
   /** The operation ended (successfully or not). */
   done(state?: ProgressState): void;
@@ -25,9 +30,9 @@ export const noProgress: ProgressSink = {
   done() {},
 };
 
-/** Whether anybody watches `sink`: only then is a walk for totals (an ETA) worth its I/O. */
-export function watched(sink: ProgressSink | undefined): boolean {
-  return sink !== undefined && sink !== noProgress;
+/** Whether somebody watches `sink` for totals (an ETA): only then is a walk to learn them worth its I/O. */
+export function wantsTotals(sink: ProgressSink | undefined): boolean {
+  return sink !== undefined && sink !== noProgress && sink.wantsTotals !== false;
 }
 
 /** The last state of an operation that ran to the end: everything there was is done. */

@@ -300,6 +300,8 @@ export class Daemon {
     const progress = (operation: 'backup' | 'prune' | 'copy'): ProgressSink => {
       let lastLog = this.clock.now();
       return {
+        // The log lines carry counts only: no walk for totals beside the backup.
+        wantsTotals: false,
         update: (state) => {
           if (operation === 'backup') {
             current.bytes_done = state.bytes_done;

@@ -4,7 +4,7 @@
 // any point leaves packs or a tree nothing references yet, which check reports as hints and prune
 // removes later; ghostsnap's own order (snapshot before index) can leave a snapshot whose chunks
 // are not indexed.
-import { completed, watched } from '../../observe/progress.ts';
+import { completed, wantsTotals } from '../../observe/progress.ts';
 import { formatRfc3339Nano, parseRfc3339 } from '../../util/go-time.ts';
 import os from 'node:os';
 import type { Core } from '../../native/types.ts';
@@ -137,7 +137,7 @@ export async function createGhostsnapBackup(repo: GhostsnapRepository, core: Cor
         exclude,
         previous: parentTree?.at(Buffer.from('/')),
         ...(options.signal ? { signal: options.signal } : {}),
-        scan: watched(options.progress),
+        scan: wantsTotals(options.progress),
         onProgress: (c, current, totals) =>
           options.progress?.update({
             operation: 'backup',

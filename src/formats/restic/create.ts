@@ -1,7 +1,7 @@
 // `backup create` for restic repositories: walk, chunk with the repository's polynomial, store
 // new blobs in packs, then index, then the snapshot (formats/restic.md §1.3 commit order), all
 // under a shared lock.
-import { completed, watched } from '../../observe/progress.ts';
+import { completed, wantsTotals } from '../../observe/progress.ts';
 import { currentUserName } from '../../engine/user-names.ts';
 import os from 'node:os';
 import type { CompressionSpec, Core } from '../../native/types.ts';
@@ -98,7 +98,7 @@ export async function createResticBackup(repo: ResticRepository, core: Core, set
       exclude,
       previous,
       ...(options.signal ? { signal: options.signal } : {}),
-      scan: watched(options.progress),
+      scan: wantsTotals(options.progress),
       onProgress: (c, current, totals) =>
         options.progress?.update({
           operation: 'backup',
