@@ -57,7 +57,7 @@ describe('MasterIndex', () => {
     expect([...index.indexIds]).toEqual(['i1', 'i2']);
   });
 
-  it('answers "not found" for ids that are not 64 lower-case hex digits, and refuses to store them', () => {
+  it('answers "not found" for ids that are not 64 lower-case hex digits, and refuses to store them or lengths beyond 32 bits', () => {
     const index = new MasterIndex();
     const id = hexId('x');
     index.addPack(hexId('p'), [{ id, type: 'data', offset: 0, length: 40 }], 'i');
@@ -65,6 +65,7 @@ describe('MasterIndex', () => {
     expect(index.has('data', id.slice(0, 62))).toBe(false);
     expect(index.lookup('data', `${id.slice(0, 63)}g`)).toEqual([]);
     expect(() => index.addPack(hexId('q'), [{ id: hexId('ok'), type: 'data', offset: 0, length: 40 }, { id: 'zz', type: 'data', offset: 40, length: 40 }], 'i')).toThrow(/64 lower-case hex/);
+    expect(() => index.addPack(hexId('r'), [{ id: hexId('big'), type: 'data', offset: 0, length: 2 ** 32 }], 'i')).toThrow(/32 bits/);
     expect(index.packs.has(hexId('q'))).toBe(false);
     expect(index.has('data', hexId('ok'))).toBe(false);
   });

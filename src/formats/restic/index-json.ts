@@ -104,9 +104,10 @@ function decodePack(value: JsonValue, at: string): IndexPack {
         id: readId(blob.field('id'), `${bat}.id`),
         type,
         offset: readUint(blob.field('offset'), `${bat}.offset`, 64),
-        length: readUint(blob.field('length'), `${bat}.length`, 64),
+        // A pack's header records both lengths in 32 bits (§5); larger ones describe no blob.
+        length: readUint(blob.field('length'), `${bat}.length`, 32),
       };
-      const uncompressed = readUint(blob.field('uncompressed_length'), `${bat}.uncompressed_length`, 64);
+      const uncompressed = readUint(blob.field('uncompressed_length'), `${bat}.uncompressed_length`, 32);
       if (uncompressed !== 0) decoded.uncompressedLength = uncompressed;
       return decoded;
     }),
@@ -125,6 +126,8 @@ const PACK_KEYS: ReadonlySet<string> = new Set(['id', 'blobs']);
 const BLOB_KEYS: ReadonlySet<string> = new Set(['id', 'type', 'offset', 'length', 'uncompressed_length']);
 /** Numbers that JSON.parse reads but Go refuses for an integer field, or rounds: exact parser. */
 const AWKWARD_NUMBER = /[:,[]\s*-?\d*[.eE]|[:,[]\s*-?\d{16,}/;
+
+const MAX_UINT32 = 0xffff_ffff;
 
 function uintValue(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : undefined;
@@ -177,6 +180,7 @@ function decodeIndexFast(bytes: Uint8Array): ResticIndex | undefined {
       const uncompressed = uintValue(b['uncompressed_length'] ?? 0);
       if (typeof blobId !== 'string' || !ID_PATTERN.test(blobId) || (type !== 'data' && type !== 'tree')) return undefined;
       if (offset === undefined || length === undefined || uncompressed === undefined) return undefined;
+      if (length > MAX_UINT32 || uncompressed > MAX_UINT32) return undefined; // the exact decoder words the error
       blobs[i] = uncompressed === 0 ? { id: blobId, type, offset, length } : { id: blobId, type, offset, length, uncompressedLength: uncompressed };
     }
     index.packs.push({ id, blobs });

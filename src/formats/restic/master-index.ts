@@ -187,10 +187,12 @@ export class MasterIndex {
       return;
     }
     // Checked before anything is recorded (index-json's decoder and the packer only hand over
-    // 64-digit lower-case hex ids).
+    // 64-digit lower-case hex ids and 32-bit lengths).
     const ids = new Uint8Array(blobs.length * ID_BYTES);
     for (const [i, b] of blobs.entries()) {
       if (!parseHexId(b.id, ids.subarray(i * ID_BYTES))) throw new RangeError(`blob id ${JSON.stringify(b.id)} is not 64 lower-case hex digits`);
+      // The tables hold lengths in 32 bits, as a pack's header does (index-json refuses more).
+      if (b.length > 0xffff_ffff || (b.uncompressedLength ?? 0) > 0xffff_ffff) throw new RangeError(`blob ${b.id}: length ${b.length}/${b.uncompressedLength ?? 0} does not fit in 32 bits`);
     }
     let type: BlobType | 'mixed' = blobs[0]?.type ?? 'data';
     for (const b of blobs) if (b.type !== type) type = 'mixed';
