@@ -334,7 +334,9 @@ export class Restorer {
    */
   private async restoreFiles(nodes: RestoreNode[]): Promise<void> {
     const plans: PlannedFile[] = [];
-    const byPack = new Map<string, Map<string, PlannedBlob>>();
+    // Per pack, blobs by their offset in it; by offset and id when a damaged index puts two ids
+    // at one offset (each is then decoded and hash-checked on its own).
+    const byPack = new Map<string, Map<number | string, PlannedBlob>>();
     for (const node of nodes) {
       const plan: PlannedFile = { node, fd: -1, opening: undefined, remaining: node.size, failed: undefined };
       let position = 0;
@@ -346,8 +348,9 @@ export class Restorer {
         } else {
           let blobs = byPack.get(place.pack);
           if (!blobs) byPack.set(place.pack, (blobs = new Map()));
-          const key = chunk.id.toString('hex');
+          let key: number | string = place.offset;
           let blob = blobs.get(key);
+          if (blob && !blob.id.equals(chunk.id)) blob = blobs.get((key = `${place.offset}:${chunk.id.toString('hex')}`));
           if (!blob) blobs.set(key, (blob = { id: chunk.id, place, uses: [] }));
           blob.uses.push({ file: plan, position, length: chunk.length });
         }

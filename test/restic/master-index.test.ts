@@ -24,6 +24,12 @@ describe('MasterIndex', () => {
         expect(index.lookup('data', b.id)).toEqual([{ packId: pack!.id, offset: b.offset, length: b.length, uncompressedLength: b.uncompressedLength ?? 0 }]);
       }
     }
+    const b = packs[5]!.blobs[7]!;
+    const where = { packId: packs[5]!.id, offset: b.offset, length: b.length, uncompressedLength: b.uncompressedLength ?? 0 };
+    expect(index.first('data', b.id)).toEqual(where);
+    expect(index.first('data', Buffer.from(b.id, 'hex'))).toEqual(where);
+    expect(index.first('tree', b.id)).toBeUndefined();
+    expect(index.first('data', Buffer.alloc(31))).toBeUndefined();
     expect(index.has('tree', hexId('t/3'))).toBe(true);
     expect(index.lookup('data', hexId('nothing'))).toEqual([]);
     expect(index.packs.get(packs[3]!.id)).toMatchObject({ blobCount: 1000, type: 'data', indexIds: ['idx1'] });
@@ -41,6 +47,7 @@ describe('MasterIndex', () => {
       { packId: hexId('b'), offset: 64, length: 50, uncompressedLength: 0 },
       { packId: hexId('c'), offset: 128, length: 50, uncompressedLength: 90 },
     ]);
+    expect(index.first('data', Buffer.from(shared.id, 'hex'))?.packId).toBe(hexId('a'));
     const entries = [...index.entries('data')];
     expect(entries.map(([id]) => id)).toEqual([shared.id, ...blobs('b', 3).map((b) => b.id)]);
     expect(entries[0]![1]).toHaveLength(3);

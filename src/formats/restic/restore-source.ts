@@ -72,7 +72,7 @@ export class ResticRestoreSource implements RestoreSource {
   }
 
   private plainLength(id: string): number {
-    const [loc] = this.index.lookup('data', id);
+    const loc = this.index.first('data', id);
     if (!loc) return 0;
     return loc.uncompressedLength > 0 ? loc.uncompressedLength : loc.length - 32;
   }
@@ -156,7 +156,7 @@ export class ResticRestoreSource implements RestoreSource {
   }
 
   locate(id: Buffer): BlobPlace | undefined {
-    const [loc] = this.index.lookup('data', id.toString('hex'));
+    const loc = this.index.first('data', id);
     if (!loc) return undefined;
     return {
       pack: loc.packId,
