@@ -260,18 +260,19 @@ export class Restorer {
     try {
       switch (node.kind) {
         case 'dir': {
-          let st: fs.Stats | undefined;
+          // mkdir first: into a new target it succeeds, one call instead of lstat (failing) and
+          // mkdir. Only what is in the way is looked at.
+          if (!(await this.safeParent(node))) return;
           try {
-            st = await fsp.lstat(node.path);
-          } catch {
-            st = undefined;
-          }
-          if (st && !st.isDirectory()) {
-            if (st.isSymbolicLink() || st.isFile()) await fsp.unlink(node.path);
-          }
-          if (!st || !st.isDirectory()) {
-            if (!(await this.safeParent(node))) return;
             await fsp.mkdir(node.path, { mode: 0o700 });
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+            const st = await fsp.lstat(node.path);
+            if (!st.isDirectory()) {
+              if (!st.isSymbolicLink() && !st.isFile()) throw err;
+              await fsp.unlink(node.path);
+              await fsp.mkdir(node.path, { mode: 0o700 });
+            }
           }
           this.safeDirs.add(node.path.toString('latin1'));
           this.dirs.push(node);

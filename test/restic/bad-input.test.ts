@@ -362,6 +362,40 @@ describe('restoring over what is already there', () => {
   });
 });
 
+describe('restoring directories over what is already there', () => {
+  it('replaces a symlink (never following it) and a file at a directory\'s place, keeps an existing directory, and names a FIFO it cannot replace', () => {
+    const dir = path.join(tmp, 'dir-obstacles');
+    const data = path.join(dir, 'data');
+    for (const name of ['via-link', 'was-file', 'exists', 'was-fifo']) {
+      fs.mkdirSync(path.join(data, name), { recursive: true });
+      fs.writeFileSync(path.join(data, name, 'inside.txt'), `inside ${name}\n`);
+    }
+    const repo = freshRepo('dir-obstacles-repo');
+    json(repo, ['backup', 'create', '--include', data]);
+
+    const target = path.join(dir, 'target');
+    const placed = path.join(target, data);
+    fs.mkdirSync(path.join(placed, 'exists'), { recursive: true });
+    fs.writeFileSync(path.join(placed, 'exists', 'other.txt'), 'stays\n');
+    const outside = path.join(dir, 'outside');
+    fs.mkdirSync(outside);
+    fs.symlinkSync(outside, path.join(placed, 'via-link'));
+    fs.writeFileSync(path.join(placed, 'was-file'), 'a file\n');
+    spawnSync('mkfifo', [path.join(placed, 'was-fifo')]);
+
+    const r = cli(repo, ['--json', 'backup', 'restore', 'latest', '--target', target]);
+    expect(r.code, r.stderr).toBe(3);
+    expect(fs.readdirSync(outside)).toEqual([]);
+    for (const name of ['via-link', 'was-file', 'exists']) {
+      expect(fs.lstatSync(path.join(placed, name)).isDirectory(), name).toBe(true);
+      expect(fs.readFileSync(path.join(placed, name, 'inside.txt'), 'utf8')).toBe(`inside ${name}\n`);
+    }
+    expect(fs.readFileSync(path.join(placed, 'exists', 'other.txt'), 'utf8')).toBe('stays\n');
+    const out = JSON.parse(r.stdout) as { problems: { path: string; error: string }[] };
+    expect(out.problems.some((p) => p.path.endsWith('/was-fifo') && /cannot restore dir/.test(p.error))).toBe(true);
+  });
+});
+
 describe('an interrupted backup', () => {
   it('leaves a repository that check accepts (SIGKILL mid-upload)', async () => {
     const repo = freshRepo('killed');
