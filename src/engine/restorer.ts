@@ -101,6 +101,8 @@ export interface RestoreCounters {
 const REPLACEABLE = new Set([os.constants.errno.ELOOP, os.constants.errno.EISDIR, os.constants.errno.ENXIO, os.constants.errno.ETXTBSY]);
 /** Entries given their metadata in one call to the core. */
 const METADATA_BATCH = 512;
+/** Symlinks created per batch (their metadata set in one call). */
+const SYMLINK_BATCH = 256;
 /** Files whose obstacles are removed at once. */
 const FILE_CONCURRENCY = 16;
 /** Files read back at once (each holds a buffer of its largest chunk). */
@@ -127,7 +129,7 @@ interface PlannedBlob {
 }
 
 /** A restore window: this many files or bytes of file content. */
-const WINDOW_FILES = 16_384;
+const WINDOW_FILES = 8192;
 const WINDOW_BYTES = 1024 * 1024 * 1024;
 
 /** Files opened at once for one pack's batch of blobs. */
@@ -194,10 +196,15 @@ export class Restorer {
           files = [];
           windowBytes = 0;
         }
+      } else if (node.kind === 'symlink' && !this.options.verifyOnly) {
+        this.symlinks.push(node);
+        if (this.symlinks.length >= SYMLINK_BATCH) this.flushSymlinks();
       } else await this.restoreOther(node);
     }
+    this.flushSymlinks();
     await writing;
     await this.restoreFiles(files);
+    await this.linking;
     for (const node of this.deferredLinks) await this.restoreHardlink(node);
     const hash = this.options.recheck;
     if (hash && !this.options.verifyOnly) {
@@ -217,6 +224,47 @@ export class Restorer {
     }
     this.options.progress?.done(completed(this.options.verifyOnly ? 'verify' : 'restore', this.counters.files, this.counters.bytes));
     return { counters: this.counters, problems: this.problems };
+  }
+
+  /** Symlinks waiting to be created; their batches are made beside the walk, one after another. */
+  private symlinks: RestoreNode[] = [];
+  private linking: Promise<void> = Promise.resolve();
+
+  private flushSymlinks(): void {
+    if (this.symlinks.length === 0) return;
+    const batch = this.symlinks;
+    this.symlinks = [];
+    const before = this.linking;
+    this.linking = before.then(() => this.restoreSymlinks(batch));
+    // Its failure is seen when the restore awaits it; this only keeps it from counting as unhandled.
+    this.linking.catch(() => {});
+  }
+
+  /**
+   * A batch of symlinks: created several at a time (symlink first; what is in the way is removed,
+   * never followed, only on EEXIST), then owner and times in one call. Serially in the walk,
+   * three calls per symlink took ~40 % of a restore of /usr (4.5k symlinks).
+   */
+  private async restoreSymlinks(batch: RestoreNode[]): Promise<void> {
+    const made: RestoreNode[] = [];
+    await mapLimit(batch, FILE_CONCURRENCY, async (node) => {
+      if (!(await this.safeParent(node))) return;
+      const target = node.linkTarget ?? Buffer.alloc(0);
+      try {
+        try {
+          await fsp.symlink(target, node.path);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+          await fsp.rm(node.path, { recursive: true, force: true });
+          await fsp.symlink(target, node.path);
+        }
+        this.counters.special += 1;
+        made.push(node);
+      } catch (err) {
+        this.problem(node, `cannot restore symlink: ${(err as Error).message}`);
+      }
+    });
+    await this.applyMetadata(made);
   }
 
   private checkAbort(): void {
@@ -279,12 +327,6 @@ export class Restorer {
           this.counters.dirs += 1;
           return;
         }
-        case 'symlink':
-          await fsp.rm(node.path, { force: true });
-          await fsp.symlink(node.linkTarget ?? Buffer.alloc(0), node.path);
-          this.counters.special += 1;
-          await this.applyMetadata([node]);
-          return;
         case 'fifo':
         case 'dev':
         case 'chardev': {

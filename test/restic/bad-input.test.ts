@@ -396,6 +396,36 @@ describe('restoring directories over what is already there', () => {
   });
 });
 
+describe('restoring symlinks over what is already there', () => {
+  it('replaces a file, a directory and another symlink at a symlink\'s place, never following it', () => {
+    const dir = path.join(tmp, 'link-obstacles');
+    const data = path.join(dir, 'data');
+    fs.mkdirSync(data, { recursive: true });
+    const names = ['over-file', 'over-dir', 'over-link', 'fresh'];
+    for (const name of names) fs.symlinkSync(`../targets/${name}`, path.join(data, name));
+    const repo = freshRepo('link-obstacles-repo');
+    json(repo, ['backup', 'create', '--include', data]);
+
+    const target = path.join(dir, 'target');
+    const placed = path.join(target, data);
+    fs.mkdirSync(placed, { recursive: true });
+    fs.writeFileSync(path.join(placed, 'over-file'), 'a file\n');
+    fs.mkdirSync(path.join(placed, 'over-dir', 'inner'), { recursive: true });
+    const outside = path.join(dir, 'outside');
+    fs.mkdirSync(outside);
+    fs.writeFileSync(path.join(outside, 'keep.txt'), 'kept\n');
+    fs.symlinkSync(outside, path.join(placed, 'over-link'));
+
+    const r = cli(repo, ['--json', 'backup', 'restore', 'latest', '--target', target]);
+    expect(r.code, r.stdout).toBe(0);
+    for (const name of names) {
+      expect(fs.lstatSync(path.join(placed, name)).isSymbolicLink(), name).toBe(true);
+      expect(fs.readlinkSync(path.join(placed, name))).toBe(`../targets/${name}`);
+    }
+    expect(fs.readdirSync(outside)).toEqual(['keep.txt']);
+  });
+});
+
 describe('an interrupted backup', () => {
   it('leaves a repository that check accepts (SIGKILL mid-upload)', async () => {
     const repo = freshRepo('killed');
