@@ -101,8 +101,8 @@ export interface RestoreCounters {
 const REPLACEABLE = new Set([os.constants.errno.ELOOP, os.constants.errno.EISDIR, os.constants.errno.ENXIO, os.constants.errno.ETXTBSY]);
 /** Entries given their metadata in one call to the core. */
 const METADATA_BATCH = 512;
-/** Symlinks created per batch (their metadata set in one call). */
-const SYMLINK_BATCH = 256;
+/** Directories or symlinks queued per batch (a batch's symlinks get their metadata in one call). */
+const STRUCTURE_BATCH = 256;
 /** Files whose obstacles are removed at once. */
 const FILE_CONCURRENCY = 16;
 /** Files read back at once (each holds a buffer of its largest chunk). */
@@ -189,22 +189,29 @@ export class Restorer {
         windowBytes += node.size;
         if (files.length >= (this.options.windowFiles ?? WINDOW_FILES) || windowBytes >= (this.options.windowBytes ?? WINDOW_BYTES)) {
           await writing;
-          writing = this.restoreFiles(files);
+          // The window's directories exist once what was queued before it is done.
+          const window = files;
+          writing = this.flushStructure().then(() => this.restoreFiles(window));
           // Its failure is seen by the next await; this only keeps it from counting as unhandled
           // when the walk fails first.
           writing.catch(() => {});
           files = [];
           windowBytes = 0;
         }
+      } else if (node.kind === 'dir' && !this.options.verifyOnly) {
+        this.queuedDirs.push(node);
+        if (this.queuedDirs.length >= STRUCTURE_BATCH) this.queueStructure();
       } else if (node.kind === 'symlink' && !this.options.verifyOnly) {
-        this.symlinks.push(node);
-        if (this.symlinks.length >= SYMLINK_BATCH) this.flushSymlinks();
-      } else await this.restoreOther(node);
+        this.queuedSymlinks.push(node);
+        if (this.queuedSymlinks.length >= STRUCTURE_BATCH) this.queueStructure();
+      } else {
+        if (!this.options.verifyOnly) await this.flushStructure();
+        await this.restoreOther(node);
+      }
     }
-    this.flushSymlinks();
     await writing;
+    await this.flushStructure();
     await this.restoreFiles(files);
-    await this.linking;
     for (const node of this.deferredLinks) await this.restoreHardlink(node);
     const hash = this.options.recheck;
     if (hash && !this.options.verifyOnly) {
@@ -226,18 +233,35 @@ export class Restorer {
     return { counters: this.counters, problems: this.problems };
   }
 
-  /** Symlinks waiting to be created; their batches are made beside the walk, one after another. */
-  private symlinks: RestoreNode[] = [];
-  private linking: Promise<void> = Promise.resolve();
+  /**
+   * Directories and symlinks the walk has seen but not created: they are created beside the
+   * walk, in walk order (a directory before what is in it), one batch after another. A window of
+   * files, a special file and the end of the restore wait for what was queued before them.
+   * Awaited one by one inside the walk, their calls took ~1 s of a restore of /usr (4.3k
+   * directories, 4.5k symlinks).
+   */
+  private queuedDirs: RestoreNode[] = [];
+  private queuedSymlinks: RestoreNode[] = [];
+  private structure: Promise<void> = Promise.resolve();
 
-  private flushSymlinks(): void {
-    if (this.symlinks.length === 0) return;
-    const batch = this.symlinks;
-    this.symlinks = [];
-    const before = this.linking;
-    this.linking = before.then(() => this.restoreSymlinks(batch));
+  private queueStructure(): void {
+    if (this.queuedDirs.length === 0 && this.queuedSymlinks.length === 0) return;
+    const dirs = this.queuedDirs;
+    const symlinks = this.queuedSymlinks;
+    this.queuedDirs = [];
+    this.queuedSymlinks = [];
+    this.structure = this.structure.then(async () => {
+      for (const node of dirs) await this.restoreDir(node);
+      if (symlinks.length) await this.restoreSymlinks(symlinks);
+    });
     // Its failure is seen when the restore awaits it; this only keeps it from counting as unhandled.
-    this.linking.catch(() => {});
+    this.structure.catch(() => {});
+  }
+
+  /** Everything queued so far, created. */
+  private flushStructure(): Promise<void> {
+    this.queueStructure();
+    return this.structure;
   }
 
   /**
@@ -299,34 +323,38 @@ export class Restorer {
     }
   }
 
+  /** A directory: mkdir first (into a new target it succeeds); only what is in the way is looked at. */
+  private async restoreDir(node: RestoreNode): Promise<void> {
+    if (!(await this.safeParent(node))) return;
+    try {
+      try {
+        await fsp.mkdir(node.path, { mode: 0o700 });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const st = await fsp.lstat(node.path);
+        if (!st.isDirectory()) {
+          if (!st.isSymbolicLink() && !st.isFile()) throw err;
+          await fsp.unlink(node.path);
+          await fsp.mkdir(node.path, { mode: 0o700 });
+        }
+      }
+    } catch (err) {
+      this.problem(node, `cannot restore dir: ${(err as Error).message}`);
+      return;
+    }
+    this.safeDirs.add(node.path.toString('latin1'));
+    this.dirs.push(node);
+    this.counters.dirs += 1;
+  }
+
   private async restoreOther(node: RestoreNode): Promise<void> {
     if (this.options.verifyOnly) {
       if (node.kind === 'dir') this.counters.dirs += 1;
       return;
     }
-    if (node.kind !== 'dir' && !(await this.safeParent(node))) return;
+    if (!(await this.safeParent(node))) return;
     try {
       switch (node.kind) {
-        case 'dir': {
-          // mkdir first: into a new target it succeeds, one call instead of lstat (failing) and
-          // mkdir. Only what is in the way is looked at.
-          if (!(await this.safeParent(node))) return;
-          try {
-            await fsp.mkdir(node.path, { mode: 0o700 });
-          } catch (err) {
-            if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-            const st = await fsp.lstat(node.path);
-            if (!st.isDirectory()) {
-              if (!st.isSymbolicLink() && !st.isFile()) throw err;
-              await fsp.unlink(node.path);
-              await fsp.mkdir(node.path, { mode: 0o700 });
-            }
-          }
-          this.safeDirs.add(node.path.toString('latin1'));
-          this.dirs.push(node);
-          this.counters.dirs += 1;
-          return;
-        }
         case 'fifo':
         case 'dev':
         case 'chardev': {
