@@ -237,8 +237,8 @@ export class Restorer {
    * Directories and symlinks the walk has seen but not created: they are created beside the
    * walk, in walk order (a directory before what is in it), one batch after another. A window of
    * files, a special file and the end of the restore wait for what was queued before them.
-   * Awaited one by one inside the walk, their calls took ~1 s of a restore of /usr (4.3k
-   * directories, 4.5k symlinks).
+   * Awaited one by one inside the walk, the 4.3k directories of a restore of /usr kept it
+   * waiting ~0.9 s; created beside it, the restore took ~9 % less time.
    */
   private queuedDirs: RestoreNode[] = [];
   private queuedSymlinks: RestoreNode[] = [];
@@ -266,8 +266,8 @@ export class Restorer {
 
   /**
    * A batch of symlinks: created several at a time (symlink first; what is in the way is removed,
-   * never followed, only on EEXIST), then owner and times in one call. Serially in the walk,
-   * three calls per symlink took ~40 % of a restore of /usr (4.5k symlinks).
+   * never followed, only on EEXIST), then owner and times in one call. Awaited one by one in
+   * the walk, three calls per symlink made a restore of /usr (4.5k symlinks) ~11 % slower.
    */
   private async restoreSymlinks(batch: RestoreNode[]): Promise<void> {
     const made: RestoreNode[] = [];
