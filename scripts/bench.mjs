@@ -102,6 +102,12 @@ function benchRestic() {
 }
 
 const started = Date.now();
+/** `diff -rq` of a restored tree against the corpus: one line per difference. */
+function differencesFromCorpus(dir) {
+  const diff = spawnSync('diff', ['-rq', '--no-dereference', corpus, dir], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  return diff.stdout.split('\n').filter(Boolean);
+}
+
 if (formatArg === 'restic' || formatArg === 'all') {
   const r = benchRestic();
   run(makeCorpus, ['--mutate', corpus]);
@@ -114,8 +120,8 @@ if (formatArg === 'restic' || formatArg === 'all') {
   // whose free memory goes back to the host, the tool that restores while the other's 2 GB are
   // still in tmpfs pays for fresh pages (the same binaries measured 0.85x and 1.34x that way).
   const checkRestore = (who, dir) => {
-    const diff = spawnSync('diff', ['-rq', '--no-dereference', corpus, path.join(dir, corpus)], { encoding: 'utf8', maxBuffer: 1 << 26 });
-    if (diff.status !== 0) say(`WARNING: ${who}'s restore differs from the corpus:\n${diff.stdout.slice(0, 2000)}`);
+    const differ = differencesFromCorpus(path.join(dir, corpus));
+    if (differ.length) say(`WARNING: ${who}'s restore differs from the corpus:\n${differ.slice(0, 20).join('\n')}`);
     dropRestore(dir);
   };
   r.theirs.restore = measure('restic restore', restic, ['-r', r.repoTheirs, 'restore', 'latest', '--target', t1], r.env);
@@ -154,16 +160,12 @@ if (formatArg === 'ghostsnap' || formatArg === 'all') {
       // Each restore against the corpus, then dropped before the next one starts (see the restic
       // steps): ours must match it; ghostsnap's own restore is known to write the later names of
       // a hard-linked file empty (../shared/tools/README.md).
-      const differences = (dir) => {
-        const diff = spawnSync('diff', ['-rq', '--no-dereference', corpus, dir], { encoding: 'utf8', maxBuffer: 1 << 26 });
-        return diff.stdout.split('\n').filter(Boolean);
-      };
       theirs.restore = measure('ghostsnap restore', ghostsnap, ['-q', '--repo', repoTheirs, 'restore', newest, '--target', t1], env);
-      const theirsDiffer = differences(t1);
+      const theirsDiffer = differencesFromCorpus(t1);
       if (theirsDiffer.length) say(`ghostsnap's own restore differs from the corpus in ${theirsDiffer.length} entries (first: ${theirsDiffer[0]})`);
       dropRestore(t1);
       ours.restore = measure('bolt-agent (ghostsnap format) restore', binary, agent('backup', 'restore', 'latest', '--target', t2));
-      const oursDiffer = differences(t2);
+      const oursDiffer = differencesFromCorpus(t2);
       if (oursDiffer.length) say(`WARNING: bolt-agent's ghostsnap-format restore differs from the corpus:\n${oursDiffer.slice(0, 20).join('\n')}`);
       else say("bolt-agent's ghostsnap-format restore equals the corpus");
       dropRestore(t2);

@@ -77,52 +77,78 @@ struct RangeReader {
     name: String,
     start: u64,
     len: u64,
+    /// Reused from piece to piece; only `buf[..filled]` holds data.
     buf: Vec<u8>,
-    /// Range offset of buf[0]; buf holds what was read there.
+    filled: usize,
+    /// Range offset of buf[0].
     buf_at: u64,
 }
 
 impl RangeReader {
     fn open(file: &DecodeFileJs) -> CoreResult<Self> {
         let name = display(bytes_of(&file.path));
-        let valid = |v: f64| v >= 0.0 && v.fract() == 0.0 && v <= (1u64 << 53) as f64;
-        if !valid(file.offset) || !valid(file.length) || file.length > (1u64 << 31) as f64 {
+        if !whole_number(file.offset) || !whole_number(file.length) || file.length > (1u64 << 31) as f64 {
             return Err(CoreErr::inval(format!("bad range {}+{} of {name}", file.offset, file.length)));
         }
         let f = std::fs::File::open(to_path(&file.path)).map_err(|e| CoreErr::new(Code::IoRead, format!("cannot open {name}: {e}")).with_subject(name.clone()))?;
-        Ok(RangeReader { file: f, name, start: file.offset as u64, len: file.length as u64, buf: Vec::new(), buf_at: 0 })
+        Ok(RangeReader { file: f, name, start: file.offset as u64, len: file.length as u64, buf: Vec::new(), filled: 0, buf_at: 0 })
     }
 
-    /// Bytes `offset..offset+length` of the range.
-    fn get(&mut self, offset: u64, length: u64) -> CoreResult<&[u8]> {
-        let end = offset.checked_add(length).filter(|&e| e <= self.len);
-        let Some(end) = end else {
-            return Err(CoreErr::inval(format!("blob range {offset}+{length} is outside the {} bytes given", self.len)));
-        };
-        if !(offset >= self.buf_at && end <= self.buf_at + self.buf.len() as u64) {
+    /// Bytes `offset..offset+length` of the range (`end` is their sum, checked by the caller).
+    fn get(&mut self, offset: u64, length: u64, end: u64) -> CoreResult<&[u8]> {
+        if !(offset >= self.buf_at && end <= self.buf_at + self.filled as u64) {
             let want = (length as usize).max(READ_PIECE.min((self.len - offset) as usize));
-            self.buf.clear();
-            self.buf.resize(want, 0);
+            if self.buf.len() < want {
+                self.buf.resize(want, 0);
+            }
             self.buf_at = offset;
-            let mut filled = 0;
-            while filled < want {
-                match self.file.read_at(&mut self.buf[filled..], self.start + offset + filled as u64) {
+            self.filled = 0;
+            while self.filled < want {
+                match self.file.read_at(&mut self.buf[self.filled..want], self.start + offset + self.filled as u64) {
                     Ok(0) => break,
-                    Ok(n) => filled += n,
+                    Ok(n) => self.filled += n,
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                     Err(e) => {
-                        self.buf.clear();
+                        self.filled = 0;
                         return Err(CoreErr::new(Code::IoRead, format!("cannot read {}: {e}", self.name)).with_subject(self.name.clone()));
                     }
                 }
             }
-            self.buf.truncate(filled);
-            if (filled as u64) < length {
-                return Err(CoreErr::inval(format!("blob range {offset}+{length} is outside the {} bytes the file has", offset + filled as u64)));
+            if (self.filled as u64) < length {
+                return Err(CoreErr::inval(format!("blob range {offset}+{length} is outside the {} bytes the file has", offset + self.filled as u64)));
             }
         }
         let at = (offset - self.buf_at) as usize;
         Ok(&self.buf[at..at + length as usize])
+    }
+}
+
+fn whole_number(v: f64) -> bool {
+    v >= 0.0 && v.fract() == 0.0 && v <= (1u64 << 53) as f64
+}
+
+/// What the blob offsets of one request refer to: bytes from JavaScript, or a local file's range.
+enum BlobBytes<'a> {
+    Data(&'a [u8]),
+    File(RangeReader),
+}
+
+impl BlobBytes<'_> {
+    /// The sealed bytes of `blob`, after checking its range against what the request gave.
+    fn sealed(&mut self, blob: &DecodeBlobJs) -> CoreResult<&[u8]> {
+        let (offset, length) = (blob.offset, blob.length);
+        let given = match self {
+            BlobBytes::Data(d) => d.len() as u64,
+            BlobBytes::File(r) => r.len,
+        };
+        let end = if whole_number(offset) && whole_number(length) { (offset as u64).checked_add(length as u64).filter(|&e| e <= given) } else { None };
+        let Some(end) = end else {
+            return Err(CoreErr::inval(format!("blob range {offset}+{length} is outside the {given} bytes given")));
+        };
+        match self {
+            BlobBytes::Data(d) => Ok(&d[offset as usize..end as usize]),
+            BlobBytes::File(r) => r.get(offset as u64, length as u64, end),
+        }
     }
 }
 
@@ -159,16 +185,6 @@ struct Scratch {
 }
 
 impl Decoder {
-    /// `data` holds the bytes the blob offsets refer to.
-    fn one(&self, data: &[u8], blob: &DecodeBlobJs, scratch: &mut Scratch) -> CoreResult<Option<Vec<u8>>> {
-        let (offset, length) = (blob.offset, blob.length);
-        let valid = |v: f64| v >= 0.0 && v.fract() == 0.0;
-        if !valid(offset) || !valid(length) || offset + length > data.len() as f64 {
-            return Err(CoreErr::inval(format!("blob range {offset}+{length} is outside the {} bytes given", data.len())).with_subject(hex(&blob.id)));
-        }
-        self.sealed(&data[offset as usize..(offset + length) as usize], blob, scratch)
-    }
-
     /// Opens, decompresses and checks one blob whose sealed bytes are `sealed`.
     fn sealed(&self, sealed: &[u8], blob: &DecodeBlobJs, scratch: &mut Scratch) -> CoreResult<Option<Vec<u8>>> {
         let subject = hex(&blob.id);
@@ -248,9 +264,10 @@ pub fn decode_blobs<'env>(env: &'env Env, request: DecodeRequestJs) -> Result<Ob
     }
     pool::spawn(env, move || {
         let mut result = DecodeResultJs { plaintexts: Vec::with_capacity(blobs.len()), errors: Vec::with_capacity(blobs.len()) };
-        let mut reader = match &file {
-            Some(f) => match RangeReader::open(f) {
-                Ok(r) => Some(r),
+        let mut bytes = match (&data, &file) {
+            (Some(d), _) => BlobBytes::Data(d),
+            (None, Some(f)) => match RangeReader::open(f) {
+                Ok(r) => BlobBytes::File(r),
                 Err(e) => {
                     for _ in &blobs {
                         result.plaintexts.push(None);
@@ -259,25 +276,14 @@ pub fn decode_blobs<'env>(env: &'env Env, request: DecodeRequestJs) -> Result<Ob
                     return Ok(result);
                 }
             },
-            None => None,
+            (None, None) => unreachable!("checked above"),
         };
         let mut scratch = Scratch::default();
         for blob in &blobs {
-            let outcome = match (&data, reader.as_mut()) {
-                (Some(d), _) => decoder.one(d, blob, &mut scratch),
-                (None, Some(r)) => {
-                    let valid = |v: f64| v >= 0.0 && v.fract() == 0.0 && v <= (1u64 << 53) as f64;
-                    if !valid(blob.offset) || !valid(blob.length) {
-                        Err(CoreErr::inval(format!("blob range {}+{} is not a byte range", blob.offset, blob.length)).with_subject(hex(&blob.id)))
-                    } else {
-                        match r.get(blob.offset as u64, blob.length as u64) {
-                            Ok(sealed) => decoder.sealed(sealed, blob, &mut scratch),
-                            Err(e) if e.subject.is_some() => Err(e),
-                            Err(e) => Err(e.with_subject(hex(&blob.id))),
-                        }
-                    }
-                }
-                (None, None) => unreachable!("checked above"),
+            let outcome = match bytes.sealed(blob) {
+                Ok(sealed) => decoder.sealed(sealed, blob, &mut scratch),
+                Err(e) if e.subject.is_some() => Err(e),
+                Err(e) => Err(e.with_subject(hex(&blob.id))),
             };
             match outcome {
                 Ok(p) => {

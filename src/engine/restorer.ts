@@ -205,7 +205,7 @@ export class Restorer {
         this.queuedSymlinks.push(node);
         if (this.queuedSymlinks.length >= STRUCTURE_BATCH) this.queueStructure();
       } else {
-        if (!this.options.verifyOnly) await this.flushStructure();
+        await this.flushStructure();
         await this.restoreOther(node);
       }
     }

@@ -117,7 +117,7 @@ export class ParentDir implements PreviousDir {
   private contentChunks(node: ResticNode): FileChunk[] | undefined {
     const chunks: FileChunk[] = [];
     for (const id of node.content ?? []) {
-      const [loc] = this.index.lookup('data', id);
+      const loc = this.index.first('data', id);
       if (!loc) return undefined;
       const length = loc.uncompressedLength > 0 ? loc.uncompressedLength : loc.length - 32;
       chunks.push({ id: Buffer.from(id, 'hex'), length });

@@ -208,15 +208,26 @@ export class MasterIndex {
     for (const [i, b] of blobs.entries()) this.tables[b.type].add(ids.subarray(i * ID_BYTES), packIndex, b.offset, b.length, b.uncompressedLength ?? 0);
   }
 
+  /** An id as the tables hold it (32 bytes), from hex or bytes; undefined when it cannot be one. */
+  private key(id: string | Uint8Array): Uint8Array | undefined {
+    if (typeof id !== 'string') return id.length === ID_BYTES ? id : undefined;
+    return parseHexId(id, this.scratch) ? this.scratch : undefined;
+  }
+
+  /** The first row of a blob's locations, or NONE. */
+  private row(type: BlobType, id: string | Uint8Array): number {
+    const key = this.key(id);
+    return key ? this.tables[type].head(key) : NONE;
+  }
+
   has(type: BlobType, id: string): boolean {
-    return parseHexId(id, this.scratch) && this.tables[type].head(this.scratch) !== NONE;
+    return this.row(type, id) !== NONE;
   }
 
   /** Every known location of a blob (first = preferred). */
   lookup(type: BlobType, id: string): BlobLocation[] {
-    if (!parseHexId(id, this.scratch)) return [];
-    const first = this.tables[type].head(this.scratch);
-    return first === NONE ? [] : this.tables[type].locations(first, this.packIds);
+    const row = this.row(type, id);
+    return row === NONE ? [] : this.tables[type].locations(row, this.packIds);
   }
 
   /**
@@ -224,15 +235,8 @@ export class MasterIndex {
    * these: no hex round trip, no array).
    */
   first(type: BlobType, id: string | Uint8Array): BlobLocation | undefined {
-    let key: Uint8Array;
-    if (typeof id === 'string') {
-      if (!parseHexId(id, this.scratch)) return undefined;
-      key = this.scratch;
-    } else if (id.length === ID_BYTES) key = id;
-    else return undefined;
-    const table = this.tables[type];
-    const row = table.head(key);
-    return row === NONE ? undefined : table.location(row, this.packIds);
+    const row = this.row(type, id);
+    return row === NONE ? undefined : this.tables[type].location(row, this.packIds);
   }
 
   count(type: BlobType): number {
