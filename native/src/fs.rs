@@ -188,7 +188,22 @@ fn stat_numbers(name_end: usize, st: Option<&libc::stat>) -> [f64; STAT_FIELDS] 
     v
 }
 
-fn list_dir(path: &[u8], options: ReadDirsOptionsJs) -> CoreResult<PackedListing> {
+/// One entry of a directory as the core read it: what `readDirs` packs for JavaScript and what
+/// the tree comparison checks against a previous backup.
+pub(crate) struct ListedEntry {
+    pub name: Vec<u8>,
+    /// None when lstat failed (`error` says why).
+    pub stat: Option<libc::stat>,
+    pub error: Option<CoreErr>,
+    /// Read only when asked for and never for symlinks; empty when the entry has none.
+    pub xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+    pub xattr_error: Option<CoreErr>,
+    pub link_target: Option<Vec<u8>>,
+}
+
+/// The entries of `path` in raw name order, each lstat'ed (and with xattrs and symlink targets
+/// when asked for). Fails only when the directory itself cannot be read.
+pub(crate) fn scan_dir(path: &[u8], options: ReadDirsOptionsJs) -> CoreResult<Vec<ListedEntry>> {
     let c = to_cstring(path)?;
     // SAFETY: c is NUL-terminated; the returned fd is owned by the DIR stream below.
     let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
@@ -226,12 +241,8 @@ fn list_dir(path: &[u8], options: ReadDirsOptionsJs) -> CoreResult<PackedListing
     names.sort_unstable();
     // SAFETY: dir.0 is open; dirfd only reads its descriptor.
     let dfd = unsafe { libc::dirfd(dir.0) };
-    let mut out = PackedListing {
-        names: Vec::with_capacity(names.iter().map(Vec::len).sum()),
-        stats: Vec::with_capacity(names.len() * STAT_FIELDS * 8),
-        extras: Vec::new(),
-    };
-    for (index, name) in names.into_iter().enumerate() {
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
         let full = || {
             let mut full = path.to_vec();
             if full.last() != Some(&b'/') {
@@ -245,28 +256,50 @@ fn list_dir(path: &[u8], options: ReadDirsOptionsJs) -> CoreResult<PackedListing
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         // SAFETY: dfd is open, cname is NUL-terminated and st is writable.
         let rc = unsafe { libc::fstatat(dfd, cname.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
-        let mut extra = DirExtraJs { index: index as u32, error: None, xattrs: None, xattr_error: None, link_target: None };
+        let mut entry = ListedEntry { name: Vec::new(), stat: None, error: None, xattrs: Vec::new(), xattr_error: None, link_target: None };
         if rc == 0 {
             let is_link = st.st_mode & libc::S_IFMT == libc::S_IFLNK;
             if is_link && options.link_targets.unwrap_or(false) {
                 match read_link_at(dfd, &cname) {
-                    Ok(target) => extra.link_target = Some(target.into()),
-                    Err(e) => extra.error = Some(os_err("cannot read symlink", &full(), e).info()),
+                    Ok(target) => entry.link_target = Some(target),
+                    Err(e) => entry.error = Some(os_err("cannot read symlink", &full(), e)),
                 }
             }
             if !is_link && options.xattrs.unwrap_or(false) {
                 match get_xattrs(&full()) {
-                    Ok(list) if list.is_empty() => {}
-                    Ok(list) => extra.xattrs = Some(list),
-                    Err(e) => extra.xattr_error = Some(e.info()),
+                    Ok(list) => entry.xattrs = list,
+                    Err(e) => entry.xattr_error = Some(e),
                 }
             }
+            entry.stat = Some(st);
         } else {
-            extra.error = Some(os_err("cannot lstat", &full(), io::Error::last_os_error()).info());
+            entry.error = Some(os_err("cannot lstat", &full(), io::Error::last_os_error()));
         }
-        out.names.extend_from_slice(&name);
-        let numbers = stat_numbers(out.names.len(), (rc == 0).then_some(&st));
+        entry.name = name;
+        out.push(entry);
+    }
+    Ok(out)
+}
+
+fn list_dir(path: &[u8], options: ReadDirsOptionsJs) -> CoreResult<PackedListing> {
+    let entries = scan_dir(path, options)?;
+    let mut out = PackedListing {
+        names: Vec::with_capacity(entries.iter().map(|e| e.name.len()).sum()),
+        stats: Vec::with_capacity(entries.len() * STAT_FIELDS * 8),
+        extras: Vec::new(),
+    };
+    for (index, e) in entries.into_iter().enumerate() {
+        out.names.extend_from_slice(&e.name);
+        let numbers = stat_numbers(out.names.len(), e.stat.as_ref());
         out.push_numbers(&numbers);
+        let extra = DirExtraJs {
+            index: index as u32,
+            error: e.error.map(|x| x.info()),
+            xattrs: (!e.xattrs.is_empty())
+                .then(|| e.xattrs.into_iter().map(|(name, value)| XattrJs { name: name.into(), value: value.into() }).collect()),
+            xattr_error: e.xattr_error.map(|x| x.info()),
+            link_target: e.link_target.map(Bytes::from),
+        };
         if extra.error.is_some() || extra.xattrs.is_some() || extra.xattr_error.is_some() || extra.link_target.is_some() {
             out.extras.push(extra);
         }
@@ -326,7 +359,7 @@ fn sized_call(mut call: impl FnMut(&mut [u8]) -> isize) -> io::Result<Vec<u8>> {
     }
 }
 
-fn get_xattrs(path: &[u8]) -> CoreResult<Vec<XattrJs>> {
+fn get_xattrs(path: &[u8]) -> CoreResult<Vec<(Vec<u8>, Vec<u8>)>> {
     let c = to_cstring(path)?;
     let list = sized_call(|buf| {
         // SAFETY: c is NUL-terminated; buf is writable for buf.len() bytes (0 asks for the size).
@@ -345,7 +378,7 @@ fn get_xattrs(path: &[u8]) -> CoreResult<Vec<XattrJs>> {
             unsafe { libc::lgetxattr(c.as_ptr(), cname.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) }
         });
         match value {
-            Ok(v) => out.push(XattrJs { name: name.to_vec().into(), value: v.into() }),
+            Ok(v) => out.push((name.to_vec(), v)),
             // Removed between list and get: it is simply not there any more.
             Err(e) if e.raw_os_error() == Some(libc::ENODATA) => {}
             Err(e) => return Err(os_err("cannot read xattr of", path, e)),
@@ -356,7 +389,9 @@ fn get_xattrs(path: &[u8]) -> CoreResult<Vec<XattrJs>> {
 
 #[napi(js_name = "getXattrs", catch_unwind)]
 pub fn get_xattrs_async<'env>(env: &'env Env, path: JsPath) -> Result<Object<'env>> {
-    pool::spawn(env, move || get_xattrs(bytes_of(&path)))
+    pool::spawn(env, move || {
+        Ok(get_xattrs(bytes_of(&path))?.into_iter().map(|(name, value)| XattrJs { name: name.into(), value: value.into() }).collect::<Vec<_>>())
+    })
 }
 
 #[napi(js_name = "setXattr", catch_unwind)]

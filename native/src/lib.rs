@@ -8,6 +8,7 @@ mod bytes;
 mod chunker;
 mod compress;
 mod decode;
+mod dircompare;
 mod error;
 mod fs;
 mod hash;

@@ -3,7 +3,7 @@
 // the content pipeline, and hand every finished directory to the repository format, bottom up.
 // The format decides what a directory becomes (restic: a tree blob; ghostsnap: flat nodes).
 import path from 'node:path';
-import type { Core, DirEntry, DirListing, EntryStat, FileChunk, ReadDirsOptions, Xattr } from '../native/types.ts';
+import { DIR_ENTRY_NOT_IN_PREVIOUS, DIR_ENTRY_SAME, DIR_ENTRY_SAME_DIR, type Core, type DirEntry, type DirListing, type EntryStat, type FileChunk, type ReadDirsOptions, type Xattr } from '../native/types.ts';
 import { ContentPipeline } from './content-pipeline.ts';
 import { Semaphore } from './concurrency.ts';
 import type { ExcludeMatcher } from './exclude.ts';
@@ -87,9 +87,42 @@ export interface PreviousFile {
   record?: unknown;
 }
 
+/** A listed name and how it compared with the previous backup (DIR_ENTRY_* of native/types.ts). */
+export interface ListedName {
+  name: Buffer;
+  status: number;
+}
+
+/** A directory the format compared with the previous backup without the walk's help. */
+export interface UnchangedDir<R> {
+  /** Every listed entry matches (directories: all but their contents) and none is missing. */
+  same: boolean;
+  /** Previous entries not listed any more. */
+  missing: number;
+  /** Every listed entry, in raw name order (excludes are applied to these). */
+  listed(): ListedName[];
+  /** Matching subdirectories, in order, with what the previous backup recorded below them. */
+  subdirs: { name: Buffer; previous: () => Promise<PreviousDir | undefined> }[];
+  /** Matching non-directory entries, the files among them and their bytes (for the counters). */
+  entries: number;
+  files: number;
+  bytes: number;
+  /**
+   * The directory's result when each subdirectory's result (in `subdirs` order) is what the
+   * previous backup recorded; undefined when one differs (the walk then builds the directory).
+   */
+  finish(results: R[]): R | undefined;
+}
+
 export interface ArchiveFormat<R> {
   /** The directory is complete: store it and return what its parent needs to reference it. */
   finishDir(dir: FinishedDir<R>): Promise<R>;
+  /**
+   * Compares each directory read at `sources[i]` with `previous[i]` entry by entry, when the
+   * format can (restic: in the core); undefined for a directory it cannot. Directories below
+   * one found unchanged are walked without their own `self` entry.
+   */
+  compareDirs?(sources: Buffer[], previous: PreviousDir[]): Promise<(UnchangedDir<R> | undefined)[]>;
   /** Whether the previous backup's content can be reused for an unchanged file. */
   unchanged(previous: PreviousFile, stat: EntryStat): boolean;
   /** Whether xattrs should be read for an entry of this kind. */
@@ -141,6 +174,30 @@ function display(p: Buffer): string {
 
 function joinPath(dir: Buffer, name: Buffer): Buffer {
   return dir.length === 1 && dir[0] === 0x2f ? Buffer.concat([dir, name]) : Buffer.concat([dir, Buffer.of(0x2f), name]);
+}
+
+/**
+ * A directory the format's comparison settled (but for its subdirectories' contents). Its
+ * subdirectories are compared as soon as it is known, in one batch, and theirs in turn: the
+ * comparisons run ahead of the walk instead of one round trip per directory.
+ */
+interface Compared<R> {
+  unchanged: UnchangedDir<R>;
+  /** Excluded entries (path, reason), reported once the directory is kept as it was. */
+  excluded: [string, string][];
+  children: Promise<ComparedChild<R>[]>;
+}
+
+interface ComparedChild<R> {
+  name: Buffer;
+  path: Buffer;
+  /**
+   * What the previous backup recorded below the child. Trees of children found unchanged are
+   * not held (they are loaded again if the child must be built after all).
+   */
+  previous: () => Promise<PreviousDir | undefined>;
+  /** Undefined: not comparable or changed; the child is listed and walked the ordinary way. */
+  compared: Compared<R> | undefined;
 }
 
 /** A directory whose walk is done; its result settles when its contents are stored. */
@@ -353,12 +410,109 @@ export class Archiver<R> {
   }
 
   /**
+   * Walks `p`: a directory with a previous record is first compared by the format, when it can
+   * (walkUnchanged); otherwise, or when it changed, it is listed and built (walkListed).
+   */
+  private async walkDir(p: Buffer, previous: PreviousDir | undefined, self: ScannedEntry | undefined, prefetched?: Promise<DirListing | undefined>): Promise<Walked<R>> {
+    this.checkAbort();
+    if (previous && !prefetched && this.format.compareDirs && !this.readRoots.holdsRoot(p)) {
+      const [unchanged] = await this.format.compareDirs([this.source(p)], [previous]);
+      const compared = this.accept(p, unchanged);
+      if (compared) return this.walkUnchanged(p, () => Promise.resolve(previous), self, compared);
+    }
+    return this.walkListed(p, previous, self, prefetched);
+  }
+
+  /**
+   * The comparison settles the directory when every entry the walk would keep matches, every
+   * entry it would exclude is new, and nothing is missing; then its subdirectories' comparisons
+   * start.
+   */
+  private accept(p: Buffer, u: UnchangedDir<R> | undefined): Compared<R> | undefined {
+    if (!u || u.missing > 0) return undefined;
+    const exclude = this.options.exclude;
+    const excluded: [string, string][] = [];
+    if (!exclude.mayExcludeIn(display(p))) {
+      if (!u.same) return undefined;
+    } else {
+      for (const { name, status } of u.listed()) {
+        const text = display(joinPath(p, name));
+        const reason = exclude.reason(text);
+        if (reason) {
+          if (status !== DIR_ENTRY_NOT_IN_PREVIOUS) return undefined;
+          excluded.push([text, reason]);
+        } else if (status !== DIR_ENTRY_SAME && status !== DIR_ENTRY_SAME_DIR) return undefined;
+      }
+    }
+    const children = this.compareChildren(p, u);
+    children.catch(() => {});
+    return { unchanged: u, excluded, children };
+  }
+
+  private async compareChildren(p: Buffer, u: UnchangedDir<R>): Promise<ComparedChild<R>[]> {
+    const loaded = await Promise.all(u.subdirs.map((d) => d.previous()));
+    const children: ComparedChild<R>[] = u.subdirs.map((d, i) => {
+      const previous = loaded[i];
+      return { name: d.name, path: joinPath(p, d.name), previous: () => Promise.resolve(previous), compared: undefined };
+    });
+    const comparable = children.flatMap((c, i) => (loaded[i] && !this.readRoots.holdsRoot(c.path) ? [i] : []));
+    if (comparable.length === 0 || !this.format.compareDirs) return children;
+    const verdicts = await this.format.compareDirs(
+      comparable.map((i) => this.source(children[i]!.path)),
+      comparable.map((i) => loaded[i] as PreviousDir),
+    );
+    for (const [k, i] of comparable.entries()) {
+      const child = children[i]!;
+      child.compared = this.accept(child.path, verdicts[k]);
+      if (child.compared) child.previous = (u.subdirs[i] as UnchangedDir<R>['subdirs'][number]).previous;
+    }
+    return children;
+  }
+
+  /**
+   * A directory whose entries all match the previous backup: only its subdirectories are walked.
+   * If one of them turns out changed, the directory is built the ordinary way from a listing
+   * (and its previous tree loaded again), with the subdirectories' walks reused.
+   */
+  private async walkUnchanged(p: Buffer, previous: () => Promise<PreviousDir | undefined>, self: ScannedEntry | undefined, compared: Compared<R>): Promise<Walked<R>> {
+    this.checkAbort();
+    const walked = new Map<string, Walked<R>>();
+    for (const c of await compared.children) {
+      const child = c.compared ? await this.walkUnchanged(c.path, c.previous, undefined, c.compared) : await this.walkListed(c.path, await c.previous(), undefined);
+      walked.set(c.name.toString('latin1'), child);
+    }
+    // The result keeps only what it needs: the comparisons below are let go as the walk goes on.
+    const { excluded } = compared;
+    const { entries, files, bytes, finish } = compared.unchanged;
+    const result = (async () => {
+      const results = await Promise.all([...walked.values()].map((w) => w.result));
+      const same = finish(results);
+      if (same === undefined) return (await this.walkListed(p, await previous(), self, undefined, walked)).result;
+      for (const [text, reason] of excluded) this.options.onExcluded?.(text, reason);
+      this.counters.entries += entries;
+      this.counters.filesUnmodified += files;
+      this.counters.bytesProcessed += bytes;
+      this.counters.dirs += 1;
+      if (files > 0) this.options.onProgress?.(this.counters, display(p), this.totals);
+      return same;
+    })();
+    result.catch(() => {});
+    return { result };
+  }
+
+  /**
    * Walks `p` depth first: lists it, starts reading its files (bounded by the file budget), then
    * walks its subdirectories one after the other. Resolves when the walk below `p` is done;
    * `result` settles once the directory's files and subdirectories are stored. Memory stays
    * bounded: only the current path and the directories with files still in flight are held.
    */
-  private async walkDir(p: Buffer, previous: PreviousDir | undefined, self: ScannedEntry | undefined, prefetched?: Promise<DirListing | undefined>): Promise<Walked<R>> {
+  private async walkListed(
+    p: Buffer,
+    previous: PreviousDir | undefined,
+    self: ScannedEntry | undefined,
+    prefetched?: Promise<DirListing | undefined>,
+    walkedSubdirs?: ReadonlyMap<string, Walked<R>>,
+  ): Promise<Walked<R>> {
     this.checkAbort();
     const listing = (await this.listDir(p, prefetched)) ?? [];
     const entries: ScannedEntry[] = [];
@@ -407,18 +561,28 @@ export class Archiver<R> {
       );
     }
     // The subdirectories' listings (one crossing for all) and their parent trees load while
-    // this directory's files are read.
-    const listings = dirs.length ? this.core.readDirs(dirs.map((d) => this.source(d.path)), this.listOptions) : Promise.resolve([]);
-    listings.catch(() => {});
-    const prevDirs: (Promise<PreviousDir | undefined> | undefined)[] = dirs.map((d) => (previous ? previous.dir(d.raw.name) : Promise.resolve(undefined)));
-    for (const [i, d] of dirs.entries()) {
+    // this directory's files are read. Subdirectories with a parent tree are compared by the
+    // format first when it can; they list themselves only if they changed.
+    const comparing = previous !== undefined && this.format.compareDirs !== undefined;
+    const toWalk = walkedSubdirs ? dirs.filter((d) => !walkedSubdirs.has(d.raw.name.toString('latin1'))) : dirs;
+    const listings = toWalk.length && !comparing ? this.core.readDirs(toWalk.map((d) => this.source(d.path)), this.listOptions) : undefined;
+    listings?.catch(() => {});
+    const prevDirs = new Map<Buffer, Promise<PreviousDir | undefined>>(toWalk.map((d) => [d.raw.name, previous ? previous.dir(d.raw.name) : Promise.resolve(undefined)]));
+    let listed = 0;
+    for (const d of dirs) {
       const entry = await this.scanEntry(d.path, d.raw.name, d.stat, d.raw);
-      const prevChild = await prevDirs[i];
-      prevDirs[i] = undefined; // let the parent tree go once its walk is done
+      const key = d.raw.name.toString('latin1');
+      let walked = walkedSubdirs?.get(key);
+      if (!walked) {
+        const prevChild = await prevDirs.get(d.raw.name);
+        prevDirs.delete(d.raw.name); // let the parent tree go once its walk is done
+        const i = listed++;
+        if (!entry) continue;
+        walked = await this.walkDir(d.path, prevChild, entry, listings?.then((all) => all[i]));
+      }
       if (!entry) continue;
-      const walked = await this.walkDir(d.path, prevChild, entry, listings.then((all) => all[i]));
       entries.push(entry);
-      pending.push(walked.result.then((r) => results.set(d.raw.name.toString('latin1'), r)));
+      pending.push(walked.result.then((r) => results.set(key, r)));
     }
     const result = (async () => {
       await Promise.all(pending);

@@ -85,6 +85,18 @@ export class ExcludeMatcher {
     return this.regexes.length === 0 && this.paths.length === 0;
   }
 
+  /**
+   * Whether an entry of the (not excluded) directory `dir` may be excluded: patterns may match
+   * any name; a path only excludes an entry of its own parent directory.
+   */
+  mayExcludeIn(dir: string): boolean {
+    if (this.regexes.length > 0) return true;
+    this.parents ??= new Set(this.paths.filter((p) => p !== '/').map((p) => p.slice(0, p.lastIndexOf('/')) || '/'));
+    return this.parents.has(dir);
+  }
+
+  private parents: Set<string> | undefined;
+
   /** True when `absolutePath` (or a parent, for plain paths) is excluded. */
   excludes(absolutePath: string): boolean {
     for (const p of this.paths) {

@@ -21,6 +21,15 @@ export class ReadRootMap {
       .map((r) => ({ from: Buffer.from(trimmed(r.from)), to: Buffer.from(trimmed(r.to)) }))
       .sort((a, b) => b.from.length - a.from.length);
     this.exact = new Set(this.roots.map((r) => r.from.toString('latin1')));
+    this.parents = new Set(this.roots.filter((r) => r.from.length > 1).map((r) => r.from.subarray(0, Math.max(1, r.from.lastIndexOf(0x2f))).toString('latin1')));
+  }
+
+  /** Directories with a root among their entries. */
+  private readonly parents: Set<string>;
+
+  /** Whether a root is an entry of the directory `p` (its listing shows a placeholder there). */
+  holdsRoot(p: Buffer): boolean {
+    return this.parents.size > 0 && this.parents.has(p.toString('latin1'));
   }
 
   get empty(): boolean {

@@ -31,6 +31,17 @@ export function groupName(gid: number): string | undefined {
   return groups.get(gid);
 }
 
+/** Every uid → name the walk can record (for the core's comparison of unchanged directories). */
+export function userNames(): ReadonlyMap<number, string> {
+  users ??= parse('/etc/passwd');
+  return users;
+}
+
+export function groupNames(): ReadonlyMap<number, string> {
+  groups ??= parse('/etc/group');
+  return groups;
+}
+
 /** The name of the user running this process (as restic records it: looked up by uid). */
 export function currentUserName(): string {
   const uid = process.getuid?.() ?? -1;

@@ -11,6 +11,9 @@ import type {
   PackWriterOptions,
   ReadDirsOptions,
   BlobSet,
+  DirComparer,
+  DirComparerOptions,
+  DirComparison,
   ChunkerSpec,
   CompressionSpec,
   Core,
@@ -92,6 +95,10 @@ interface RawBlobSet {
   readonly size: number;
 }
 
+interface RawDirComparer {
+  compare(paths: Path[], trees: Uint8Array[]): Promise<(Omit<DirComparison, 'error'> & { error?: RawErrorInfo | null })[]>;
+}
+
 interface RawAeadStream {
   update(data: Uint8Array): Buffer;
   updateInto(data: Uint8Array, out: Uint8Array): void;
@@ -166,6 +173,7 @@ interface RawAddon {
   createFiles(paths: Path[]): Promise<{ fd: number; errno: number; message?: string | null }[]>;
   finishFiles(requests: RawFinishRequest[]): Promise<string[][]>;
   NativeBlobSet: new () => RawBlobSet;
+  NativeDirComparer: new (offsetMinutes: number, uids: number[], userNames: string[], gids: number[], groupNames: string[], known: RawBlobSet) => RawDirComparer;
   NativePackWriter: new (dir: string, blobType: string, targetSize: number, seal: RawSealSpec) => RawPackWriter;
   NativeAeadStream: new (mode: string, key: Uint8Array, nonce: Uint8Array) => RawAeadStream;
   // Filesystem snapshots (native/src/btrfs.rs, zfs.rs): not part of `Core`, see FsSnapshotCore.
@@ -511,6 +519,28 @@ export async function createNativeCore(): Promise<Core> {
       }),
 
     newBlobSet: () => new NativeBlobSetView(new raw.NativeBlobSet()),
+    newDirComparer: (options: DirComparerOptions): DirComparer => {
+      if (!(options.known instanceof NativeBlobSetView)) throw new CoreError('EINVAL', 'known must be a BlobSet made by this core (newBlobSet())');
+      const users = [...options.users];
+      const groups = [...options.groups];
+      const comparer = sync(
+        () =>
+          new raw.NativeDirComparer(
+            options.offsetMinutes,
+            users.map(([id]) => id),
+            users.map(([, name]) => name),
+            groups.map(([id]) => id),
+            groups.map(([, name]) => name),
+            (options.known as NativeBlobSetView).raw,
+          ),
+      );
+      return {
+        compare: (paths, trees) =>
+          later(async () =>
+            (await comparer.compare(paths, trees)).map(({ error, ...rest }) => (error ? { ...rest, error: toInfo(error) } : rest)),
+          ),
+      };
+    },
     newPackWriter: (options: PackWriterOptions) =>
       sync(() => new NativePackWriterView(new raw.NativePackWriter(options.dir, options.blobType, options.targetSize, sealSpec(options.seal)))),
 

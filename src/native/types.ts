@@ -243,6 +243,48 @@ export interface Xattr {
   value: Buffer;
 }
 
+export interface DirComparerOptions {
+  /** The host's UTC offset, when it has had one fixed offset (restic node times carry it). */
+  offsetMinutes: number;
+  /** uid / gid → name, as the walk records them (user-names.ts). */
+  users: ReadonlyMap<number, string>;
+  groups: ReadonlyMap<number, string>;
+  /** Data blobs in the repository: a file's content is reused only when all of it is here. */
+  known: BlobSet;
+}
+
+/** Per listed entry of a DirComparison. */
+export const DIR_ENTRY_SAME = 0;
+/** A directory whose own node matches; its contents are compared on their own. */
+export const DIR_ENTRY_SAME_DIR = 1;
+export const DIR_ENTRY_NOT_IN_PREVIOUS = 2;
+export const DIR_ENTRY_DIFFERS = 3;
+
+/** One directory compared with its previous tree (native/src/dircompare.rs). */
+export interface DirComparison {
+  /** Not compared: the directory could not be listed or its tree not parsed. */
+  error?: CoreErrorInfo;
+  /** Every listed entry matches its previous node, and no previous node is missing. */
+  same: boolean;
+  /** Listed names in raw order, concatenated; `ends` holds where each ends (u32 LE). */
+  names: Buffer;
+  ends: Buffer;
+  /** One DIR_ENTRY_* per listed entry. */
+  status: Buffer;
+  /** The previous subtree id (32 bytes) of each DIR_ENTRY_SAME_DIR entry, in order. */
+  subtrees: Buffer;
+  missing: number;
+  /** Matching non-directory entries, the regular files among them, their bytes. */
+  entries: number;
+  files: number;
+  bytes: number;
+}
+
+export interface DirComparer {
+  /** `paths[i]` is read and compared with `trees[i]`, a previous tree blob's plaintext. */
+  compare(paths: Buffer[], trees: Uint8Array[]): Promise<DirComparison[]>;
+}
+
 /** A set of 32-byte ids. */
 export interface BlobSet {
   add(id: Uint8Array): boolean;
@@ -316,6 +358,11 @@ export interface Core {
   newBlobSet(): BlobSet;
   /** restic pack assembly in the core; absent in the portable core (packs are then built in JavaScript). */
   newPackWriter?(options: PackWriterOptions): PackWriter;
+  /**
+   * Compares directories with their previous restic tree blobs in the core (an unchanged re-run
+   * builds no object per entry); absent in the portable core (the walk then compares in JavaScript).
+   */
+  newDirComparer?(options: DirComparerOptions): DirComparer;
 
   // ---- filesystem metadata the Node API lacks or rounds ----
   /** One call per batch of directories; entries sorted by raw name. */

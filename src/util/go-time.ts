@@ -118,6 +118,27 @@ export function localOffsetMinutes(sec: number): number {
   return Math.trunc(offset);
 }
 
+let fixedOffset: { minutes: number | undefined } | undefined;
+
+/**
+ * The host zone's UTC offset when it has had a single one (UTC, most servers), else undefined.
+ * Sampled on the 1st and 15th of every month from 1900 to 2100: zones with daylight saving or a
+ * changed offset show it there.
+ */
+export function fixedLocalOffsetMinutes(): number | undefined {
+  if (!fixedOffset) {
+    const first = localOffsetMinutes(Date.UTC(1900, 0, 1) / 1000);
+    let fixed = true;
+    for (let year = 1900; year <= 2100 && fixed; year++) {
+      for (let month = 0; month < 12 && fixed; month++) {
+        for (const day of [1, 15]) if (localOffsetMinutes(Date.UTC(year, month, day) / 1000) !== first) fixed = false;
+      }
+    }
+    fixedOffset = { minutes: fixed ? first : undefined };
+  }
+  return fixedOffset.minutes;
+}
+
 /** A GoTime for an instant, shown in `offsetMinutes` (default: the host's zone, as restic does). */
 export function goTimeFromUnix(sec: number, nsec: number, offsetMinutes: number = localOffsetMinutes(sec)): GoTime {
   if (!Number.isSafeInteger(sec) || !Number.isInteger(nsec) || nsec < 0 || nsec >= 1e9) {

@@ -66,6 +66,8 @@ export async function withPacedCollection<T>(work: () => Promise<T>, collector?:
   const interval = pacedInterval();
   const c = interval === 0 ? undefined : (collector ?? (await runtimeCollector()));
   if (!c) return work();
+  // What the preparation left (a decoded index, key derivation) goes before the work adds its own.
+  c.full();
   let lastFull = Date.now();
   const tick = c.young ? Math.min(YOUNG_INTERVAL_MS, interval) : interval;
   const timer = setInterval(() => {

@@ -1,8 +1,8 @@
 // How the engine's scanned entries become restic tree blobs (formats/restic.md §7, §12): node
 // fields exactly as restic 0.14 writes them on Linux, so unchanged directories produce the same
 // tree ids as restic's own backup of them.
-import type { Core, EntryStat, FileChunk } from '../../native/types.ts';
-import type { ArchiveFormat, EntryKind, FinishedDir, PreviousDir, PreviousFile, ScannedEntry } from '../../engine/archiver.ts';
+import { DIR_ENTRY_SAME_DIR, type Core, type DirComparer, type DirComparison, type EntryStat, type FileChunk } from '../../native/types.ts';
+import type { ArchiveFormat, EntryKind, FinishedDir, ListedName, PreviousDir, PreviousFile, ScannedEntry, UnchangedDir } from '../../engine/archiver.ts';
 import { groupName, userName } from '../../engine/user-names.ts';
 import { goModeFromStMode } from './file-mode.ts';
 import { goTimeFromUnix, type GoTime } from '../../util/go-time.ts';
@@ -66,9 +66,14 @@ export function nodeFromEntry(entry: ScannedEntry, subtree?: string): ResticNode
   return node;
 }
 
-/** A directory of the parent snapshot, read lazily from its tree blob. */
+/**
+ * A directory of the parent snapshot, read lazily from its tree blob: the plaintext is loaded
+ * first and decoded into nodes only when the walk asks for them (the core compares the plaintext
+ * itself when it can).
+ */
 export class ParentDir implements PreviousDir {
-  private nodes: Map<string, ResticNode> | undefined;
+  private decoded: Map<string, ResticNode> | undefined;
+  private bytes: Buffer | undefined;
 
   constructor(
     private readonly repo: ResticRepository,
@@ -77,11 +82,32 @@ export class ParentDir implements PreviousDir {
   ) {}
 
   async load(): Promise<this> {
-    if (!this.nodes) {
-      const nodes = decodeTree(await this.repo.loadBlob('tree', this.treeId, this.index));
-      this.nodes = new Map(nodes.map((n) => [n.name.toString('latin1'), n]));
-    }
+    if (!this.decoded && !this.bytes) this.bytes = await this.repo.loadBlob('tree', this.treeId, this.index);
     return this;
+  }
+
+  /** Loads other trees of the same snapshot (without holding on to this one). */
+  loader(): (treeId: string) => Promise<ParentDir> {
+    const { repo, index } = this;
+    return (treeId) => new ParentDir(repo, index, treeId).load();
+  }
+
+  /** The tree blob's plaintext, until the nodes are decoded. */
+  get plaintext(): Buffer | undefined {
+    return this.bytes;
+  }
+
+  private get nodes(): Map<string, ResticNode> | undefined {
+    if (!this.decoded && this.bytes) {
+      try {
+        this.decoded = new Map(decodeTree(this.bytes).map((n) => [n.name.toString('latin1'), n]));
+      } catch {
+        // A tree that loads but does not decode only means: read everything below again.
+        this.decoded = new Map();
+      }
+      this.bytes = undefined;
+    }
+    return this.decoded;
   }
 
   file(name: Buffer): PreviousFile | undefined {
@@ -139,11 +165,57 @@ export class ParentDir implements PreviousDir {
 export class ResticArchiveFormat implements ArchiveFormat<TreeRef> {
   readonly counters: DirCounters = { dirsNew: 0, dirsChanged: 0, dirsUnmodified: 0 };
 
+  /** `comparer`: the core's comparison of directories with their parent trees, when it has one. */
   constructor(
     private readonly core: Core,
     private readonly packer: Packer,
     private readonly index: MasterIndex,
+    private readonly comparer?: DirComparer,
   ) {}
+
+  async compareDirs(sources: Buffer[], previous: PreviousDir[]): Promise<(UnchangedDir<TreeRef> | undefined)[]> {
+    const trees = previous.map((p) => (p instanceof ParentDir ? p.plaintext : undefined));
+    const asked = trees.flatMap((t, i) => (t ? [i] : []));
+    const out: (UnchangedDir<TreeRef> | undefined)[] = new Array(sources.length).fill(undefined);
+    if (!this.comparer || asked.length === 0) return out;
+    const compared = await this.comparer.compare(asked.map((i) => sources[i]!), asked.map((i) => trees[i]!));
+    for (const [k, i] of asked.entries()) {
+      const c = compared[k];
+      if (c && !c.error) out[i] = this.unchangedDir(c, previous[i] as ParentDir);
+      if (process.env.HACK_DROP) (previous[i] as unknown as { bytes: undefined }).bytes = undefined;
+    }
+    return out;
+  }
+
+  private unchangedDir(c: DirComparison, parent: ParentDir): UnchangedDir<TreeRef> {
+    const nameAt = (i: number): Buffer => c.names.subarray(i === 0 ? 0 : c.ends.readUInt32LE((i - 1) * 4), c.ends.readUInt32LE(i * 4));
+    const subdirs: UnchangedDir<TreeRef>['subdirs'] = [];
+    const subtrees: string[] = [];
+    const load = parent.loader();
+    for (let i = c.status.indexOf(DIR_ENTRY_SAME_DIR); i >= 0; i = c.status.indexOf(DIR_ENTRY_SAME_DIR, i + 1)) {
+      const subtree = c.subtrees.toString('hex', subtrees.length * 32, subtrees.length * 32 + 32);
+      subtrees.push(subtree);
+      subdirs.push({ name: nameAt(i), previous: () => load(subtree).catch(() => undefined) });
+    }
+    const treeId = parent.treeId;
+    // Built only when excludes need them: an object per entry is what the comparison saves.
+    const listed = (): ListedName[] => Array.from(c.status, (status, i) => ({ name: nameAt(i), status }));
+    return {
+      same: c.same,
+      missing: c.missing,
+      listed,
+      subdirs,
+      entries: c.entries,
+      files: c.files,
+      bytes: c.bytes,
+      finish: (results) => {
+        if (results.length !== subtrees.length || results.some((r, i) => r.id !== subtrees[i])) return undefined;
+        if (!this.index.has('tree', treeId)) return undefined;
+        this.counters.dirsUnmodified += 1;
+        return { id: treeId };
+      },
+    };
+  }
 
   async finishDir(dir: FinishedDir<TreeRef>): Promise<TreeRef> {
     const nodes = dir.entries.map((e) => nodeFromEntry(e, e.kind === 'dir' ? dir.results.get(e.name.toString('latin1'))?.id : undefined));

@@ -2,16 +2,16 @@
 // new blobs in packs, then index, then the snapshot (formats/restic.md §1.3 commit order), all
 // under a shared lock.
 import { completed, wantsTotals } from '../../observe/progress.ts';
-import { currentUserName } from '../../engine/user-names.ts';
+import { currentUserName, groupNames, userNames } from '../../engine/user-names.ts';
 import os from 'node:os';
-import type { CompressionSpec, Core } from '../../native/types.ts';
+import type { BlobSet, CompressionSpec, Core, DirComparer } from '../../native/types.ts';
 import type { CreateOptions } from '../../backup/backend.ts';
 import type { CreateResult } from '../../backup/types.ts';
 import { BackupError } from '../../backup/errors.ts';
 import { Archiver } from '../../engine/archiver.ts';
 import { ContentPipeline } from '../../engine/content-pipeline.ts';
 import { ExcludeMatcher } from '../../engine/exclude.ts';
-import { goTimeFromUnix, parseRfc3339 } from '../../util/go-time.ts';
+import { fixedLocalOffsetMinutes, goTimeFromUnix, parseRfc3339 } from '../../util/go-time.ts';
 import { encodeSnapshot, type ResticSnapshot } from './snapshot.ts';
 import { chooseParent, findSnapshot, loadSnapshots, NAME_TAG_PREFIX, toBackup } from './snapshots.ts';
 import { ParentDir, ResticArchiveFormat } from './archive-format.ts';
@@ -44,6 +44,16 @@ export function resticCompression(setting: string | undefined, level: number | u
 function nowParts(date: Date): { sec: number; nsec: number } {
   const ms = date.getTime();
   return { sec: Math.floor(ms / 1000), nsec: (ms % 1000) * 1e6 };
+}
+
+/**
+ * The core's comparison of directories with their parent trees: when the core has one, the
+ * host's zone has a fixed UTC offset (node times carry it) and BOLT_DIR_COMPARE is not 0.
+ */
+function dirComparer(core: Core, known: BlobSet): DirComparer | undefined {
+  const offsetMinutes = fixedLocalOffsetMinutes();
+  if (!core.newDirComparer || offsetMinutes === undefined || process.env.BOLT_DIR_COMPARE === '0') return undefined;
+  return core.newDirComparer({ offsetMinutes, users: userNames(), groups: groupNames(), known });
 }
 
 /** `indexLoaded`: the index has been read (for reporting index files that could not be). */
@@ -91,7 +101,7 @@ export async function createResticBackup(repo: ResticRepository, core: Core, set
       // hold part buffers already, so they keep 16 MiB segments.
       { threads: settings.threads, ...(writer && repo.storage.spoolDirectory ? { segmentBytes: 64 * 1024 * 1024 } : {}) },
     );
-    const format = new ResticArchiveFormat(core, packer, index);
+    const format = new ResticArchiveFormat(core, packer, index, previous ? dirComparer(core, known) : undefined);
     const archiver = new Archiver(core, pipeline, format, {
       targets: options.paths,
       ...(options.readRoot ? { readRoots: options.readRoot } : {}),

@@ -1,0 +1,484 @@
+//! Whether a directory is unchanged since the previous backup, decided in the core: the
+//! directory is listed and lstat'ed here and each entry compared, field by field, with its node
+//! in the previous snapshot's tree blob (formats/restic.md §7, §12). An unchanged re-run then
+//! builds no JavaScript object per entry; a directory whose entries all match keeps its tree.
+//!
+//! The comparison is conservative: an entry matches only when the node the JavaScript walk
+//! would build for it (src/formats/restic/archive-format.ts, nodeFromEntry) is the previous node
+//! and the file's content may be reused (restic's rule: same size, mtime, ctime and inode, and
+//! every chunk still indexed). Anything it does not model (names that Go would quote, sockets,
+//! read errors, escaped JSON it cannot borrow, an unknown key) counts as a difference, and the
+//! walk then builds that directory the ordinary way.
+
+use crate::blobset::{NativeBlobSet, SharedIds};
+use crate::bytes::Bytes;
+use crate::error::{CoreErr, ErrorInfo};
+use crate::fs::{scan_dir, ListedEntry, ReadDirsOptionsJs};
+use crate::paths::{bytes_of, JsPath};
+use crate::pool;
+use napi::bindgen_prelude::{Object, Uint8Array};
+use napi::{Env, Result};
+use napi_derive::napi;
+use serde::Deserialize;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TreeDoc<'a> {
+    #[serde(borrow)]
+    nodes: Option<Vec<NodeDoc<'a>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct XattrDoc<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    value: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodeDoc<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    mode: Option<u32>,
+    mtime: Option<&'a str>,
+    atime: Option<&'a str>,
+    ctime: Option<&'a str>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    user: Option<Cow<'a, str>>,
+    group: Option<Cow<'a, str>>,
+    inode: Option<u64>,
+    device_id: Option<u64>,
+    size: Option<u64>,
+    links: Option<u64>,
+    linktarget: Option<Cow<'a, str>>,
+    linktarget_raw: Option<&'a str>,
+    #[serde(borrow)]
+    extended_attributes: Option<Vec<XattrDoc<'a>>>,
+    /// restic 0.17+ (Windows attributes); the JavaScript walk ignores them too.
+    #[allow(dead_code)]
+    generic_attributes: Option<serde::de::IgnoredAny>,
+    device: Option<u64>,
+    #[serde(borrow)]
+    content: Option<Vec<&'a str>>,
+    subtree: Option<&'a str>,
+    error: Option<Cow<'a, str>>,
+}
+
+/// Per listed entry, in `DirComparisonJs::status`.
+const SAME: u8 = 0;
+const SAME_DIR: u8 = 1;
+const NOT_IN_PREVIOUS: u8 = 2;
+const DIFFERS: u8 = 3;
+
+/// What stays the same for every directory of one walk.
+struct Context {
+    /// The host's fixed UTC offset in minutes (the JavaScript side only enables the comparison
+    /// when the zone has one).
+    offset_minutes: i32,
+    users: HashMap<u32, String>,
+    groups: HashMap<u32, String>,
+    known: SharedIds,
+}
+
+#[napi(object, object_from_js = false)]
+pub struct DirComparisonJs {
+    /// The directory could not be listed or its previous tree not parsed: compare nothing.
+    pub error: Option<ErrorInfo>,
+    /// Every listed entry matches and no previous entry is missing.
+    pub same: bool,
+    /// The listed names, concatenated, in raw name order.
+    pub names: Bytes,
+    /// Where each name ends in `names` (u32 little-endian per entry).
+    pub ends: Bytes,
+    /// One of SAME, SAME_DIR, NOT_IN_PREVIOUS, DIFFERS per listed entry.
+    pub status: Bytes,
+    /// The previous subtree id (32 bytes) of each SAME_DIR entry, in listing order.
+    pub subtrees: Bytes,
+    /// Previous entries with no listed entry of that name.
+    pub missing: u32,
+    /// Matching non-directory entries, the regular files among them and their bytes.
+    pub entries: u32,
+    pub files: u32,
+    pub bytes: f64,
+}
+
+#[napi]
+pub struct NativeDirComparer {
+    context: Arc<Context>,
+}
+
+fn name_map(ids: Vec<u32>, names: Vec<String>) -> Result<HashMap<u32, String>> {
+    if ids.len() != names.len() {
+        return Err(CoreErr::inval("ids and names differ in length").into());
+    }
+    Ok(ids.into_iter().zip(names).collect())
+}
+
+#[napi]
+impl NativeDirComparer {
+    #[napi(constructor, catch_unwind)]
+    pub fn new(
+        offset_minutes: i32,
+        uids: Vec<u32>,
+        user_names: Vec<String>,
+        gids: Vec<u32>,
+        group_names: Vec<String>,
+        known: &NativeBlobSet,
+    ) -> Result<Self> {
+        if offset_minutes.abs() >= 24 * 60 {
+            return Err(CoreErr::inval(format!("invalid UTC offset: {offset_minutes} minutes")).into());
+        }
+        let context = Context {
+            offset_minutes,
+            users: name_map(uids, user_names)?,
+            groups: name_map(gids, group_names)?,
+            known: known.ids.clone(),
+        };
+        Ok(NativeDirComparer { context: Arc::new(context) })
+    }
+
+    /// Compares each directory (`paths[i]`, read from there) with its previous tree blob's
+    /// plaintext (`trees[i]`).
+    #[napi(catch_unwind)]
+    pub fn compare<'env>(&self, env: &'env Env, paths: Vec<JsPath>, trees: Vec<Uint8Array>) -> Result<Object<'env>> {
+        if paths.len() != trees.len() {
+            return Err(CoreErr::inval("compare needs one tree per path").into());
+        }
+        let context = self.context.clone();
+        pool::spawn(env, move || {
+            Ok(paths.iter().zip(trees.iter()).map(|(p, t)| compare_dir(&context, bytes_of(p), t)).collect::<Vec<_>>())
+        })
+    }
+}
+
+fn failed(error: CoreErr) -> DirComparisonJs {
+    DirComparisonJs {
+        error: Some(error.info()),
+        same: false,
+        names: Vec::new().into(),
+        ends: Vec::new().into(),
+        status: Vec::new().into(),
+        subtrees: Vec::new().into(),
+        missing: 0,
+        entries: 0,
+        files: 0,
+        bytes: 0.0,
+    }
+}
+
+fn compare_dir(context: &Context, path: &[u8], tree: &[u8]) -> DirComparisonJs {
+    let doc: TreeDoc = match serde_json::from_slice(tree) {
+        Ok(d) => d,
+        Err(e) => return failed(CoreErr::inval(format!("previous tree not compared: {e}"))),
+    };
+    let nodes = doc.nodes.unwrap_or_default();
+    let mut by_name: HashMap<&[u8], &NodeDoc> = HashMap::with_capacity(nodes.len());
+    for n in &nodes {
+        if by_name.insert(n.name.as_bytes(), n).is_some() {
+            return failed(CoreErr::inval("previous tree names an entry twice"));
+        }
+    }
+    let listed = match scan_dir(path, ReadDirsOptionsJs { xattrs: Some(true), link_targets: Some(true) }) {
+        Ok(l) => l,
+        Err(e) => return failed(e),
+    };
+    let known = context.known.lock();
+    let mut out = DirComparisonJs {
+        error: None,
+        same: true,
+        names: Vec::new().into(),
+        ends: Vec::with_capacity(listed.len() * 4).into(),
+        status: Vec::with_capacity(listed.len()).into(),
+        subtrees: Vec::new().into(),
+        missing: 0,
+        entries: 0,
+        files: 0,
+        bytes: 0.0,
+    };
+    let mut matched = 0usize;
+    for entry in &listed {
+        out.names.0.extend_from_slice(&entry.name);
+        out.ends.0.extend_from_slice(&(out.names.0.len() as u32).to_le_bytes());
+        let status = match by_name.get(entry.name.as_slice()) {
+            None => NOT_IN_PREVIOUS,
+            Some(node) => {
+                matched += 1;
+                match compare_entry(context, &known, entry, node) {
+                    Verdict::Differs => DIFFERS,
+                    Verdict::Dir(subtree) => {
+                        out.subtrees.0.extend_from_slice(&subtree);
+                        SAME_DIR
+                    }
+                    Verdict::Other => {
+                        out.entries += 1;
+                        SAME
+                    }
+                    Verdict::File(size) => {
+                        out.entries += 1;
+                        out.files += 1;
+                        out.bytes += size as f64;
+                        SAME
+                    }
+                }
+            }
+        };
+        if status != SAME && status != SAME_DIR {
+            out.same = false;
+        }
+        out.status.0.push(status);
+    }
+    out.missing = (nodes.len() - matched) as u32;
+    if out.missing > 0 {
+        out.same = false;
+    }
+    out
+}
+
+enum Verdict {
+    Differs,
+    Dir([u8; 32]),
+    File(u64),
+    Other,
+}
+
+/// Names that Go's quoting leaves as they are and JSON carries without escapes the parser
+/// would have to undo: printable ASCII but `"` and `\`.
+fn plain_name(name: &[u8]) -> bool {
+    !name.is_empty() && name.iter().all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+}
+
+/// Go's os.FileMode for a Linux st_mode (src/formats/restic/file-mode.ts, goModeFromStMode).
+fn go_mode(st_mode: u32) -> u32 {
+    let mut mode = st_mode & 0o777;
+    mode |= match st_mode & libc::S_IFMT {
+        libc::S_IFBLK => 1 << 26,
+        libc::S_IFCHR => (1 << 26) | (1 << 21),
+        libc::S_IFDIR => 1 << 31,
+        libc::S_IFIFO => 1 << 25,
+        libc::S_IFLNK => 1 << 27,
+        libc::S_IFSOCK => 1 << 24,
+        _ => 0,
+    };
+    if st_mode & libc::S_ISUID != 0 {
+        mode |= 1 << 23;
+    }
+    if st_mode & libc::S_ISGID != 0 {
+        mode |= 1 << 22;
+    }
+    if st_mode & libc::S_ISVTX != 0 {
+        mode |= 1 << 20;
+    }
+    mode
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+fn digits(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(s.iter().fold(0i64, |v, &b| v * 10 + i64::from(b - b'0')))
+}
+
+/// An RFC 3339 time as Go writes it: (unix seconds, nanoseconds, offset minutes).
+fn parse_time(text: &str) -> Option<(i64, u32, i32)> {
+    let s = text.as_bytes();
+    if s.len() < 20 || s[4] != b'-' || s[7] != b'-' || s[10] != b'T' || s[13] != b':' || s[16] != b':' {
+        return None;
+    }
+    let (year, month, day) = (digits(&s[0..4])?, digits(&s[5..7])?, digits(&s[8..10])?);
+    let (hour, minute, second) = (digits(&s[11..13])?, digits(&s[14..16])?, digits(&s[17..19])?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let mut rest = &s[19..];
+    let mut nsec = 0u32;
+    if rest.first() == Some(&b'.') {
+        let n = rest[1..].iter().take_while(|b| b.is_ascii_digit()).count();
+        if n == 0 || n > 9 {
+            return None;
+        }
+        nsec = (digits(&rest[1..=n])? * 10i64.pow(9 - n as u32)) as u32;
+        rest = &rest[1 + n..];
+    }
+    let offset = match rest {
+        b"Z" => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let minutes = digits(&[*h1, *h2])? * 60 + digits(&[*m1, *m2])?;
+            (if *sign == b'-' { -minutes } else { minutes }) as i32
+        }
+        _ => return None,
+    };
+    let local = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second;
+    Some((local - i64::from(offset) * 60, nsec, offset))
+}
+
+fn same_time(text: Option<&str>, sec: i64, nsec: i64, offset: i32) -> bool {
+    text.and_then(parse_time) == Some((sec, nsec as u32, offset))
+}
+
+const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard padded base64, as Go's encoding/json writes []byte.
+fn base64(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(BASE64[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn hex_id(text: &str) -> Option<[u8; 32]> {
+    let s = text.as_bytes();
+    if s.len() != 64 {
+        return None;
+    }
+    let mut id = [0u8; 32];
+    for (i, pair) in s.chunks_exact(2).enumerate() {
+        let nibble = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        };
+        id[i] = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+    }
+    Some(id)
+}
+
+fn compare_entry(context: &Context, known: &crate::blobset::IdSet, entry: &ListedEntry, node: &NodeDoc) -> Verdict {
+    compare_fields(context, known, entry, node).unwrap_or(Verdict::Differs)
+}
+
+/// The entry's verdict, or None where any field differs.
+fn compare_fields(context: &Context, known: &crate::blobset::IdSet, entry: &ListedEntry, node: &NodeDoc) -> Option<Verdict> {
+    let check = |ok: bool| ok.then_some(());
+    check(plain_name(&entry.name) && entry.error.is_none() && entry.xattr_error.is_none())?;
+    let st = entry.stat.as_ref()?;
+    let kind = match st.st_mode & libc::S_IFMT {
+        libc::S_IFREG => "file",
+        libc::S_IFDIR => "dir",
+        libc::S_IFLNK => "symlink",
+        libc::S_IFBLK => "dev",
+        libc::S_IFCHR => "chardev",
+        libc::S_IFIFO => "fifo",
+        // Sockets and unknown types are reported by the walk, which needs to see them.
+        _ => return None,
+    };
+    check(node.kind == kind && node.mode.unwrap_or(0) == go_mode(st.st_mode))?;
+    let offset = context.offset_minutes;
+    // restic records the mtime as atime too (no --with-atime).
+    check(same_time(node.mtime, st.st_mtime, st.st_mtime_nsec, offset) && same_time(node.atime, st.st_mtime, st.st_mtime_nsec, offset))?;
+    check(same_time(node.ctime, st.st_ctime, st.st_ctime_nsec, offset))?;
+    check(node.uid.unwrap_or(0) == st.st_uid && node.gid.unwrap_or(0) == st.st_gid)?;
+    let user = context.users.get(&st.st_uid).map(String::as_str).unwrap_or("");
+    let group = context.groups.get(&st.st_gid).map(String::as_str).unwrap_or("");
+    check(node.user.as_deref().unwrap_or("") == user && node.group.as_deref().unwrap_or("") == group)?;
+    check(node.inode.unwrap_or(0) == st.st_ino && node.device_id.unwrap_or(0) == st.st_dev)?;
+    let links = if matches!(kind, "file" | "symlink" | "dev" | "chardev") { st.st_nlink } else { 0 };
+    check(node.links.unwrap_or(0) == links)?;
+    let rdev = if matches!(kind, "dev" | "chardev") { st.st_rdev } else { 0 };
+    check(node.device.unwrap_or(0) == rdev)?;
+    check(node.error.as_deref().unwrap_or("").is_empty())?;
+
+    let raw_target = node.linktarget_raw.unwrap_or("");
+    let text_target = node.linktarget.as_deref().unwrap_or("");
+    match (kind, &entry.link_target) {
+        ("symlink", Some(target)) if !target.is_empty() => {
+            let same = if raw_target.is_empty() { text_target.as_bytes() == target.as_slice() } else { raw_target == base64(target) };
+            check(same)?;
+        }
+        ("symlink", _) => return None,
+        _ => check(raw_target.is_empty() && text_target.is_empty())?,
+    }
+    // Symlinks carry no xattrs (their listing does not read them).
+    let previous_xattrs = node.extended_attributes.as_deref().unwrap_or(&[]);
+    check(previous_xattrs.len() == entry.xattrs.len())?;
+    for ((name, value), prev) in entry.xattrs.iter().zip(previous_xattrs) {
+        check(prev.name.as_bytes() == name.as_slice() && prev.value.unwrap_or("") == base64(value))?;
+    }
+
+    match kind {
+        "dir" => {
+            check(node.content.is_none() && node.size.unwrap_or(0) == 0)?;
+            Some(Verdict::Dir(hex_id(node.subtree?)?))
+        }
+        "file" => {
+            check(node.subtree.is_none() && st.st_ino != 0)?;
+            let size = u64::try_from(st.st_size).ok()?;
+            check(node.size.unwrap_or(0) == size)?;
+            for id in node.content.as_ref()? {
+                check(known.contains(&hex_id(id)?))?;
+            }
+            Some(Verdict::File(size))
+        }
+        _ => {
+            check(node.content.is_none() && node.subtree.is_none() && node.size.unwrap_or(0) == 0)?;
+            Some(Verdict::Other)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_go_times() {
+        assert_eq!(parse_time("1970-01-01T00:00:00Z"), Some((0, 0, 0)));
+        assert_eq!(parse_time("2024-02-29T12:30:15.5+01:00"), Some((1709206215, 500_000_000, 60)));
+        assert_eq!(parse_time("2021-06-01T00:00:00.000000001-04:30"), Some((1622521800, 1, -270)));
+        assert_eq!(parse_time("1969-12-31T23:59:59Z"), Some((-1, 0, 0)));
+        assert_eq!(parse_time("2021-06-01T00:00:00.Z"), None);
+        assert_eq!(parse_time("2021-06-01 00:00:00Z"), None);
+        assert_eq!(parse_time("2021-13-01T00:00:00Z"), None);
+    }
+
+    #[test]
+    fn encodes_base64_like_go() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(&[0xfb, 0xff]), "+/8=");
+    }
+
+    #[test]
+    fn maps_modes_like_go() {
+        assert_eq!(go_mode(0o100644), 0o644);
+        assert_eq!(go_mode(0o040755), (1 << 31) | 0o755);
+        assert_eq!(go_mode(0o104755), (1 << 23) | 0o755);
+        assert_eq!(go_mode(0o020600), (1 << 26) | (1 << 21) | 0o600);
+    }
+
+    #[test]
+    fn plain_names_only() {
+        assert!(plain_name(b"a b.txt"));
+        assert!(!plain_name(b"quote\"d"));
+        assert!(!plain_name("caf\u{e9}".as_bytes()));
+        assert!(!plain_name(b"tab\t"));
+    }
+}
