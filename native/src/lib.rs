@@ -12,6 +12,7 @@ mod dircompare;
 mod error;
 mod fs;
 mod hash;
+mod indexjson;
 mod kdf;
 mod packwriter;
 mod paths;

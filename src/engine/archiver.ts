@@ -416,11 +416,41 @@ export class Archiver<R> {
   private async walkDir(p: Buffer, previous: PreviousDir | undefined, self: ScannedEntry | undefined, prefetched?: Promise<DirListing | undefined>): Promise<Walked<R>> {
     this.checkAbort();
     if (previous && !prefetched && this.format.compareDirs && !this.readRoots.holdsRoot(p)) {
-      const [unchanged] = await this.format.compareDirs([this.source(p)], [previous]);
-      const compared = this.accept(p, unchanged);
+      const key = p.toString('latin1');
+      const early = this.compareAhead.get(key);
+      this.compareAhead.delete(key);
+      const compared = await (early ?? this.compareOne(p, previous));
       if (compared) return this.walkUnchanged(p, () => Promise.resolve(previous), self, compared);
     }
     return this.walkListed(p, previous, self, prefetched);
+  }
+
+  /** Comparisons of the targets started by compareTargetsAhead(), by path. */
+  private readonly compareAhead = new Map<string, Promise<Compared<R> | undefined>>();
+
+  /**
+   * Starts comparing the targets with the previous backup before the walk (it only reads: a
+   * backup does this while its lock is being confirmed). The walk takes them up when it gets there.
+   */
+  compareTargetsAhead(): void {
+    const root = this.options.previous;
+    if (!root || !this.format.compareDirs) return;
+    for (const target of this.options.targets) {
+      const p = Buffer.from(target);
+      if (this.readRoots.holdsRoot(p)) continue;
+      const compared = (async () => {
+        let previous: PreviousDir | undefined = root;
+        for (const part of target.split('/').filter(Boolean)) previous = await previous?.dir(Buffer.from(part));
+        return previous ? this.compareOne(p, previous) : undefined;
+      })();
+      // A comparison that fails leaves the target to the ordinary walk.
+      this.compareAhead.set(p.toString('latin1'), compared.catch(() => undefined));
+    }
+  }
+
+  private async compareOne(p: Buffer, previous: PreviousDir): Promise<Compared<R> | undefined> {
+    const [unchanged] = await (this.format.compareDirs as NonNullable<ArchiveFormat<R>['compareDirs']>)([this.source(p)], [previous]);
+    return this.accept(p, unchanged);
   }
 
   /**

@@ -14,6 +14,7 @@ import type {
   DirComparer,
   DirComparerOptions,
   DirComparison,
+  PackedIndex,
   ChunkerSpec,
   CompressionSpec,
   Core,
@@ -173,6 +174,7 @@ interface RawAddon {
   createFiles(paths: Path[]): Promise<{ fd: number; errno: number; message?: string | null }[]>;
   finishFiles(requests: RawFinishRequest[]): Promise<string[][]>;
   NativeBlobSet: new () => RawBlobSet;
+  decodeIndex(json: Uint8Array): Promise<PackedIndex | null>;
   NativeDirComparer: new (offsetMinutes: number, uids: number[], userNames: string[], gids: number[], groupNames: string[], known: RawBlobSet) => RawDirComparer;
   NativePackWriter: new (dir: string, blobType: string, targetSize: number, seal: RawSealSpec) => RawPackWriter;
   NativeAeadStream: new (mode: string, key: Uint8Array, nonce: Uint8Array) => RawAeadStream;
@@ -519,6 +521,7 @@ export async function createNativeCore(): Promise<Core> {
       }),
 
     newBlobSet: () => new NativeBlobSetView(new raw.NativeBlobSet()),
+    decodeIndex: (json) => later(() => raw.decodeIndex(json)),
     newDirComparer: (options: DirComparerOptions): DirComparer => {
       if (!(options.known instanceof NativeBlobSetView)) throw new CoreError('EINVAL', 'known must be a BlobSet made by this core (newBlobSet())');
       const users = [...options.users];

@@ -285,6 +285,21 @@ export interface DirComparer {
   compare(paths: Buffer[], trees: Uint8Array[]): Promise<DirComparison[]>;
 }
 
+/** An index file in parallel arrays (native/src/indexjson.rs); numbers little-endian. */
+export interface PackedIndex {
+  /** 32 bytes per superseded index file. */
+  supersedes: Buffer;
+  /** 32 bytes per pack, and the number of its blobs (u32 each), in file order. */
+  packIds: Buffer;
+  packBlobCounts: Buffer;
+  /** Per blob, the packs' blobs one after the other: id (32 bytes), type (0 data, 1 tree), offset (f64), length and uncompressed length (u32). */
+  blobIds: Buffer;
+  types: Buffer;
+  offsets: Buffer;
+  lengths: Buffer;
+  uncompressedLengths: Buffer;
+}
+
 /** A set of 32-byte ids. */
 export interface BlobSet {
   add(id: Uint8Array): boolean;
@@ -363,6 +378,11 @@ export interface Core {
    * builds no object per entry); absent in the portable core (the walk then compares in JavaScript).
    */
   newDirComparer?(options: DirComparerOptions): DirComparer;
+  /**
+   * A restic index file's JSON in packed arrays, or null when it is not in the common form (the
+   * caller then decodes it in JavaScript); absent in the portable core.
+   */
+  decodeIndex?(json: Uint8Array): Promise<PackedIndex | null>;
 
   // ---- filesystem metadata the Node API lacks or rounds ----
   /** One call per batch of directories; entries sorted by raw name. */

@@ -13,6 +13,8 @@ import { LocalStorage } from '../../src/storage/local.ts';
 import { ResticRepository } from '../../src/formats/restic/repository.ts';
 import { createResticBackup } from '../../src/formats/restic/create.ts';
 import { decodeTree } from '../../src/formats/restic/tree.ts';
+import { encodeLock } from '../../src/formats/restic/lock-json.ts';
+import { goTimeNow } from '../../src/util/go-time.ts';
 import { groupNames, userNames } from '../../src/engine/user-names.ts';
 import { fixedLocalOffsetMinutes } from '../../src/util/go-time.ts';
 import type { ExcludeRules } from '../../src/engine/exclude.ts';
@@ -182,6 +184,32 @@ describe('unchanged directories compared in the core', () => {
       expect(again.core.tree).toBe(viaCore.tree);
       expect(again.core.listed).toBeLessThanOrEqual(2);
     });
+  });
+});
+
+describe('comparing while the lock is confirmed', () => {
+  it('a backup that loses the race for the lock during its pause has written nothing', async () => {
+    const root = path.join(work, 'repo-core');
+    const files = (dir: string) => (fs.existsSync(path.join(root, dir)) ? fs.readdirSync(path.join(root, dir), { recursive: true }).sort() : []);
+    const before = { data: files('data'), snapshots: files('snapshots'), index: files('index') };
+    write('a0/during-the-race.txt', 'new data the walk would store\n'.repeat(1000));
+    let rival: string | undefined;
+    try {
+      // Called once the index is read: our lock file is written and the walk is being prepared
+      // (comparisons started) while the lock is confirmed; another exclusive lock appears now.
+      const backup = createResticBackup(repos.core, core, { compression: { kind: 'none' }, packSize: 4 * 1024 * 1024, threads: 2, uploads: 2 }, { paths: [data] }, () => {
+        rival ??= 'pending';
+        void repos.core
+          .writeUnpacked('locks', encodeLock({ time: goTimeNow(), exclusive: true, hostname: os.hostname(), username: 'rival', pid: process.pid }))
+          .then((id) => (rival = id));
+      });
+      await expect(backup).rejects.toThrow(/locked/);
+      expect({ data: files('data'), snapshots: files('snapshots'), index: files('index') }).toEqual(before);
+      expect(files('locks')).toEqual([rival]);
+    } finally {
+      if (rival && rival !== 'pending') await repos.core.removeFile('locks', rival);
+      fs.rmSync(path.join(data, 'a0/during-the-race.txt'), { force: true });
+    }
   });
 });
 

@@ -77,3 +77,50 @@ describe('MasterIndex', () => {
     expect(index.has('data', hexId('ok'))).toBe(false);
   });
 });
+
+describe('index files decoded by the core into arrays', () => {
+  /** Everything a MasterIndex answers, to compare two of them. */
+  function contents(index: MasterIndex) {
+    return {
+      data: [...index.entries('data')],
+      tree: [...index.entries('tree')],
+      packs: [...index.packs.entries()].sort(([a], [b]) => a.localeCompare(b)),
+      indexIds: [...index.indexIds],
+    };
+  }
+
+  it('build the same index as the JavaScript decoder, also across files that name a pack twice', async () => {
+    const { getCore } = await import('../../src/native/index.ts');
+    const { decodeIndex, encodeIndex } = await import('../../src/formats/restic/index-json.ts');
+    const core = await getCore();
+    if (!core.decodeIndex) throw new Error('the native core decodes index files');
+    const shared = { id: hexId('shared pack'), blobs: blobs('s', 3) };
+    const files = [
+      { supersedes: [hexId('old index')], packs: [{ id: hexId('p1'), blobs: blobs('p1', 300) }, { id: hexId('t1'), blobs: blobs('t1', 20, 'tree') }, shared] },
+      { packs: [shared, { id: hexId('mixed'), blobs: [...blobs('m', 4), ...blobs('mt', 2, 'tree')] }, { id: hexId('dup'), blobs: blobs('p1', 2) }] },
+      { packs: [] },
+    ];
+    const viaJs = new MasterIndex();
+    const viaCore = new MasterIndex();
+    for (const [i, file] of files.entries()) {
+      const json = encodeIndex(file);
+      viaJs.addIndex(`idx${i}`, decodeIndex(json));
+      const packed = await core.decodeIndex(json);
+      expect(packed).not.toBeNull();
+      viaCore.addPackedIndex(`idx${i}`, packed!);
+    }
+    expect(contents(viaCore)).toEqual(contents(viaJs));
+    expect(viaCore.packs.get(hexId('mixed'))?.type).toBe('mixed');
+    expect(viaCore.packs.get(shared.id)?.indexIds).toEqual(['idx0', 'idx1']);
+    expect(viaCore.lookup('data', hexId('p1/1'))).toHaveLength(2);
+  });
+
+  it('leave forms restic reads but the arrays do not cover to the JavaScript decoder', async () => {
+    const { getCore } = await import('../../src/native/index.ts');
+    const core = await getCore();
+    const pack = `{"id":"${hexId('p')}","blobs":[{"id":"${hexId('b')}","type":"data","offset":0,"length":9}]}`;
+    expect(await core.decodeIndex!(Buffer.from(`{"packs":[${pack}]}`))).not.toBeNull();
+    for (const other of [`[${pack}]`, `{"Packs":[${pack}]}`, `{"packs":[${pack.replace('"data"', '"index"')}]}`, `{"packs":[${pack.replace(hexId('b'), hexId('b').toUpperCase())}]}`, '{"packs":'])
+      expect(await core.decodeIndex!(Buffer.from(other))).toBeNull();
+  });
+});

@@ -17,6 +17,7 @@ import { chooseParent, findSnapshot, loadSnapshots, NAME_TAG_PREFIX, toBackup } 
 import { ParentDir, ResticArchiveFormat } from './archive-format.ts';
 import { Packer } from './packer.ts';
 import { withLock } from './lock.ts';
+import { collectNow } from '../../util/release-memory.ts';
 import type { ResticRepository } from './repository.ts';
 import { VERSION } from '../../version.ts';
 
@@ -65,7 +66,9 @@ export async function createResticBackup(repo: ResticRepository, core: Core, set
   const exclude = new ExcludeMatcher(options.exclude ?? { patterns: [], paths: [] });
 
   // What the walk starts from: the index, the parent snapshot's root tree and the set of known
-  // blobs. Read while the lock is being confirmed (restic pauses 200 ms there), reread on retry.
+  // blobs, then the walk itself, built and comparing the targets with the parent (it only reads)
+  // while the lock is being confirmed (restic pauses 200 ms there). Everything is read again
+  // on a retry; nothing is written before the lock is held.
   const prepare = async () => {
     const index = await repo.index({ reload: true });
     indexLoaded?.();
@@ -78,17 +81,7 @@ export async function createResticBackup(repo: ResticRepository, core: Core, set
     const previous = parent ? await new ParentDir(repo, index, parent.snapshot.tree).load() : undefined;
     const known = core.newBlobSet();
     if (index.count('data')) known.addMany(index.ids('data'));
-    return { index, parent, previous, known };
-  };
-  let prepared: ReturnType<typeof prepare> | undefined;
-  const warmUp = () => {
-    prepared = prepare();
-    prepared.catch(() => {}); // surfaces below, once the lock is held
-  };
-
-  return withLock(repo, { exclusive: false, warmUp }, async (lock) => {
-    const { index, parent, previous, known } = await (prepared ?? prepare());
-
+    collectNow();
     const packer = await Packer.open(repo, index, settings.packSize, settings.uploads);
     const writer = packer.pipelineWriter;
     const pipeline = new ContentPipeline(
@@ -118,61 +111,82 @@ export async function createResticBackup(repo: ResticRepository, core: Core, set
           current,
         }),
     });
-    let result;
-    try {
-      result = await archiver.run();
-      await packer.flush();
-    } catch (err) {
-      // Packs already stored stay as unreferenced packs (check accepts them; prune removes them).
-      await packer.abandon();
-      throw err;
-    }
-    if (lock.lost) throw new BackupError('OperationFailed', `lost the repository lock: ${lock.lost.message}`);
+    archiver.compareTargetsAhead();
+    return { parent, packer, format, archiver };
+  };
+  type Prepared = Awaited<ReturnType<typeof prepare>>;
+  let prepared: Promise<Prepared> | undefined;
+  let used: Promise<Prepared> | undefined;
+  const abandon = (p: Promise<Prepared> | undefined) => void p?.then((w) => w.packer.abandon()).catch(() => {});
+  const warmUp = () => {
+    abandon(prepared); // a retry reads everything again
+    prepared = prepare();
+    prepared.catch(() => {}); // surfaces below, once the lock is held
+  };
 
-    const ended = nowParts(new Date());
-    const c = result.counters;
-    const tags = [...(options.name ? [`${NAME_TAG_PREFIX}${options.name}`] : []), ...(options.tags ?? [])];
-    const uid = process.getuid?.() ?? 0;
-    const gid = process.getgid?.() ?? 0;
-    const snapshot: ResticSnapshot = {
-      time,
-      ...(parent ? { parent: parent.id } : {}),
-      tree: result.root.id,
-      paths: options.paths,
-      hostname,
-      username: currentUserName(),
-      ...(uid > 0 ? { uid } : {}),
-      ...(gid > 0 ? { gid } : {}),
-      ...(options.exclude && options.exclude.patterns.length + options.exclude.paths.length > 0
-        ? { excludes: [...options.exclude.patterns, ...options.exclude.paths] }
-        : {}),
-      ...(tags.length ? { tags } : {}),
-      programVersion: `bolt-agent ${VERSION}`,
-      summary: {
-        backupStart: time,
-        backupEnd: goTimeFromUnix(ended.sec, ended.nsec),
-        filesNew: c.filesNew,
-        filesChanged: c.filesChanged,
-        filesUnmodified: c.filesUnmodified,
-        dirsNew: format.counters.dirsNew,
-        dirsChanged: format.counters.dirsChanged,
-        dirsUnmodified: format.counters.dirsUnmodified,
-        dataBlobs: packer.stats.dataBlobs,
-        treeBlobs: packer.stats.treeBlobs,
-        dataAdded: packer.stats.dataAdded,
-        dataAddedPacked: packer.stats.dataAddedPacked,
-        totalFilesProcessed: c.filesNew + c.filesChanged + c.filesUnmodified,
-        totalBytesProcessed: c.bytesProcessed,
-      },
-    };
-    const id = await repo.writeUnpacked('snapshots', encodeSnapshot(snapshot));
-    const backup = toBackup({ id, snapshot });
-    options.progress?.done(completed('backup', c.filesNew + c.filesChanged + c.filesUnmodified, c.bytesProcessed));
-    return {
-      backup,
-      summary: backup.summary as NonNullable<typeof backup.summary>,
-      problems: result.problems,
-      skipped: result.skipped,
-    };
-  });
+  try {
+    return await withLock(repo, { exclusive: false, warmUp }, async (lock) => {
+      used = prepared ?? prepare();
+      const { parent, packer, format, archiver } = await used;
+      let result;
+      try {
+        result = await archiver.run();
+        await packer.flush();
+      } catch (err) {
+        // Packs already stored stay as unreferenced packs (check accepts them; prune removes them).
+        await packer.abandon();
+        throw err;
+      }
+      if (lock.lost) throw new BackupError('OperationFailed', `lost the repository lock: ${lock.lost.message}`);
+
+      const ended = nowParts(new Date());
+      const c = result.counters;
+      const tags = [...(options.name ? [`${NAME_TAG_PREFIX}${options.name}`] : []), ...(options.tags ?? [])];
+      const uid = process.getuid?.() ?? 0;
+      const gid = process.getgid?.() ?? 0;
+      const snapshot: ResticSnapshot = {
+        time,
+        ...(parent ? { parent: parent.id } : {}),
+        tree: result.root.id,
+        paths: options.paths,
+        hostname,
+        username: currentUserName(),
+        ...(uid > 0 ? { uid } : {}),
+        ...(gid > 0 ? { gid } : {}),
+        ...(options.exclude && options.exclude.patterns.length + options.exclude.paths.length > 0
+          ? { excludes: [...options.exclude.patterns, ...options.exclude.paths] }
+          : {}),
+        ...(tags.length ? { tags } : {}),
+        programVersion: `bolt-agent ${VERSION}`,
+        summary: {
+          backupStart: time,
+          backupEnd: goTimeFromUnix(ended.sec, ended.nsec),
+          filesNew: c.filesNew,
+          filesChanged: c.filesChanged,
+          filesUnmodified: c.filesUnmodified,
+          dirsNew: format.counters.dirsNew,
+          dirsChanged: format.counters.dirsChanged,
+          dirsUnmodified: format.counters.dirsUnmodified,
+          dataBlobs: packer.stats.dataBlobs,
+          treeBlobs: packer.stats.treeBlobs,
+          dataAdded: packer.stats.dataAdded,
+          dataAddedPacked: packer.stats.dataAddedPacked,
+          totalFilesProcessed: c.filesNew + c.filesChanged + c.filesUnmodified,
+          totalBytesProcessed: c.bytesProcessed,
+        },
+      };
+      const id = await repo.writeUnpacked('snapshots', encodeSnapshot(snapshot));
+      const backup = toBackup({ id, snapshot });
+      options.progress?.done(completed('backup', c.filesNew + c.filesChanged + c.filesUnmodified, c.bytesProcessed));
+      return {
+        backup,
+        summary: backup.summary as NonNullable<typeof backup.summary>,
+        problems: result.problems,
+        skipped: result.skipped,
+      };
+    });
+  } finally {
+    // The walk prepared for a lock that was never held (locked out, or the last retry's).
+    if (prepared !== used) abandon(prepared);
+  }
 }

@@ -5,7 +5,8 @@
 // repository of 57k blobs took ~25 MB of JavaScript heap that way (and the collector's slack on
 // top of it), ~4 MB this way. Locations are built as objects only when asked for.
 import type { BlobType, IndexBlob, ResticIndex } from './index-json.ts';
-import { packSize } from './pack.ts';
+import { headerEntrySize, packSize } from './pack.ts';
+import type { PackedIndex } from '../../native/types.ts';
 
 export interface BlobLocation {
   packId: string;
@@ -206,6 +207,46 @@ export class MasterIndex {
     });
     const packIndex = this.packIds.push(packId) - 1;
     for (const [i, b] of blobs.entries()) this.tables[b.type].add(ids.subarray(i * ID_BYTES), packIndex, b.offset, b.length, b.uncompressedLength ?? 0);
+  }
+
+  /** An index file the core decoded into arrays (core.decodeIndex): the same as addIndex, without a string per blob. */
+  addPackedIndex(indexId: string, index: PackedIndex): void {
+    this.indexIds.add(indexId);
+    const counts = index.packBlobCounts;
+    const offsets = new Float64Array(index.offsets.length / 8);
+    for (let i = 0; i < offsets.length; i++) offsets[i] = index.offsets.readDoubleLE(i * 8);
+    let first = 0;
+    for (let p = 0; p < counts.length / 4; p++) {
+      const count = counts.readUInt32LE(p * 4);
+      const blobs = { first, count };
+      first += count;
+      const packId = index.packIds.toString('hex', p * ID_BYTES, (p + 1) * ID_BYTES);
+      const existing = this.packs.get(packId);
+      if (existing) {
+        if (!existing.indexIds.includes(indexId)) existing.indexIds.push(indexId);
+        continue;
+      }
+      let size = packSize([]);
+      let type: BlobType | 'mixed' | undefined;
+      for (let b = blobs.first; b < blobs.first + count; b++) {
+        const length = index.lengths.readUInt32LE(b * 4);
+        const uncompressedLength = index.uncompressedLengths.readUInt32LE(b * 4);
+        size += length + headerEntrySize({ uncompressedLength });
+        const t: BlobType = index.types[b] === 1 ? 'tree' : 'data';
+        type = type === undefined || type === t ? t : 'mixed';
+      }
+      this.packs.set(packId, { indexIds: [indexId], blobCount: count, size, type: type ?? 'data' });
+      const packIndex = this.packIds.push(packId) - 1;
+      for (let b = blobs.first; b < blobs.first + count; b++) {
+        this.tables[index.types[b] === 1 ? 'tree' : 'data'].add(
+          index.blobIds.subarray(b * ID_BYTES, (b + 1) * ID_BYTES),
+          packIndex,
+          offsets[b] as number,
+          index.lengths.readUInt32LE(b * 4),
+          index.uncompressedLengths.readUInt32LE(b * 4),
+        );
+      }
+    }
   }
 
   /** An id as the tables hold it (32 bytes), from hex or bytes; undefined when it cannot be one. */

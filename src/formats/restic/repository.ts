@@ -1,6 +1,6 @@
 // A restic repository opened with a password: the master key, the config, and typed access to
 // its files through the Storage interface (formats/restic.md §1-§6).
-import type { Core, SealSpec } from '../../native/types.ts';
+import type { Core, PackedIndex, SealSpec } from '../../native/types.ts';
 import { CoreError } from '../../native/errors.ts';
 import type { Storage } from '../../storage/storage.ts';
 import { BackupError, CorruptDataError, RepositoryNotFoundError, WrongPasswordError } from '../../backup/errors.ts';
@@ -182,9 +182,10 @@ export class ResticRepository {
     if (this.indexCache && !options.refresh && !options.tolerant && this.indexProblems.length === 0) return { index: this.indexCache, problems: [] };
     const ids = await this.list('index');
     const problems: IndexLoadProblem[] = [];
-    const decoded = await mapLimit(ids, 8, async (id): Promise<[string, ResticIndex] | undefined> => {
+    const decoded = await mapLimit(ids, 8, async (id): Promise<[string, ResticIndex | PackedIndex] | undefined> => {
       try {
-        return [id, decodeIndex(await this.readUnpacked('index', id))];
+        const json = await this.readUnpacked('index', id);
+        return [id, (await this.core.decodeIndex?.(json)) ?? decodeIndex(json)];
       } catch (err) {
         if (!options.tolerant) throw err;
         problems.push({ indexId: id, message: (err as Error).message });
@@ -192,7 +193,11 @@ export class ResticRepository {
       }
     });
     const index = new MasterIndex();
-    for (const entry of decoded) if (entry) index.addIndex(entry[0], entry[1]);
+    for (const entry of decoded) {
+      if (!entry) continue;
+      if ('packIds' in entry[1]) index.addPackedIndex(entry[0], entry[1]);
+      else index.addIndex(entry[0], entry[1]);
+    }
     if (!options.tolerant) this.indexCache = index;
     return { index, problems };
   }
