@@ -12,10 +12,14 @@
 
 use crate::blobset::{NativeBlobSet, SharedIds};
 use crate::bytes::Bytes;
-use crate::error::{CoreErr, ErrorInfo};
+use crate::compress::{decompress, Codec};
+use crate::error::{Code, CoreErr, CoreResult, ErrorInfo};
 use crate::fs::{scan_dir, ListedEntry, ReadDirsOptionsJs};
-use crate::paths::{bytes_of, JsPath};
+use crate::hash::HashAlgo;
+use crate::paths::{bytes_of, display, to_path, JsPath};
 use crate::pool;
+use crate::seal::{SealSpecJs, Sealer};
+use std::os::unix::fs::FileExt;
 use napi::bindgen_prelude::{Object, Uint8Array};
 use napi::{Env, Result};
 use napi_derive::napi;
@@ -86,6 +90,47 @@ struct Context {
     users: HashMap<u32, String>,
     groups: HashMap<u32, String>,
     known: SharedIds,
+    /** Opens tree blobs read from local pack files. */
+    sealer: Option<Sealer>,
+}
+
+/// A previous tree blob: its plaintext, or where it lies in a local pack file (read, opened,
+/// decompressed and hash-checked here: no buffer crosses from JavaScript).
+#[napi(object)]
+pub struct TreeSourceJs {
+    pub plaintext: Option<Uint8Array>,
+    pub file: Option<JsPath>,
+    pub offset: Option<f64>,
+    pub length: Option<f64>,
+    /// 0 for an uncompressed blob.
+    pub uncompressed_length: Option<f64>,
+    pub id: Option<Uint8Array>,
+}
+
+/// The plaintext of a tree blob in a local pack file.
+fn read_tree(context: &Context, source: &TreeSourceJs) -> CoreResult<Vec<u8>> {
+    let (Some(file), Some(offset), Some(length), Some(id)) = (&source.file, source.offset, source.length, &source.id) else {
+        return Err(CoreErr::inval("a tree source needs its plaintext or file, offset, length and id"));
+    };
+    let Some(sealer) = &context.sealer else {
+        return Err(CoreErr::inval("reading trees from pack files needs the repository's key"));
+    };
+    let uncompressed = source.uncompressed_length.unwrap_or(0.0);
+    let whole = |v: f64| v >= 0.0 && v.fract() == 0.0 && v < (1u64 << 32) as f64;
+    if !(whole(length) && whole(uncompressed) && offset >= 0.0 && offset.fract() == 0.0 && offset < (1u64 << 53) as f64) || id.len() != 32 {
+        return Err(CoreErr::inval("bad tree location"));
+    }
+    let name = display(bytes_of(file));
+    let read_err = |e: std::io::Error| CoreErr::new(Code::IoRead, format!("cannot read {name}: {e}")).with_subject(name.clone());
+    let f = std::fs::File::open(to_path(file)).map_err(read_err)?;
+    let mut sealed = vec![0u8; length as usize];
+    f.read_exact_at(&mut sealed, offset as u64).map_err(read_err)?;
+    let opened = sealer.open(&sealed)?;
+    let plain = if uncompressed > 0.0 { decompress(Codec::Zstd, &opened, uncompressed as i64, None)? } else { opened };
+    if HashAlgo::Sha256.digest(&plain)[..] != id[..] {
+        return Err(CoreErr::new(Code::Hash, format!("tree blob in {name} at {offset} does not hash to its id")));
+    }
+    Ok(plain)
 }
 
 #[napi(object, object_from_js = false)]
@@ -132,6 +177,7 @@ impl NativeDirComparer {
         gids: Vec<u32>,
         group_names: Vec<String>,
         known: &NativeBlobSet,
+        seal: Option<SealSpecJs>,
     ) -> Result<Self> {
         if offset_minutes.abs() >= 24 * 60 {
             return Err(CoreErr::inval(format!("invalid UTC offset: {offset_minutes} minutes")).into());
@@ -141,20 +187,31 @@ impl NativeDirComparer {
             users: name_map(uids, user_names)?,
             groups: name_map(gids, group_names)?,
             known: known.ids.clone(),
+            sealer: seal.as_ref().map(Sealer::from_js).transpose()?,
         };
         Ok(NativeDirComparer { context: Arc::new(context) })
     }
 
-    /// Compares each directory (`paths[i]`, read from there) with its previous tree blob's
-    /// plaintext (`trees[i]`).
+    /// Compares each directory (`paths[i]`, read from there) with its previous tree blob
+    /// (`trees[i]`).
     #[napi(catch_unwind)]
-    pub fn compare<'env>(&self, env: &'env Env, paths: Vec<JsPath>, trees: Vec<Uint8Array>) -> Result<Object<'env>> {
+    pub fn compare<'env>(&self, env: &'env Env, paths: Vec<JsPath>, trees: Vec<TreeSourceJs>) -> Result<Object<'env>> {
         if paths.len() != trees.len() {
             return Err(CoreErr::inval("compare needs one tree per path").into());
         }
         let context = self.context.clone();
         pool::spawn(env, move || {
-            Ok(paths.iter().zip(trees.iter()).map(|(p, t)| compare_dir(&context, bytes_of(p), t)).collect::<Vec<_>>())
+            Ok(paths
+                .iter()
+                .zip(trees.iter())
+                .map(|(p, t)| match &t.plaintext {
+                    Some(plain) => compare_dir(&context, bytes_of(p), plain),
+                    None => match read_tree(&context, t) {
+                        Ok(plain) => compare_dir(&context, bytes_of(p), &plain),
+                        Err(e) => failed(e),
+                    },
+                })
+                .collect::<Vec<_>>())
         })
     }
 }

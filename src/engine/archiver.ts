@@ -87,6 +87,11 @@ export interface PreviousFile {
   record?: unknown;
 }
 
+/** What the previous backup recorded for a subdirectory, not read yet. */
+export interface PreviousRef {
+  load(): Promise<PreviousDir | undefined>;
+}
+
 /** A listed name and how it compared with the previous backup (DIR_ENTRY_* of native/types.ts). */
 export interface ListedName {
   name: Buffer;
@@ -102,7 +107,7 @@ export interface UnchangedDir<R> {
   /** Every listed entry, in raw name order (excludes are applied to these). */
   listed(): ListedName[];
   /** Matching subdirectories, in order, with what the previous backup recorded below them. */
-  subdirs: { name: Buffer; previous: () => Promise<PreviousDir | undefined> }[];
+  subdirs: { name: Buffer; previous: PreviousRef }[];
   /** Matching non-directory entries, the files among them and their bytes (for the counters). */
   entries: number;
   files: number;
@@ -122,7 +127,7 @@ export interface ArchiveFormat<R> {
    * format can (restic: in the core); undefined for a directory it cannot. Directories below
    * one found unchanged are walked without their own `self` entry.
    */
-  compareDirs?(sources: Buffer[], previous: PreviousDir[]): Promise<(UnchangedDir<R> | undefined)[]>;
+  compareDirs?(sources: Buffer[], previous: (PreviousDir | PreviousRef)[]): Promise<(UnchangedDir<R> | undefined)[]>;
   /** Whether the previous backup's content can be reused for an unchanged file. */
   unchanged(previous: PreviousFile, stat: EntryStat): boolean;
   /** Whether xattrs should be read for an entry of this kind. */
@@ -480,22 +485,16 @@ export class Archiver<R> {
   }
 
   private async compareChildren(p: Buffer, u: UnchangedDir<R>): Promise<ComparedChild<R>[]> {
-    const loaded = await Promise.all(u.subdirs.map((d) => d.previous()));
-    const children: ComparedChild<R>[] = u.subdirs.map((d, i) => {
-      const previous = loaded[i];
-      return { name: d.name, path: joinPath(p, d.name), previous: () => Promise.resolve(previous), compared: undefined };
-    });
-    const comparable = children.flatMap((c, i) => (loaded[i] && !this.readRoots.holdsRoot(c.path) ? [i] : []));
+    // The subdirectories' trees are not loaded here: the format reads them for the comparison
+    // (restic: the core, from local packs), and the walk loads one only if it must build it.
+    const children: ComparedChild<R>[] = u.subdirs.map((d) => ({ name: d.name, path: joinPath(p, d.name), previous: () => d.previous.load(), compared: undefined }));
+    const comparable = children.flatMap((c, i) => (this.readRoots.holdsRoot(c.path) ? [] : [i]));
     if (comparable.length === 0 || !this.format.compareDirs) return children;
     const verdicts = await this.format.compareDirs(
       comparable.map((i) => this.source(children[i]!.path)),
-      comparable.map((i) => loaded[i] as PreviousDir),
+      comparable.map((i) => u.subdirs[i]!.previous),
     );
-    for (const [k, i] of comparable.entries()) {
-      const child = children[i]!;
-      child.compared = this.accept(child.path, verdicts[k]);
-      if (child.compared) child.previous = (u.subdirs[i] as UnchangedDir<R>['subdirs'][number]).previous;
-    }
+    for (const [k, i] of comparable.entries()) children[i]!.compared = this.accept(children[i]!.path, verdicts[k]);
     return children;
   }
 

@@ -15,6 +15,7 @@ import type {
   DirComparerOptions,
   DirComparison,
   PackedIndex,
+  TreeSource,
   ChunkerSpec,
   CompressionSpec,
   Core,
@@ -97,7 +98,7 @@ interface RawBlobSet {
 }
 
 interface RawDirComparer {
-  compare(paths: Path[], trees: Uint8Array[]): Promise<(Omit<DirComparison, 'error'> & { error?: RawErrorInfo | null })[]>;
+  compare(paths: Path[], trees: TreeSource[]): Promise<(Omit<DirComparison, 'error'> & { error?: RawErrorInfo | null })[]>;
 }
 
 interface RawAeadStream {
@@ -175,7 +176,7 @@ interface RawAddon {
   finishFiles(requests: RawFinishRequest[]): Promise<string[][]>;
   NativeBlobSet: new () => RawBlobSet;
   decodeIndex(json: Uint8Array): Promise<PackedIndex | null>;
-  NativeDirComparer: new (offsetMinutes: number, uids: number[], userNames: string[], gids: number[], groupNames: string[], known: RawBlobSet) => RawDirComparer;
+  NativeDirComparer: new (offsetMinutes: number, uids: number[], userNames: string[], gids: number[], groupNames: string[], known: RawBlobSet, seal: RawSealSpec | null) => RawDirComparer;
   NativePackWriter: new (dir: string, blobType: string, targetSize: number, seal: RawSealSpec) => RawPackWriter;
   NativeAeadStream: new (mode: string, key: Uint8Array, nonce: Uint8Array) => RawAeadStream;
   // Filesystem snapshots (native/src/btrfs.rs, zfs.rs): not part of `Core`, see FsSnapshotCore.
@@ -535,6 +536,7 @@ export async function createNativeCore(): Promise<Core> {
             groups.map(([id]) => id),
             groups.map(([, name]) => name),
             (options.known as NativeBlobSetView).raw,
+            options.seal ? sealSpec(options.seal) : null,
           ),
       );
       return {

@@ -251,7 +251,14 @@ export interface DirComparerOptions {
   groups: ReadonlyMap<number, string>;
   /** Data blobs in the repository: a file's content is reused only when all of it is here. */
   known: BlobSet;
+  /** The repository's key, for trees the core reads from local pack files itself. */
+  seal?: SealSpec;
 }
+
+/** A previous tree blob: its plaintext, or where it lies in a local pack file. */
+export type TreeSource =
+  | { plaintext: Uint8Array }
+  | { file: string; offset: number; length: number; /** 0: not compressed */ uncompressedLength: number; id: Uint8Array };
 
 /** Per listed entry of a DirComparison. */
 export const DIR_ENTRY_SAME = 0;
@@ -281,8 +288,8 @@ export interface DirComparison {
 }
 
 export interface DirComparer {
-  /** `paths[i]` is read and compared with `trees[i]`, a previous tree blob's plaintext. */
-  compare(paths: Buffer[], trees: Uint8Array[]): Promise<DirComparison[]>;
+  /** `paths[i]` is read and compared with `trees[i]`, its previous tree blob. */
+  compare(paths: Buffer[], trees: TreeSource[]): Promise<DirComparison[]>;
 }
 
 /** An index file in parallel arrays (native/src/indexjson.rs); numbers little-endian. */

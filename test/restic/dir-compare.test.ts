@@ -243,7 +243,7 @@ describe('the core comparer', () => {
     await both();
     const tree = await rootTree(repos.core);
     const c = comparer(await knownBlobs(repos.core));
-    const [same] = await c.compare([Buffer.from(data)], [tree]);
+    const [same] = await c.compare([Buffer.from(data)], [{ plaintext: tree }]);
     expect(same!.error).toBeUndefined();
     const names = (r: typeof same) => {
       const out: Record<string, number> = {};
@@ -264,7 +264,7 @@ describe('the core comparer', () => {
     write('added', 'new\n');
     fs.chmodSync(path.join(data, 'empty'), 0o640);
     try {
-      const [changed] = await c.compare([Buffer.from(data)], [tree]);
+      const [changed] = await c.compare([Buffer.from(data)], [{ plaintext: tree }]);
       const after = names(changed);
       expect(changed!.same).toBe(false);
       expect(after['added']).toBe(DIR_ENTRY_NOT_IN_PREVIOUS);
@@ -282,7 +282,7 @@ describe('the core comparer', () => {
     type Node = Record<string, unknown> & { name: string };
     const doc = JSON.parse(tree.toString()) as { nodes: Node[] };
     const statusOf = async (bytes: Buffer, name: string, c = comparer(known)): Promise<number | undefined> => {
-      const [r] = await c.compare([Buffer.from(data)], [bytes]);
+      const [r] = await c.compare([Buffer.from(data)], [{ plaintext: bytes }]);
       expect(r!.error).toBeUndefined();
       for (let i = 0, start = 0; i < r!.status.length; i++) {
         const end = r!.ends.readUInt32LE(i * 4);
@@ -328,14 +328,37 @@ describe('the core comparer', () => {
     expect(await statusOf(tree, 'empty', elsewhere)).toBe(DIR_ENTRY_DIFFERS);
   });
 
+  it('reads a tree from its local pack file itself, and refuses one that does not hash to its id', async () => {
+    await both();
+    const repo = repos.core;
+    const tree = await rootTree(repo);
+    const id = (await core.hashAsync('sha256', tree)).toString('hex');
+    const loc = (await repo.index()).first('tree', id)!;
+    const source = { file: path.join(work, 'repo-core', 'data', loc.packId.slice(0, 2), loc.packId), offset: loc.offset, length: loc.length, uncompressedLength: loc.uncompressedLength, id: Buffer.from(id, 'hex') };
+    const known = await knownBlobs(repo);
+    const offsetMinutes = fixedLocalOffsetMinutes()!;
+    const withKey = core.newDirComparer!({ offsetMinutes, users: userNames(), groups: groupNames(), known, seal: repo.seal });
+    const [fromFile, fromBytes] = await withKey.compare([Buffer.from(data), Buffer.from(data)], [source, { plaintext: tree }]);
+    expect(fromFile!.error).toBeUndefined();
+    expect(fromFile!.same).toBe(true);
+    expect(fromFile!.status).toEqual(fromBytes!.status);
+    expect(fromFile!.subtrees).toEqual(fromBytes!.subtrees);
+    const [wrongId] = await withKey.compare([Buffer.from(data)], [{ ...source, id: Buffer.alloc(32, 7) }]);
+    expect(wrongId!.error?.message).toMatch(/does not hash/);
+    const [wrongRange] = await withKey.compare([Buffer.from(data)], [{ ...source, offset: source.offset + 1 }]);
+    expect(wrongRange!.error).toBeDefined();
+    const [noKey] = await comparer(known).compare([Buffer.from(data)], [source]);
+    expect(noKey!.error?.message).toMatch(/key/);
+  });
+
   it('a file whose content is no longer indexed differs; a tree it cannot read is not compared', async () => {
     const tree = await rootTree(repos.core);
-    const [unknownContent] = await comparer().compare([Buffer.from(data)], [tree]);
+    const [unknownContent] = await comparer().compare([Buffer.from(data)], [{ plaintext: tree }]);
     expect(unknownContent!.same).toBe(false);
     const withUnknownKey = Buffer.from(tree.toString().replace('"name":', '"Name2":1,"name":'));
-    const [notCompared] = await comparer(await knownBlobs(repos.core)).compare([Buffer.from(data)], [withUnknownKey]);
+    const [notCompared] = await comparer(await knownBlobs(repos.core)).compare([Buffer.from(data)], [{ plaintext: withUnknownKey }]);
     expect(notCompared!.error).toBeDefined();
-    const [missingDir] = await comparer().compare([Buffer.from(path.join(work, 'gone'))], [tree]);
+    const [missingDir] = await comparer().compare([Buffer.from(path.join(work, 'gone'))], [{ plaintext: tree }]);
     expect(missingDir!.error?.message).toMatch(/cannot open directory/);
   });
 });

@@ -1,8 +1,8 @@
 // How the engine's scanned entries become restic tree blobs (formats/restic.md §7, §12): node
 // fields exactly as restic 0.14 writes them on Linux, so unchanged directories produce the same
 // tree ids as restic's own backup of them.
-import { DIR_ENTRY_SAME_DIR, type Core, type DirComparer, type DirComparison, type EntryStat, type FileChunk } from '../../native/types.ts';
-import type { ArchiveFormat, EntryKind, FinishedDir, ListedName, PreviousDir, PreviousFile, ScannedEntry, UnchangedDir } from '../../engine/archiver.ts';
+import { DIR_ENTRY_SAME_DIR, type Core, type DirComparer, type DirComparison, type EntryStat, type FileChunk, type TreeSource } from '../../native/types.ts';
+import type { ArchiveFormat, EntryKind, FinishedDir, ListedName, PreviousDir, PreviousFile, PreviousRef, ScannedEntry, UnchangedDir } from '../../engine/archiver.ts';
 import { groupName, userName } from '../../engine/user-names.ts';
 import { goModeFromStMode } from './file-mode.ts';
 import { goTimeFromUnix, type GoTime } from '../../util/go-time.ts';
@@ -10,7 +10,7 @@ import { decodeTree, encodeTree, type ResticNode } from './tree.ts';
 import { idToHex } from './ids.ts';
 import type { Packer } from './packer.ts';
 import type { MasterIndex } from './master-index.ts';
-import type { ResticRepository } from './repository.ts';
+import { objectKey, type ResticRepository } from './repository.ts';
 
 export interface TreeRef {
   id: string;
@@ -66,6 +66,22 @@ export function nodeFromEntry(entry: ScannedEntry, subtree?: string): ResticNode
   return node;
 }
 
+/** A previous directory's tree for the core's comparison, and how to refer to trees below it. */
+async function treeSource(previous: PreviousDir | PreviousRef): Promise<{ source: TreeSource; treeId: string; subtree: (id: string) => SubtreeRef } | undefined> {
+  let p: PreviousDir | PreviousRef | undefined = previous;
+  if (p instanceof SubtreeRef) {
+    const ref = p;
+    const local = ref.localSource();
+    if (local) return { source: local, treeId: ref.treeId, subtree: (id) => ref.sibling(id) };
+    p = await ref.load(); // a remote repository: the plaintext goes through JavaScript
+  }
+  if (p instanceof ParentDir && p.plaintext) {
+    const dir = p;
+    return { source: { plaintext: dir.plaintext as Buffer }, treeId: dir.treeId, subtree: (id) => dir.subtree(id) };
+  }
+  return undefined;
+}
+
 /**
  * A directory of the parent snapshot, read lazily from its tree blob: the plaintext is loaded
  * first and decoded into nodes only when the walk asks for them (the core compares the plaintext
@@ -86,10 +102,9 @@ export class ParentDir implements PreviousDir {
     return this;
   }
 
-  /** Loads other trees of the same snapshot (without holding on to this one). */
-  loader(): (treeId: string) => Promise<ParentDir> {
-    const { repo, index } = this;
-    return (treeId) => new ParentDir(repo, index, treeId).load();
+  /** Another tree of the same snapshot, not loaded (the reference does not hold this one). */
+  subtree(treeId: string): SubtreeRef {
+    return new SubtreeRef(this.repo, this.index, treeId);
   }
 
   /** The tree blob's plaintext, until the nodes are decoded. */
@@ -162,6 +177,33 @@ export class ParentDir implements PreviousDir {
   }
 }
 
+/** A tree of the parent snapshot, not loaded yet. */
+export class SubtreeRef implements PreviousRef {
+  constructor(
+    private readonly repo: ResticRepository,
+    private readonly index: MasterIndex,
+    readonly treeId: string,
+  ) {}
+
+  /** Another tree of the same snapshot. */
+  sibling(treeId: string): SubtreeRef {
+    return new SubtreeRef(this.repo, this.index, treeId);
+  }
+
+  /** The tree decoded, or undefined when it cannot be read (everything below is read again). */
+  load(): Promise<ParentDir | undefined> {
+    return new ParentDir(this.repo, this.index, this.treeId).load().catch(() => undefined);
+  }
+
+  /** Where the core can read the tree blob itself: a pack file of a local repository. */
+  localSource(): TreeSource | undefined {
+    const loc = this.index.first('tree', this.treeId);
+    const file = loc ? this.repo.storage.localFile?.(objectKey('data', loc.packId)) : undefined;
+    if (!loc || file === undefined) return undefined;
+    return { file, offset: loc.offset, length: loc.length, uncompressedLength: loc.uncompressedLength, id: Buffer.from(this.treeId, 'hex') };
+  }
+}
+
 export class ResticArchiveFormat implements ArchiveFormat<TreeRef> {
   readonly counters: DirCounters = { dirsNew: 0, dirsChanged: 0, dirsUnmodified: 0 };
 
@@ -173,31 +215,29 @@ export class ResticArchiveFormat implements ArchiveFormat<TreeRef> {
     private readonly comparer?: DirComparer,
   ) {}
 
-  async compareDirs(sources: Buffer[], previous: PreviousDir[]): Promise<(UnchangedDir<TreeRef> | undefined)[]> {
-    const trees = previous.map((p) => (p instanceof ParentDir ? p.plaintext : undefined));
-    const asked = trees.flatMap((t, i) => (t ? [i] : []));
+  async compareDirs(sources: Buffer[], previous: (PreviousDir | PreviousRef)[]): Promise<(UnchangedDir<TreeRef> | undefined)[]> {
     const out: (UnchangedDir<TreeRef> | undefined)[] = new Array(sources.length).fill(undefined);
-    if (!this.comparer || asked.length === 0) return out;
-    const compared = await this.comparer.compare(asked.map((i) => sources[i]!), asked.map((i) => trees[i]!));
+    if (!this.comparer) return out;
+    const trees = await Promise.all(previous.map((p) => treeSource(p)));
+    const asked = trees.flatMap((t, i) => (t ? [i] : []));
+    if (asked.length === 0) return out;
+    const compared = await this.comparer.compare(asked.map((i) => sources[i]!), asked.map((i) => trees[i]!.source));
     for (const [k, i] of asked.entries()) {
       const c = compared[k];
-      if (c && !c.error) out[i] = this.unchangedDir(c, previous[i] as ParentDir);
-      if (process.env.HACK_DROP) (previous[i] as unknown as { bytes: undefined }).bytes = undefined;
+      if (c && !c.error) out[i] = this.unchangedDir(c, trees[i]!.treeId, trees[i]!.subtree);
     }
     return out;
   }
 
-  private unchangedDir(c: DirComparison, parent: ParentDir): UnchangedDir<TreeRef> {
+  private unchangedDir(c: DirComparison, treeId: string, subtree: (id: string) => SubtreeRef): UnchangedDir<TreeRef> {
     const nameAt = (i: number): Buffer => c.names.subarray(i === 0 ? 0 : c.ends.readUInt32LE((i - 1) * 4), c.ends.readUInt32LE(i * 4));
     const subdirs: UnchangedDir<TreeRef>['subdirs'] = [];
     const subtrees: string[] = [];
-    const load = parent.loader();
     for (let i = c.status.indexOf(DIR_ENTRY_SAME_DIR); i >= 0; i = c.status.indexOf(DIR_ENTRY_SAME_DIR, i + 1)) {
-      const subtree = c.subtrees.toString('hex', subtrees.length * 32, subtrees.length * 32 + 32);
-      subtrees.push(subtree);
-      subdirs.push({ name: nameAt(i), previous: () => load(subtree).catch(() => undefined) });
+      const id = c.subtrees.toString('hex', subtrees.length * 32, subtrees.length * 32 + 32);
+      subtrees.push(id);
+      subdirs.push({ name: nameAt(i), previous: subtree(id) });
     }
-    const treeId = parent.treeId;
     // Built only when excludes need them: an object per entry is what the comparison saves.
     const listed = (): ListedName[] => Array.from(c.status, (status, i) => ({ name: nameAt(i), status }));
     return {

@@ -4,7 +4,7 @@
 import { completed, wantsTotals } from '../../observe/progress.ts';
 import { currentUserName, groupNames, userNames } from '../../engine/user-names.ts';
 import os from 'node:os';
-import type { BlobSet, CompressionSpec, Core, DirComparer } from '../../native/types.ts';
+import type { BlobSet, CompressionSpec, Core, DirComparer, SealSpec } from '../../native/types.ts';
 import type { CreateOptions } from '../../backup/backend.ts';
 import type { CreateResult } from '../../backup/types.ts';
 import { BackupError } from '../../backup/errors.ts';
@@ -51,10 +51,10 @@ function nowParts(date: Date): { sec: number; nsec: number } {
  * The core's comparison of directories with their parent trees: when the core has one, the
  * host's zone has a fixed UTC offset (node times carry it) and BOLT_DIR_COMPARE is not 0.
  */
-function dirComparer(core: Core, known: BlobSet): DirComparer | undefined {
+function dirComparer(core: Core, known: BlobSet, seal: SealSpec): DirComparer | undefined {
   const offsetMinutes = fixedLocalOffsetMinutes();
   if (!core.newDirComparer || offsetMinutes === undefined || process.env.BOLT_DIR_COMPARE === '0') return undefined;
-  return core.newDirComparer({ offsetMinutes, users: userNames(), groups: groupNames(), known });
+  return core.newDirComparer({ offsetMinutes, users: userNames(), groups: groupNames(), known, seal });
 }
 
 /** `indexLoaded`: the index has been read (for reporting index files that could not be). */
@@ -94,7 +94,7 @@ export async function createResticBackup(repo: ResticRepository, core: Core, set
       // hold part buffers already, so they keep 16 MiB segments.
       { threads: settings.threads, ...(writer && repo.storage.spoolDirectory ? { segmentBytes: 64 * 1024 * 1024 } : {}) },
     );
-    const format = new ResticArchiveFormat(core, packer, index, previous ? dirComparer(core, known) : undefined);
+    const format = new ResticArchiveFormat(core, packer, index, previous ? dirComparer(core, known, repo.seal) : undefined);
     const archiver = new Archiver(core, pipeline, format, {
       targets: options.paths,
       ...(options.readRoot ? { readRoots: options.readRoot } : {}),
