@@ -265,6 +265,8 @@ fn compare_dir(context: &Context, path: &[u8], tree: &[u8]) -> DirComparisonJs {
         out.names.0.extend_from_slice(&entry.name);
         out.ends.0.extend_from_slice(&(out.names.0.len() as u32).to_le_bytes());
         let status = match by_name.get(entry.name.as_slice()) {
+            // An entry that cannot be lstat'ed is reported by the walk, excluded or not.
+            None if entry.error.is_some() => DIFFERS,
             None => NOT_IN_PREVIOUS,
             Some(node) => {
                 matched += 1;
@@ -361,7 +363,9 @@ fn parse_time(text: &str) -> Option<(i64, u32, i32)> {
     }
     let (year, month, day) = (digits(&s[0..4])?, digits(&s[5..7])?, digits(&s[8..10])?);
     let (hour, minute, second) = (digits(&s[11..13])?, digits(&s[14..16])?, digits(&s[17..19])?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 59 {
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    if !(1..=12).contains(&month) || day < 1 || day > month_days[(month - 1) as usize] || hour > 23 || minute > 59 || second > 59 {
         return None;
     }
     let mut rest = &s[19..];
@@ -446,6 +450,14 @@ fn compare_fields(context: &Context, known: &crate::blobset::IdSet, entry: &List
         _ => return None,
     };
     check(node.kind == kind && node.mode.unwrap_or(0) == go_mode(st.st_mode))?;
+    // The JavaScript walk holds stat numbers as doubles: beyond 2^53 it would record them
+    // rounded, which no previous node can be compared with here.
+    const EXACT: u64 = 1 << 53;
+    check(st.st_ino < EXACT && st.st_dev < EXACT && st.st_rdev < EXACT && (st.st_nlink as u64) < EXACT)?;
+    // Zones that look fixed from 1900 on may have had local mean time before (JavaScript then
+    // writes another offset): older times are left to the walk.
+    const YEAR_1900: i64 = -2_208_988_800;
+    check(st.st_mtime >= YEAR_1900 && st.st_ctime >= YEAR_1900)?;
     let offset = context.offset_minutes;
     // restic records the mtime as atime too (no --with-atime).
     check(same_time(node.mtime, st.st_mtime, st.st_mtime_nsec, offset) && same_time(node.atime, st.st_mtime, st.st_mtime_nsec, offset))?;
@@ -512,6 +524,9 @@ mod tests {
         assert_eq!(parse_time("2021-06-01T00:00:00.Z"), None);
         assert_eq!(parse_time("2021-06-01 00:00:00Z"), None);
         assert_eq!(parse_time("2021-13-01T00:00:00Z"), None);
+        assert_eq!(parse_time("2021-04-31T00:00:00Z"), None);
+        assert_eq!(parse_time("2021-02-29T00:00:00Z"), None);
+        assert!(parse_time("2024-02-29T00:00:00Z").is_some());
     }
 
     #[test]

@@ -432,6 +432,9 @@ export class Archiver<R> {
 
   /** Comparisons of the targets started by compareTargetsAhead(), by path. */
   private readonly compareAhead = new Map<string, Promise<Compared<R> | undefined>>();
+  /** Comparison batches in flight: enough to keep the core busy, not so many that they queue before the reads of changed files. */
+  private readonly comparing = new Semaphore(8);
+  private comparisonsStopped = false;
 
   /**
    * Starts comparing the targets with the previous backup before the walk (it only reads: a
@@ -440,9 +443,11 @@ export class Archiver<R> {
   compareTargetsAhead(): void {
     const root = this.options.previous;
     if (!root || !this.format.compareDirs) return;
-    for (const target of this.options.targets) {
+    const targets = this.options.targets;
+    for (const target of targets) {
       const p = Buffer.from(target);
-      if (this.readRoots.holdsRoot(p)) continue;
+      // A target inside another is walked as part of it.
+      if (this.readRoots.holdsRoot(p) || targets.some((t) => t !== target && (t === '/' || target.startsWith(`${t}/`)))) continue;
       const compared = (async () => {
         let previous: PreviousDir | undefined = root;
         for (const part of target.split('/').filter(Boolean)) previous = await previous?.dir(Buffer.from(part));
@@ -453,8 +458,24 @@ export class Archiver<R> {
     }
   }
 
+  /** No further comparisons start (a walk prepared for a lock that was not obtained). */
+  stopComparing(): void {
+    this.comparisonsStopped = true;
+  }
+
+  /** The format's verdicts, or none when it cannot compare, fails, or comparisons stopped. */
+  private async compareBatch(sources: Buffer[], previous: (PreviousDir | PreviousRef)[]): Promise<(UnchangedDir<R> | undefined)[]> {
+    const compareDirs = this.format.compareDirs;
+    if (!compareDirs || this.comparisonsStopped || this.options.signal?.aborted) return [];
+    try {
+      return await this.comparing.run(() => compareDirs.call(this.format, sources, previous));
+    } catch {
+      return []; // a comparison that fails only means: walk these directories the ordinary way
+    }
+  }
+
   private async compareOne(p: Buffer, previous: PreviousDir): Promise<Compared<R> | undefined> {
-    const [unchanged] = await (this.format.compareDirs as NonNullable<ArchiveFormat<R>['compareDirs']>)([this.source(p)], [previous]);
+    const [unchanged] = await this.compareBatch([this.source(p)], [previous]);
     return this.accept(p, unchanged);
   }
 
@@ -489,8 +510,8 @@ export class Archiver<R> {
     // (restic: the core, from local packs), and the walk loads one only if it must build it.
     const children: ComparedChild<R>[] = u.subdirs.map((d) => ({ name: d.name, path: joinPath(p, d.name), previous: () => d.previous.load(), compared: undefined }));
     const comparable = children.flatMap((c, i) => (this.readRoots.holdsRoot(c.path) ? [] : [i]));
-    if (comparable.length === 0 || !this.format.compareDirs) return children;
-    const verdicts = await this.format.compareDirs(
+    if (comparable.length === 0) return children;
+    const verdicts = await this.compareBatch(
       comparable.map((i) => this.source(children[i]!.path)),
       comparable.map((i) => u.subdirs[i]!.previous),
     );
@@ -507,7 +528,10 @@ export class Archiver<R> {
     this.checkAbort();
     const walked = new Map<string, Walked<R>>();
     for (const c of await compared.children) {
-      const child = c.compared ? await this.walkUnchanged(c.path, c.previous, undefined, c.compared) : await this.walkListed(c.path, await c.previous(), undefined);
+      const comparedChild = c.compared;
+      // What was compared below the child goes once the child is walked (the comparisons run ahead).
+      c.compared = undefined;
+      const child = comparedChild ? await this.walkUnchanged(c.path, c.previous, undefined, comparedChild) : await this.walkListed(c.path, await c.previous(), undefined);
       walked.set(c.name.toString('latin1'), child);
     }
     // The result keeps only what it needs: the comparisons below are let go as the walk goes on.

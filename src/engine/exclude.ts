@@ -86,13 +86,14 @@ export class ExcludeMatcher {
   }
 
   /**
-   * Whether an entry of the (not excluded) directory `dir` may be excluded: patterns may match
-   * any name; a path only excludes an entry of its own parent directory.
+   * Whether an entry of the directory `dir` may be excluded: patterns may match any name; a path
+   * excludes an entry of its own parent directory, and everything below it (a backup target can
+   * lie below an excluded path).
    */
   mayExcludeIn(dir: string): boolean {
     if (this.regexes.length > 0) return true;
     this.parents ??= new Set(this.paths.filter((p) => p !== '/').map((p) => p.slice(0, p.lastIndexOf('/')) || '/'));
-    return this.parents.has(dir);
+    return this.parents.has(dir) || this.excludes(dir);
   }
 
   private parents: Set<string> | undefined;

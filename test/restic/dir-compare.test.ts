@@ -26,13 +26,14 @@ let core: Core;
 const repos: Record<'core' | 'js', ResticRepository> = {} as Record<'core' | 'js', ResticRepository>;
 let xattrs = false;
 
-/** The core, counting the directories the walk lists itself. */
-function countingCore(target: Core, counter: { listed: number }): Core {
+/** The core, counting the directories the walk lists itself, and the calls that list them. */
+function countingCore(target: Core, counter: { listed: number; calls: number }): Core {
   return new Proxy(target, {
     get(t, key) {
       if (key === 'readDirs') {
         return (paths: (string | Buffer)[], options: unknown) => {
           counter.listed += paths.length;
+          counter.calls += 1;
           return (t.readDirs as (p: unknown, o: unknown) => unknown)(paths, options);
         };
       }
@@ -46,10 +47,11 @@ interface Outcome {
   tree: string;
   summary: Record<string, unknown>;
   listed: number;
+  calls: number;
 }
 
 async function backup(kind: 'core' | 'js', exclude?: ExcludeRules): Promise<Outcome> {
-  const counter = { listed: 0 };
+  const counter = { listed: 0, calls: 0 };
   const saved = process.env.BOLT_DIR_COMPARE;
   process.env.BOLT_DIR_COMPARE = kind === 'core' ? '1' : '0';
   try {
@@ -60,7 +62,7 @@ async function backup(kind: 'core' | 'js', exclude?: ExcludeRules): Promise<Outc
       { paths: [data], ...(exclude ? { exclude } : {}) },
     );
     const { backup_start: _s, backup_end: _e, ...summary } = result.summary as unknown as Record<string, unknown>;
-    return { tree: result.backup.tree as string, summary, listed: counter.listed };
+    return { tree: result.backup.tree as string, summary, listed: counter.listed, calls: counter.calls };
   } finally {
     if (saved === undefined) delete process.env.BOLT_DIR_COMPARE;
     else process.env.BOLT_DIR_COMPARE = saved;
@@ -76,6 +78,15 @@ async function both(exclude?: ExcludeRules): Promise<{ core: Outcome; js: Outcom
   return { core: viaCore, js };
 }
 
+function isWritable(dir: string): boolean {
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function write(rel: string, text: string): void {
   fs.mkdirSync(path.dirname(path.join(data, rel)), { recursive: true });
   fs.writeFileSync(path.join(data, rel), text);
@@ -83,7 +94,9 @@ function write(rel: string, text: string): void {
 
 beforeAll(async () => {
   core = await getCore();
-  work = fs.mkdtempSync(path.join(os.tmpdir(), 'bolt-dircmp-'));
+  // Directly below "/" where it can be: a snapshot records the directories leading to its
+  // paths, and those of os.tmpdir() change whenever another test creates something there.
+  work = fs.mkdtempSync(isWritable('/') ? '/bolt-dircmp-' : path.join(os.tmpdir(), 'bolt-dircmp-'));
   data = path.join(work, 'data');
   for (let a = 0; a < 3; a++) {
     for (let b = 0; b < 3; b++) {
@@ -122,6 +135,8 @@ describe('unchanged directories compared in the core', () => {
     // (and compared again), everything else is settled by the comparison
     expect(viaCore.listed).toBeLessThanOrEqual(2);
     expect(js.listed).toBeGreaterThan(15);
+    // without the comparison a directory's subdirectories are listed in one call
+    expect(js.calls).toBeLessThan(js.listed - 5);
     expect(viaCore.summary['files_unmodified']).toBe(js.summary['files_unmodified']);
     expect(viaCore.summary['dirs_changed']).toBe(0);
   });
@@ -172,6 +187,16 @@ describe('unchanged directories compared in the core', () => {
 
   describe('with excludes', () => {
     afterEach(() => fs.rmSync(path.join(data, 'a1/b0/skip.tmp'), { force: true }));
+
+    it('an excluded path above the target drops everything below it, also from unchanged directories', async () => {
+      await both();
+      for (const above of [data, work]) {
+        const { js } = await both({ patterns: [], paths: [above] });
+        expect(js.summary['files_unmodified']).toBe(0);
+        expect(js.summary['files_new']).toBe(0);
+      }
+      await both(); // both repositories' latest snapshot holds everything again
+    });
 
     it('entries excluded now are dropped, and the next run with the same rules is settled by the comparison', async () => {
       const rules: ExcludeRules = { patterns: ['*.tmp', 'f3.txt'], paths: [path.join(data, 'a0/top.txt')] };

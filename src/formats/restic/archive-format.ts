@@ -208,20 +208,24 @@ export class ResticArchiveFormat implements ArchiveFormat<TreeRef> {
   readonly counters: DirCounters = { dirsNew: 0, dirsChanged: 0, dirsUnmodified: 0 };
 
   /** `comparer`: the core's comparison of directories with their parent trees, when it has one. */
+  /** Present when the core compares (`comparer`): without it the walk lists its directories in batches. */
+  readonly compareDirs?: (sources: Buffer[], previous: (PreviousDir | PreviousRef)[]) => Promise<(UnchangedDir<TreeRef> | undefined)[]>;
+
   constructor(
     private readonly core: Core,
     private readonly packer: Packer,
     private readonly index: MasterIndex,
-    private readonly comparer?: DirComparer,
-  ) {}
+    comparer?: DirComparer,
+  ) {
+    if (comparer) this.compareDirs = (sources, previous) => this.compareWith(comparer, sources, previous);
+  }
 
-  async compareDirs(sources: Buffer[], previous: (PreviousDir | PreviousRef)[]): Promise<(UnchangedDir<TreeRef> | undefined)[]> {
+  private async compareWith(comparer: DirComparer, sources: Buffer[], previous: (PreviousDir | PreviousRef)[]): Promise<(UnchangedDir<TreeRef> | undefined)[]> {
     const out: (UnchangedDir<TreeRef> | undefined)[] = new Array(sources.length).fill(undefined);
-    if (!this.comparer) return out;
     const trees = await Promise.all(previous.map((p) => treeSource(p)));
     const asked = trees.flatMap((t, i) => (t ? [i] : []));
     if (asked.length === 0) return out;
-    const compared = await this.comparer.compare(asked.map((i) => sources[i]!), asked.map((i) => trees[i]!.source));
+    const compared = await comparer.compare(asked.map((i) => sources[i]!), asked.map((i) => trees[i]!.source));
     for (const [k, i] of asked.entries()) {
       const c = compared[k];
       if (c && !c.error) out[i] = this.unchangedDir(c, trees[i]!.treeId, trees[i]!.subtree);

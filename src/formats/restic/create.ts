@@ -19,6 +19,7 @@ import { Packer } from './packer.ts';
 import { withLock } from './lock.ts';
 import { collectNow } from '../../util/release-memory.ts';
 import type { ResticRepository } from './repository.ts';
+import type { MasterIndex } from './master-index.ts';
 import { VERSION } from '../../version.ts';
 
 export interface ResticWriteSettings {
@@ -83,6 +84,14 @@ export async function createResticBackup(repo: ResticRepository, core: Core, set
     if (index.count('data')) known.addMany(index.ids('data'));
     collectNow();
     const packer = await Packer.open(repo, index, settings.packSize, settings.uploads);
+    try {
+      return { parent, packer, ...walkOf(index, previous, known, packer) };
+    } catch (err) {
+      await packer.abandon();
+      throw err;
+    }
+  };
+  const walkOf = (index: MasterIndex, previous: ParentDir | undefined, known: BlobSet, packer: Packer) => {
     const writer = packer.pipelineWriter;
     const pipeline = new ContentPipeline(
       core,
@@ -112,12 +121,18 @@ export async function createResticBackup(repo: ResticRepository, core: Core, set
         }),
     });
     archiver.compareTargetsAhead();
-    return { parent, packer, format, archiver };
+    return { format, archiver };
   };
   type Prepared = Awaited<ReturnType<typeof prepare>>;
   let prepared: Promise<Prepared> | undefined;
   let used: Promise<Prepared> | undefined;
-  const abandon = (p: Promise<Prepared> | undefined) => void p?.then((w) => w.packer.abandon()).catch(() => {});
+  const abandon = (p: Promise<Prepared> | undefined) =>
+    void p
+      ?.then((w) => {
+        w.archiver.stopComparing();
+        return w.packer.abandon();
+      })
+      .catch(() => {});
   const warmUp = () => {
     abandon(prepared); // a retry reads everything again
     prepared = prepare();
