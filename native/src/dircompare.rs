@@ -84,13 +84,15 @@ const DIFFERS: u8 = 3;
 
 /// What stays the same for every directory of one walk.
 struct Context {
-    /// The host's fixed UTC offset in minutes (the JavaScript side only enables the comparison
-    /// when the zone has one).
-    offset_minutes: i32,
+    /// The host zone's UTC offsets: (from, minutes) by start in unix seconds, as JavaScript's
+    /// Date gives them (the walk records node times with these); none before the first start or
+    /// from `zone_end` on.
+    zone: Vec<(i64, i32)>,
+    zone_end: i64,
     users: HashMap<u32, String>,
     groups: HashMap<u32, String>,
     known: SharedIds,
-    /** Opens tree blobs read from local pack files. */
+    /// Opens tree blobs read from local pack files.
     sealer: Option<Sealer>,
 }
 
@@ -133,6 +135,17 @@ fn read_tree(context: &Context, source: &TreeSourceJs) -> CoreResult<Vec<u8>> {
     Ok(plain)
 }
 
+impl Context {
+    /// The UTC offset the walk records for a time `sec`, if the zone table covers it.
+    fn offset_at(&self, sec: i64) -> Option<i32> {
+        if sec >= self.zone_end {
+            return None;
+        }
+        let i = self.zone.partition_point(|&(from, _)| from <= sec);
+        (i > 0).then(|| self.zone[i - 1].1)
+    }
+}
+
 #[napi(object, object_from_js = false)]
 pub struct DirComparisonJs {
     /// The directory could not be listed or its previous tree not parsed: compare nothing.
@@ -171,7 +184,9 @@ fn name_map(ids: Vec<u32>, names: Vec<String>) -> Result<HashMap<u32, String>> {
 impl NativeDirComparer {
     #[napi(constructor, catch_unwind)]
     pub fn new(
-        offset_minutes: i32,
+        zone_from: Vec<f64>,
+        zone_offsets: Vec<i32>,
+        zone_end: f64,
         uids: Vec<u32>,
         user_names: Vec<String>,
         gids: Vec<u32>,
@@ -179,11 +194,16 @@ impl NativeDirComparer {
         known: &NativeBlobSet,
         seal: Option<SealSpecJs>,
     ) -> Result<Self> {
-        if offset_minutes.abs() >= 24 * 60 {
-            return Err(CoreErr::inval(format!("invalid UTC offset: {offset_minutes} minutes")).into());
+        if zone_from.is_empty() || zone_from.len() != zone_offsets.len() || zone_offsets.iter().any(|o| o.abs() >= 24 * 60) {
+            return Err(CoreErr::inval("a zone is a non-empty list of starts and UTC offsets below a day").into());
+        }
+        let zone: Vec<(i64, i32)> = zone_from.iter().map(|&f| f as i64).zip(zone_offsets).collect();
+        if zone.windows(2).any(|w| w[0].0 >= w[1].0) || zone_end as i64 <= zone[zone.len() - 1].0 {
+            return Err(CoreErr::inval("zone starts must ascend and end after the last").into());
         }
         let context = Context {
-            offset_minutes,
+            zone,
+            zone_end: zone_end as i64,
             users: name_map(uids, user_names)?,
             groups: name_map(gids, group_names)?,
             known: known.ids.clone(),
@@ -454,14 +474,11 @@ fn compare_fields(context: &Context, known: &crate::blobset::IdSet, entry: &List
     // rounded, which no previous node can be compared with here.
     const EXACT: u64 = 1 << 53;
     check(st.st_ino < EXACT && st.st_dev < EXACT && st.st_rdev < EXACT && (st.st_nlink as u64) < EXACT)?;
-    // Zones that look fixed from 1900 on may have had local mean time before (JavaScript then
-    // writes another offset): older times are left to the walk.
-    const YEAR_1900: i64 = -2_208_988_800;
-    check(st.st_mtime >= YEAR_1900 && st.st_ctime >= YEAR_1900)?;
-    let offset = context.offset_minutes;
+    // Times outside the zone table are left to the walk.
+    let (mtime_offset, ctime_offset) = (context.offset_at(st.st_mtime)?, context.offset_at(st.st_ctime)?);
     // restic records the mtime as atime too (no --with-atime).
-    check(same_time(node.mtime, st.st_mtime, st.st_mtime_nsec, offset) && same_time(node.atime, st.st_mtime, st.st_mtime_nsec, offset))?;
-    check(same_time(node.ctime, st.st_ctime, st.st_ctime_nsec, offset))?;
+    check(same_time(node.mtime, st.st_mtime, st.st_mtime_nsec, mtime_offset) && same_time(node.atime, st.st_mtime, st.st_mtime_nsec, mtime_offset))?;
+    check(same_time(node.ctime, st.st_ctime, st.st_ctime_nsec, ctime_offset))?;
     check(node.uid.unwrap_or(0) == st.st_uid && node.gid.unwrap_or(0) == st.st_gid)?;
     let user = context.users.get(&st.st_uid).map(String::as_str).unwrap_or("");
     let group = context.groups.get(&st.st_gid).map(String::as_str).unwrap_or("");
@@ -527,6 +544,26 @@ mod tests {
         assert_eq!(parse_time("2021-04-31T00:00:00Z"), None);
         assert_eq!(parse_time("2021-02-29T00:00:00Z"), None);
         assert!(parse_time("2024-02-29T00:00:00Z").is_some());
+    }
+
+    #[test]
+    fn finds_the_offset_of_a_time_in_the_zone_table() {
+        let context = Context {
+            zone: vec![(-100, 60), (0, 120), (50, 60)],
+            zone_end: 1000,
+            users: HashMap::new(),
+            groups: HashMap::new(),
+            known: SharedIds::default(),
+            sealer: None,
+        };
+        assert_eq!(context.offset_at(-101), None);
+        assert_eq!(context.offset_at(-100), Some(60));
+        assert_eq!(context.offset_at(-1), Some(60));
+        assert_eq!(context.offset_at(0), Some(120));
+        assert_eq!(context.offset_at(49), Some(120));
+        assert_eq!(context.offset_at(50), Some(60));
+        assert_eq!(context.offset_at(999), Some(60));
+        assert_eq!(context.offset_at(1000), None);
     }
 
     #[test]

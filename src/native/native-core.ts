@@ -176,7 +176,7 @@ interface RawAddon {
   finishFiles(requests: RawFinishRequest[]): Promise<string[][]>;
   NativeBlobSet: new () => RawBlobSet;
   decodeIndex(json: Uint8Array): Promise<PackedIndex | null>;
-  NativeDirComparer: new (offsetMinutes: number, uids: number[], userNames: string[], gids: number[], groupNames: string[], known: RawBlobSet, seal: RawSealSpec | null) => RawDirComparer;
+  NativeDirComparer: new (zoneFrom: number[], zoneOffsets: number[], zoneEnd: number, uids: number[], userNames: string[], gids: number[], groupNames: string[], known: RawBlobSet, seal: RawSealSpec | null) => RawDirComparer;
   NativePackWriter: new (dir: string, blobType: string, targetSize: number, seal: RawSealSpec) => RawPackWriter;
   NativeAeadStream: new (mode: string, key: Uint8Array, nonce: Uint8Array) => RawAeadStream;
   // Filesystem snapshots (native/src/btrfs.rs, zfs.rs): not part of `Core`, see FsSnapshotCore.
@@ -530,7 +530,9 @@ export async function createNativeCore(): Promise<Core> {
       const comparer = sync(
         () =>
           new raw.NativeDirComparer(
-            options.offsetMinutes,
+            options.zone.from,
+            options.zone.offsets,
+            options.zone.end,
             users.map(([id]) => id),
             users.map(([, name]) => name),
             groups.map(([id]) => id),

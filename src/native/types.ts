@@ -1,3 +1,4 @@
+import type { LocalZone } from '../util/go-time.ts';
 // The contract between the TypeScript engine and the compute core. Two implementations exist:
 // the napi-rs addon (native/) and src/native/portable.ts. Both MUST produce identical bytes for
 // identical inputs (test/vectors/ are run through both), except where a field is documented as
@@ -244,8 +245,8 @@ export interface Xattr {
 }
 
 export interface DirComparerOptions {
-  /** The host's UTC offset, when it has had one fixed offset (restic node times carry it). */
-  offsetMinutes: number;
+  /** The host zone's UTC offsets (restic node times carry them; go-time.ts localZone). */
+  zone: LocalZone;
   /** uid / gid → name, as the walk records them (user-names.ts). */
   users: ReadonlyMap<number, string>;
   groups: ReadonlyMap<number, string>;

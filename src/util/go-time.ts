@@ -118,25 +118,46 @@ export function localOffsetMinutes(sec: number): number {
   return Math.trunc(offset);
 }
 
-let fixedOffset: { minutes: number | undefined } | undefined;
+/** The host zone's UTC offsets from 1900 to 2100, as localOffsetMinutes gives them. */
+export interface LocalZone {
+  /** Unix seconds from which offsets[i] holds, ascending; from[0] is 1900-01-01. */
+  from: number[];
+  offsets: number[];
+  /** 2100-01-01: times from here on are not covered. */
+  end: number;
+}
+
+let zone: LocalZone | undefined;
 
 /**
- * The host zone's UTC offset when it has had a single one (UTC, most servers), else undefined.
- * Sampled on the 1st and 15th of every month from 1900 to 2100: zones with daylight saving or a
- * changed offset show it there.
+ * The host zone's offsets (for the core, which records node times the way this module does):
+ * sampled daily and each change bisected to the second, ~15 ms once per process.
  */
-export function fixedLocalOffsetMinutes(): number | undefined {
-  if (!fixedOffset) {
-    const first = localOffsetMinutes(Date.UTC(1900, 0, 1) / 1000);
-    let fixed = true;
-    for (let year = 1900; year <= 2100 && fixed; year++) {
-      for (let month = 0; month < 12 && fixed; month++) {
-        for (const day of [1, 15]) if (localOffsetMinutes(Date.UTC(year, month, day) / 1000) !== first) fixed = false;
+export function localZone(): LocalZone {
+  if (!zone) {
+    const start = Date.UTC(1900, 0, 1) / 1000;
+    const end = Date.UTC(2100, 0, 1) / 1000;
+    const day = 86400;
+    let current = localOffsetMinutes(start);
+    const from = [start];
+    const offsets = [current];
+    for (let t = start + day; t < end; t += day) {
+      const offset = localOffsetMinutes(t);
+      if (offset === current) continue;
+      let lo = t - day;
+      let hi = t;
+      while (hi - lo > 1) {
+        const mid = Math.floor((lo + hi) / 2);
+        if (localOffsetMinutes(mid) === current) lo = mid;
+        else hi = mid;
       }
+      from.push(hi);
+      offsets.push(offset);
+      current = offset;
     }
-    fixedOffset = { minutes: fixed ? first : undefined };
+    zone = { from, offsets, end };
   }
-  return fixedOffset.minutes;
+  return zone;
 }
 
 /** A GoTime for an instant, shown in `offsetMinutes` (default: the host's zone, as restic does). */

@@ -1,3 +1,7 @@
+// In a zone with daylight saving, so that node times carry two offsets (set before any time is
+// formatted; each test file runs in its own process).
+process.env.TZ = 'Europe/Berlin';
+
 // An unchanged re-run compares each directory with its parent tree in the core instead of
 // building a node per entry in JavaScript. The two ways must record exactly the same snapshot:
 // every change below is backed up into two repositories, one with the core's comparison and
@@ -16,7 +20,7 @@ import { decodeTree } from '../../src/formats/restic/tree.ts';
 import { encodeLock } from '../../src/formats/restic/lock-json.ts';
 import { goTimeNow } from '../../src/util/go-time.ts';
 import { groupNames, userNames } from '../../src/engine/user-names.ts';
-import { fixedLocalOffsetMinutes } from '../../src/util/go-time.ts';
+import { localZone } from '../../src/util/go-time.ts';
 import type { ExcludeRules } from '../../src/engine/exclude.ts';
 
 const PASSWORD = Buffer.from('compare');
@@ -78,6 +82,19 @@ async function both(exclude?: ExcludeRules): Promise<{ core: Outcome; js: Outcom
   return { core: viaCore, js };
 }
 
+async function rootTree(repo: ResticRepository): Promise<Buffer> {
+  const ids = await repo.list('snapshots');
+  const snapshots = await Promise.all(ids.map(async (id) => JSON.parse((await repo.readUnpacked('snapshots', id)).toString()) as { time: string; tree: string }));
+  snapshots.sort((a, b) => a.time.localeCompare(b.time));
+  // The snapshot's tree is "/": follow the data directory's path down to its own tree.
+  let tree = await repo.loadBlob('tree', snapshots.at(-1)!.tree);
+  for (const part of data.split('/').filter(Boolean)) {
+    const node = decodeTree(tree).find((n) => n.name.toString() === part);
+    tree = await repo.loadBlob('tree', node!.subtree!);
+  }
+  return tree;
+}
+
 function isWritable(dir: string): boolean {
   try {
     fs.accessSync(dir, fs.constants.W_OK);
@@ -106,6 +123,10 @@ beforeAll(async () => {
     write(`a${a}/top.txt`, `top ${a}\n`);
   }
   write('empty', '');
+  write('winter.txt', 'January\n');
+  write('summer.txt', 'July\n');
+  fs.utimesSync(path.join(data, 'winter.txt'), new Date('2021-01-15T12:00:00Z'), new Date('2021-01-15T12:00:00Z'));
+  fs.utimesSync(path.join(data, 'summer.txt'), new Date('2021-07-15T12:00:00Z'), new Date('2021-07-15T12:00:00Z'));
   write('odd names/Q&A <1>.txt', 'escaped by Go\n');
   write('odd names/café.txt', 'not plain ASCII\n');
   fs.symlinkSync('a0/top.txt', path.join(data, 'link'));
@@ -139,6 +160,10 @@ describe('unchanged directories compared in the core', () => {
     expect(js.calls).toBeLessThan(js.listed - 5);
     expect(viaCore.summary['files_unmodified']).toBe(js.summary['files_unmodified']);
     expect(viaCore.summary['dirs_changed']).toBe(0);
+    // the zone has daylight saving: winter and summer times carry different offsets
+    const nodes = decodeTree(await rootTree(repos.core));
+    expect(nodes.find((n) => n.name.toString() === 'winter.txt')?.mtime.offsetMinutes).toBe(60);
+    expect(nodes.find((n) => n.name.toString() === 'summer.txt')?.mtime.offsetMinutes).toBe(120);
   });
 
   const changes: [string, () => void | Promise<void>][] = [
@@ -239,23 +264,8 @@ describe('comparing while the lock is confirmed', () => {
 });
 
 describe('the core comparer', () => {
-  async function rootTree(repo: ResticRepository): Promise<Buffer> {
-    const ids = await repo.list('snapshots');
-    const snapshots = await Promise.all(ids.map(async (id) => JSON.parse((await repo.readUnpacked('snapshots', id)).toString()) as { time: string; tree: string }));
-    snapshots.sort((a, b) => a.time.localeCompare(b.time));
-    // The snapshot's tree is "/": follow the data directory's path down to its own tree.
-    let tree = await repo.loadBlob('tree', snapshots.at(-1)!.tree);
-    for (const part of data.split('/').filter(Boolean)) {
-      const node = decodeTree(tree).find((n) => n.name.toString() === part);
-      tree = await repo.loadBlob('tree', node!.subtree!);
-    }
-    return tree;
-  }
-
   function comparer(known = core.newBlobSet()) {
-    const offsetMinutes = fixedLocalOffsetMinutes();
-    expect(offsetMinutes).toBeDefined();
-    return core.newDirComparer!({ offsetMinutes: offsetMinutes!, users: userNames(), groups: groupNames(), known });
+    return core.newDirComparer!({ zone: localZone(), users: userNames(), groups: groupNames(), known });
   }
 
   async function knownBlobs(repo: ResticRepository) {
@@ -349,7 +359,8 @@ describe('the core comparer', () => {
     expect(await statusOf(Buffer.from(JSON.stringify(doc)), 'link')).toBe(DIR_ENTRY_SAME);
     for (const [field, name, change] of cases) expect([field, await statusOf(variant(name, change), name)]).toEqual([field, DIR_ENTRY_DIFFERS]);
     // node times carry the host's UTC offset: the same instant written in another zone differs
-    const elsewhere = core.newDirComparer!({ offsetMinutes: fixedLocalOffsetMinutes()! + 60, users: userNames(), groups: groupNames(), known });
+    const shifted = { ...localZone(), offsets: localZone().offsets.map((o) => o + 60) };
+    const elsewhere = core.newDirComparer!({ zone: shifted, users: userNames(), groups: groupNames(), known });
     expect(await statusOf(tree, 'empty', elsewhere)).toBe(DIR_ENTRY_DIFFERS);
   });
 
@@ -361,8 +372,7 @@ describe('the core comparer', () => {
     const loc = (await repo.index()).first('tree', id)!;
     const source = { file: path.join(work, 'repo-core', 'data', loc.packId.slice(0, 2), loc.packId), offset: loc.offset, length: loc.length, uncompressedLength: loc.uncompressedLength, id: Buffer.from(id, 'hex') };
     const known = await knownBlobs(repo);
-    const offsetMinutes = fixedLocalOffsetMinutes()!;
-    const withKey = core.newDirComparer!({ offsetMinutes, users: userNames(), groups: groupNames(), known, seal: repo.seal });
+    const withKey = core.newDirComparer!({ zone: localZone(), users: userNames(), groups: groupNames(), known, seal: repo.seal });
     const [fromFile, fromBytes] = await withKey.compare([Buffer.from(data), Buffer.from(data)], [source, { plaintext: tree }]);
     expect(fromFile!.error).toBeUndefined();
     expect(fromFile!.same).toBe(true);

@@ -11,7 +11,7 @@ import { BackupError } from '../../backup/errors.ts';
 import { Archiver } from '../../engine/archiver.ts';
 import { ContentPipeline } from '../../engine/content-pipeline.ts';
 import { ExcludeMatcher } from '../../engine/exclude.ts';
-import { fixedLocalOffsetMinutes, goTimeFromUnix, parseRfc3339 } from '../../util/go-time.ts';
+import { goTimeFromUnix, localZone, parseRfc3339 } from '../../util/go-time.ts';
 import { encodeSnapshot, type ResticSnapshot } from './snapshot.ts';
 import { chooseParent, findSnapshot, loadSnapshots, NAME_TAG_PREFIX, toBackup } from './snapshots.ts';
 import { ParentDir, ResticArchiveFormat } from './archive-format.ts';
@@ -48,14 +48,10 @@ function nowParts(date: Date): { sec: number; nsec: number } {
   return { sec: Math.floor(ms / 1000), nsec: (ms % 1000) * 1e6 };
 }
 
-/**
- * The core's comparison of directories with their parent trees: when the core has one, the
- * host's zone has a fixed UTC offset (node times carry it) and BOLT_DIR_COMPARE is not 0.
- */
+/** The core's comparison of directories with their parent trees, unless BOLT_DIR_COMPARE=0 or the core has none. */
 function dirComparer(core: Core, known: BlobSet, seal: SealSpec): DirComparer | undefined {
-  const offsetMinutes = fixedLocalOffsetMinutes();
-  if (!core.newDirComparer || offsetMinutes === undefined || process.env.BOLT_DIR_COMPARE === '0') return undefined;
-  return core.newDirComparer({ offsetMinutes, users: userNames(), groups: groupNames(), known, seal });
+  if (!core.newDirComparer || process.env.BOLT_DIR_COMPARE === '0') return undefined;
+  return core.newDirComparer({ zone: localZone(), users: userNames(), groups: groupNames(), known, seal });
 }
 
 /** `indexLoaded`: the index has been read (for reporting index files that could not be). */
