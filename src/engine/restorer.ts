@@ -7,7 +7,7 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import type { BlobTarget, Core, FinishRequest, HashAlgorithm, Xattr } from '../native/types.ts';
 import type { FileProblem } from '../backup/types.ts';
-import { completed, type ProgressSink } from '../observe/progress.ts';
+import { completed, wantsTotals, type ProgressSink } from '../observe/progress.ts';
 import type { EntryKind } from './archiver.ts';
 import { mapLimit } from './concurrency.ts';
 import { recheckFile } from './recheck.ts';
@@ -163,9 +163,10 @@ export class Restorer {
   private async restoreAll(): Promise<{ counters: RestoreCounters; problems: FileProblem[] }> {
     if (this.options.root && !this.options.verifyOnly) await fsp.mkdir(this.options.root, { recursive: true });
     // Counted first, as restic does, so the bar has its totals and ETA from the start (trees
-    // read here are in the repository's tree cache when the restore walks them again).
-    if (this.options.progress && this.source.totals) {
-      this.options.progress.update({ operation: this.options.verifyOnly ? 'verify' : 'restore', phase: 'counting', files_done: 0, bytes_done: 0 });
+    // read here are in the repository's tree cache when the restore walks them again), but
+    // only for a display that shows them: counting walks every tree once more.
+    if (wantsTotals(this.options.progress) && this.source.totals) {
+      this.options.progress?.update({ operation: this.options.verifyOnly ? 'verify' : 'restore', phase: 'counting', files_done: 0, bytes_done: 0 });
       this.totals = await this.source.totals().catch(() => undefined);
     }
     // Files are restored in windows: each window's packs are read once, and memory holds one

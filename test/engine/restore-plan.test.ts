@@ -45,3 +45,20 @@ describe('restore planning', () => {
     expect(counters.bytes).toBe(16);
   });
 });
+
+describe('restore totals', () => {
+  it('are counted (a walk of every tree) only for a display that shows them', async () => {
+    const { noProgress } = await import('../../src/observe/progress.ts');
+    const places = new Map([[id(0x01).toString('hex'), { pack: 'p', offset: 0, length: 36, rawLength: 4, compressed: false }]]);
+    const run = async (progress: import('../../src/observe/progress.ts').ProgressSink | undefined) => {
+      let counted = 0;
+      const counting: RestoreSource = { ...source([file('one', [{ id: id(0x01), length: 4 }])], places, []), totals: async () => (counted++, { files: 1, bytes: 4 }) };
+      await new Restorer(await getCore(), counting, { verifyOnly: true, ...(progress ? { progress } : {}) }).run();
+      return counted;
+    };
+    expect(await run({ update() {}, done() {} })).toBe(1);
+    expect(await run(noProgress)).toBe(0);
+    expect(await run({ wantsTotals: false, update() {}, done() {} })).toBe(0);
+    expect(await run(undefined)).toBe(0);
+  });
+});
