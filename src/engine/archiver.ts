@@ -458,6 +458,22 @@ export class Archiver<R> {
     }
   }
 
+  /**
+   * The subdirectories of a directory that changed, compared in one batch before the walk gets
+   * to them (one by one, each waited for a round trip to the core before it was listed).
+   */
+  private compareSubdirsAhead(paths: Buffer[], previous: Promise<PreviousDir | undefined>[]): void {
+    const batch = (async () => {
+      const loaded = await Promise.all(previous);
+      const comparable = loaded.flatMap((p, i) => (p && !this.readRoots.holdsRoot(paths[i] as Buffer) ? [i] : []));
+      const verdicts = comparable.length ? await this.compareBatch(comparable.map((i) => this.source(paths[i] as Buffer)), comparable.map((i) => loaded[i] as PreviousDir)) : [];
+      const out: (Compared<R> | undefined)[] = new Array(paths.length).fill(undefined);
+      for (const [k, i] of comparable.entries()) out[i] = this.accept(paths[i] as Buffer, verdicts[k]);
+      return out;
+    })();
+    for (const [i, p] of paths.entries()) this.compareAhead.set(p.toString('latin1'), batch.then((all) => all[i], () => undefined));
+  }
+
   /** No further comparisons start (a walk prepared for a lock that was not obtained). */
   stopComparing(): void {
     this.comparisonsStopped = true;
@@ -621,6 +637,7 @@ export class Archiver<R> {
     const listings = toWalk.length && !comparing ? this.core.readDirs(toWalk.map((d) => this.source(d.path)), this.listOptions) : undefined;
     listings?.catch(() => {});
     const prevDirs = new Map<Buffer, Promise<PreviousDir | undefined>>(toWalk.map((d) => [d.raw.name, previous ? previous.dir(d.raw.name) : Promise.resolve(undefined)]));
+    if (comparing && toWalk.length) this.compareSubdirsAhead(toWalk.map((d) => d.path), toWalk.map((d) => prevDirs.get(d.raw.name) as Promise<PreviousDir | undefined>));
     let listed = 0;
     for (const d of dirs) {
       const entry = await this.scanEntry(d.path, d.raw.name, d.stat, d.raw);
@@ -630,7 +647,10 @@ export class Archiver<R> {
         const prevChild = await prevDirs.get(d.raw.name);
         prevDirs.delete(d.raw.name); // let the parent tree go once its walk is done
         const i = listed++;
-        if (!entry) continue;
+        if (!entry) {
+          this.compareAhead.delete(d.path.toString('latin1'));
+          continue;
+        }
         walked = await this.walkDir(d.path, prevChild, entry, listings?.then((all) => all[i]));
       }
       if (!entry) continue;
