@@ -37,6 +37,24 @@ impl SharedIds {
     }
 }
 
+/// An id written as 64 lower-case hex digits (as restic's JSON holds them); None for anything else.
+pub fn parse_hex_id(text: &str) -> Option<Id> {
+    let s = text.as_bytes();
+    if s.len() != 64 {
+        return None;
+    }
+    let nibble = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let mut id = [0u8; 32];
+    for (i, pair) in s.chunks_exact(2).enumerate() {
+        id[i] = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+    }
+    Some(id)
+}
+
 fn id_of(bytes: &[u8]) -> Result<Id> {
     bytes.try_into().map_err(|_| CoreErr::inval(format!("a blob id is 32 bytes, got {}", bytes.len())).into())
 }

@@ -10,7 +10,7 @@
 //! read errors, escaped JSON it cannot borrow, an unknown key) counts as a difference, and the
 //! walk then builds that directory the ordinary way.
 
-use crate::blobset::{NativeBlobSet, SharedIds};
+use crate::blobset::{parse_hex_id, NativeBlobSet, SharedIds};
 use crate::bytes::Bytes;
 use crate::compress::{decompress, Codec};
 use crate::error::{Code, CoreErr, CoreResult, ErrorInfo};
@@ -433,23 +433,6 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
-fn hex_id(text: &str) -> Option<[u8; 32]> {
-    let s = text.as_bytes();
-    if s.len() != 64 {
-        return None;
-    }
-    let mut id = [0u8; 32];
-    for (i, pair) in s.chunks_exact(2).enumerate() {
-        let nibble = |c: u8| match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
-        };
-        id[i] = (nibble(pair[0])? << 4) | nibble(pair[1])?;
-    }
-    Some(id)
-}
-
 fn compare_entry(context: &Context, known: &crate::blobset::IdSet, entry: &ListedEntry, node: &NodeDoc) -> Verdict {
     compare_fields(context, known, entry, node).unwrap_or(Verdict::Differs)
 }
@@ -510,14 +493,14 @@ fn compare_fields(context: &Context, known: &crate::blobset::IdSet, entry: &List
     match kind {
         "dir" => {
             check(node.content.is_none() && node.size.unwrap_or(0) == 0)?;
-            Some(Verdict::Dir(hex_id(node.subtree?)?))
+            Some(Verdict::Dir(parse_hex_id(node.subtree?)?))
         }
         "file" => {
             check(node.subtree.is_none() && st.st_ino != 0)?;
             let size = u64::try_from(st.st_size).ok()?;
             check(node.size.unwrap_or(0) == size)?;
             for id in node.content.as_ref()? {
-                check(known.contains(&hex_id(id)?))?;
+                check(known.contains(&parse_hex_id(id)?))?;
             }
             Some(Verdict::File(size))
         }

@@ -5,6 +5,7 @@
 //! lower-case hex ids, 32-bit lengths); anything else gets `None` and the JavaScript decoder,
 //! which reads every form restic reads and words the errors.
 
+use crate::blobset::parse_hex_id;
 use crate::bytes::Bytes;
 use crate::pool;
 use napi::bindgen_prelude::{Object, Uint8Array};
@@ -58,18 +59,7 @@ pub struct PackedIndexJs {
 }
 
 fn push_hex_id(out: &mut Vec<u8>, text: &str) -> Option<()> {
-    let s = text.as_bytes();
-    if s.len() != 64 {
-        return None;
-    }
-    let nibble = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    };
-    for pair in s.chunks_exact(2) {
-        out.push((nibble(pair[0])? << 4) | nibble(pair[1])?);
-    }
+    out.extend_from_slice(&parse_hex_id(text)?);
     Some(())
 }
 

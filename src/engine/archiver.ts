@@ -447,7 +447,7 @@ export class Archiver<R> {
     for (const target of targets) {
       const p = Buffer.from(target);
       // A target inside another is walked as part of it.
-      if (this.readRoots.holdsRoot(p) || targets.some((t) => t !== target && (t === '/' || target.startsWith(`${t}/`)))) continue;
+      if (targets.some((t) => t !== target && (t === '/' || target.startsWith(`${t}/`)))) continue;
       const compared = (async () => {
         let previous: PreviousDir | undefined = root;
         for (const part of target.split('/').filter(Boolean)) previous = await previous?.dir(Buffer.from(part));
@@ -463,14 +463,7 @@ export class Archiver<R> {
    * to them (one by one, each waited for a round trip to the core before it was listed).
    */
   private compareSubdirsAhead(paths: Buffer[], previous: Promise<PreviousDir | undefined>[]): void {
-    const batch = (async () => {
-      const loaded = await Promise.all(previous);
-      const comparable = loaded.flatMap((p, i) => (p && !this.readRoots.holdsRoot(paths[i] as Buffer) ? [i] : []));
-      const verdicts = comparable.length ? await this.compareBatch(comparable.map((i) => this.source(paths[i] as Buffer)), comparable.map((i) => loaded[i] as PreviousDir)) : [];
-      const out: (Compared<R> | undefined)[] = new Array(paths.length).fill(undefined);
-      for (const [k, i] of comparable.entries()) out[i] = this.accept(paths[i] as Buffer, verdicts[k]);
-      return out;
-    })();
+    const batch = Promise.all(previous).then((loaded) => this.compareMany(paths, loaded));
     for (const [i, p] of paths.entries()) this.compareAhead.set(p.toString('latin1'), batch.then((all) => all[i], () => undefined));
   }
 
@@ -479,20 +472,28 @@ export class Archiver<R> {
     this.comparisonsStopped = true;
   }
 
-  /** The format's verdicts, or none when it cannot compare, fails, or comparisons stopped. */
-  private async compareBatch(sources: Buffer[], previous: (PreviousDir | PreviousRef)[]): Promise<(UnchangedDir<R> | undefined)[]> {
+  /**
+   * The directories at `paths` compared with what the previous backup recorded (directories
+   * without a record, or holding a read root, are not compared): one batch for the format,
+   * nothing when it cannot compare, fails, or comparisons stopped.
+   */
+  private async compareMany(paths: Buffer[], previous: (PreviousDir | PreviousRef | undefined)[]): Promise<(Compared<R> | undefined)[]> {
+    const out: (Compared<R> | undefined)[] = new Array(paths.length).fill(undefined);
     const compareDirs = this.format.compareDirs;
-    if (!compareDirs || this.comparisonsStopped || this.options.signal?.aborted) return [];
+    const comparable = paths.flatMap((p, i) => (previous[i] && !this.readRoots.holdsRoot(p) ? [i] : []));
+    if (!compareDirs || comparable.length === 0 || this.comparisonsStopped || this.options.signal?.aborted) return out;
+    let verdicts: (UnchangedDir<R> | undefined)[];
     try {
-      return await this.comparing.run(() => compareDirs.call(this.format, sources, previous));
+      verdicts = await this.comparing.run(() => compareDirs.call(this.format, comparable.map((i) => this.source(paths[i]!)), comparable.map((i) => previous[i]!)));
     } catch {
-      return []; // a comparison that fails only means: walk these directories the ordinary way
+      return out; // a comparison that fails only means: walk these directories the ordinary way
     }
+    for (const [k, i] of comparable.entries()) out[i] = this.accept(paths[i]!, verdicts[k]);
+    return out;
   }
 
   private async compareOne(p: Buffer, previous: PreviousDir): Promise<Compared<R> | undefined> {
-    const [unchanged] = await this.compareBatch([this.source(p)], [previous]);
-    return this.accept(p, unchanged);
+    return (await this.compareMany([p], [previous]))[0];
   }
 
   /**
@@ -524,15 +525,9 @@ export class Archiver<R> {
   private async compareChildren(p: Buffer, u: UnchangedDir<R>): Promise<ComparedChild<R>[]> {
     // The subdirectories' trees are not loaded here: the format reads them for the comparison
     // (restic: the core, from local packs), and the walk loads one only if it must build it.
-    const children: ComparedChild<R>[] = u.subdirs.map((d) => ({ name: d.name, path: joinPath(p, d.name), previous: () => d.previous.load(), compared: undefined }));
-    const comparable = children.flatMap((c, i) => (this.readRoots.holdsRoot(c.path) ? [] : [i]));
-    if (comparable.length === 0) return children;
-    const verdicts = await this.compareBatch(
-      comparable.map((i) => this.source(children[i]!.path)),
-      comparable.map((i) => u.subdirs[i]!.previous),
-    );
-    for (const [k, i] of comparable.entries()) children[i]!.compared = this.accept(children[i]!.path, verdicts[k]);
-    return children;
+    const paths = u.subdirs.map((d) => joinPath(p, d.name));
+    const compared = await this.compareMany(paths, u.subdirs.map((d) => d.previous));
+    return u.subdirs.map((d, i) => ({ name: d.name, path: paths[i]!, previous: () => d.previous.load(), compared: compared[i] }));
   }
 
   /**

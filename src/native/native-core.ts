@@ -97,6 +97,18 @@ interface RawBlobSet {
   readonly size: number;
 }
 
+/** native/src/indexjson.rs: numbers as little-endian bytes. */
+interface RawPackedIndex {
+  supersedes: Buffer;
+  packIds: Buffer;
+  packBlobCounts: Buffer;
+  blobIds: Buffer;
+  types: Buffer;
+  offsets: Buffer;
+  lengths: Buffer;
+  uncompressedLengths: Buffer;
+}
+
 interface RawDirComparer {
   compare(paths: Path[], trees: TreeSource[]): Promise<(Omit<DirComparison, 'error'> & { error?: RawErrorInfo | null })[]>;
 }
@@ -175,7 +187,7 @@ interface RawAddon {
   createFiles(paths: Path[]): Promise<{ fd: number; errno: number; message?: string | null }[]>;
   finishFiles(requests: RawFinishRequest[]): Promise<string[][]>;
   NativeBlobSet: new () => RawBlobSet;
-  decodeIndex(json: Uint8Array): Promise<PackedIndex | null>;
+  decodeIndex(json: Uint8Array): Promise<RawPackedIndex | null>;
   NativeDirComparer: new (zoneFrom: number[], zoneOffsets: number[], zoneEnd: number, uids: number[], userNames: string[], gids: number[], groupNames: string[], known: RawBlobSet, seal: RawSealSpec | null) => RawDirComparer;
   NativePackWriter: new (dir: string, blobType: string, targetSize: number, seal: RawSealSpec) => RawPackWriter;
   NativeAeadStream: new (mode: string, key: Uint8Array, nonce: Uint8Array) => RawAeadStream;
@@ -349,9 +361,15 @@ function fileResult(raw: RawFileResult, offset: number): FileSegmentResult {
   return { chunks, blobs, nextOffset: raw.nextOffset, eof: raw.eof };
 }
 
+/** Little-endian numbers from the core as a typed array over the same bytes (copied when misaligned). */
+function numbers<T extends Float64Array | Uint32Array>(bytes: Buffer, Type: { new (buffer: ArrayBufferLike, offset: number, length: number): T; readonly BYTES_PER_ELEMENT: number }): T {
+  const size = Type.BYTES_PER_ELEMENT;
+  if (bytes.byteOffset % size === 0) return new Type(bytes.buffer, bytes.byteOffset, bytes.byteLength / size);
+  return new Type(Uint8Array.from(bytes).buffer, 0, bytes.byteLength / size);
+}
+
 function float64s(bytes: Buffer): Float64Array {
-  if (bytes.byteOffset % 8 === 0) return new Float64Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 8);
-  return new Float64Array(Uint8Array.from(bytes).buffer);
+  return numbers(bytes, Float64Array);
 }
 
 const S_IFMT = 0o170000;
@@ -522,7 +540,21 @@ export async function createNativeCore(): Promise<Core> {
       }),
 
     newBlobSet: () => new NativeBlobSetView(new raw.NativeBlobSet()),
-    decodeIndex: (json) => later(() => raw.decodeIndex(json)),
+    decodeIndex: (json) =>
+      later(async (): Promise<PackedIndex | null> => {
+        const r = await raw.decodeIndex(json);
+        if (!r) return null;
+        return {
+          supersedes: r.supersedes,
+          packIds: r.packIds,
+          packBlobCounts: numbers(r.packBlobCounts, Uint32Array),
+          blobIds: r.blobIds,
+          types: r.types,
+          offsets: numbers(r.offsets, Float64Array),
+          lengths: numbers(r.lengths, Uint32Array),
+          uncompressedLengths: numbers(r.uncompressedLengths, Uint32Array),
+        };
+      }),
     newDirComparer: (options: DirComparerOptions): DirComparer => {
       if (!(options.known instanceof NativeBlobSetView)) throw new CoreError('EINVAL', 'known must be a BlobSet made by this core (newBlobSet())');
       const users = [...options.users];

@@ -293,19 +293,19 @@ export interface DirComparer {
   compare(paths: Buffer[], trees: TreeSource[]): Promise<DirComparison[]>;
 }
 
-/** An index file in parallel arrays (native/src/indexjson.rs); numbers little-endian. */
+/** An index file in parallel arrays (native/src/indexjson.rs). */
 export interface PackedIndex {
   /** 32 bytes per superseded index file. */
   supersedes: Buffer;
-  /** 32 bytes per pack, and the number of its blobs (u32 each), in file order. */
+  /** 32 bytes per pack, and the number of its blobs, in file order. */
   packIds: Buffer;
-  packBlobCounts: Buffer;
-  /** Per blob, the packs' blobs one after the other: id (32 bytes), type (0 data, 1 tree), offset (f64), length and uncompressed length (u32). */
+  packBlobCounts: Uint32Array;
+  /** Per blob, the packs' blobs one after the other: id (32 bytes), type (0 data, 1 tree), offset, length and uncompressed length. */
   blobIds: Buffer;
-  types: Buffer;
-  offsets: Buffer;
-  lengths: Buffer;
-  uncompressedLengths: Buffer;
+  types: Uint8Array;
+  offsets: Float64Array;
+  lengths: Uint32Array;
+  uncompressedLengths: Uint32Array;
 }
 
 /** A set of 32-byte ids. */

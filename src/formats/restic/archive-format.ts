@@ -207,8 +207,7 @@ export class SubtreeRef implements PreviousRef {
 export class ResticArchiveFormat implements ArchiveFormat<TreeRef> {
   readonly counters: DirCounters = { dirsNew: 0, dirsChanged: 0, dirsUnmodified: 0 };
 
-  /** `comparer`: the core's comparison of directories with their parent trees, when it has one. */
-  /** Present when the core compares (`comparer`): without it the walk lists its directories in batches. */
+  /** Present with a core `comparer` (it compares directories with their parent trees): without one the walk lists its directories in batches. */
   readonly compareDirs?: (sources: Buffer[], previous: (PreviousDir | PreviousRef)[]) => Promise<(UnchangedDir<TreeRef> | undefined)[]>;
 
   constructor(

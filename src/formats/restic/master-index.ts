@@ -184,11 +184,6 @@ export class MasterIndex {
   }
 
   addPack(packId: string, blobs: readonly IndexBlob[], indexId: string): void {
-    const existing = this.packs.get(packId);
-    if (existing) {
-      if (!existing.indexIds.includes(indexId)) existing.indexIds.push(indexId);
-      return;
-    }
     // Checked before anything is recorded (index-json's decoder and the packer only hand over
     // 64-digit lower-case hex ids and 32-bit lengths).
     const ids = new Uint8Array(blobs.length * ID_BYTES);
@@ -197,56 +192,46 @@ export class MasterIndex {
       // The tables hold lengths in 32 bits, as a pack's header does (index-json refuses more).
       if (b.length > 0xffff_ffff || (b.uncompressedLength ?? 0) > 0xffff_ffff) throw new RangeError(`blob ${b.id}: length ${b.length}/${b.uncompressedLength ?? 0} does not fit in 32 bits`);
     }
-    let type: BlobType | 'mixed' = blobs[0]?.type ?? 'data';
-    for (const b of blobs) if (b.type !== type) type = 'mixed';
-    this.packs.set(packId, {
-      indexIds: [indexId],
-      blobCount: blobs.length,
-      size: packSize(blobs.map((b) => ({ length: b.length, uncompressedLength: b.uncompressedLength ?? 0 }))),
-      type,
-    });
-    const packIndex = this.packIds.push(packId) - 1;
+    const packIndex = this.registerPack(packId, indexId, blobs.length, (i) => blobs[i]!.type, (i) => blobs[i]!.length, (i) => blobs[i]!.uncompressedLength ?? 0);
+    if (packIndex === undefined) return;
     for (const [i, b] of blobs.entries()) this.tables[b.type].add(ids.subarray(i * ID_BYTES), packIndex, b.offset, b.length, b.uncompressedLength ?? 0);
   }
 
   /** An index file the core decoded into arrays (core.decodeIndex): the same as addIndex, without a string per blob. */
   addPackedIndex(indexId: string, index: PackedIndex): void {
     this.indexIds.add(indexId);
-    const counts = index.packBlobCounts;
-    const offsets = new Float64Array(index.offsets.length / 8);
-    for (let i = 0; i < offsets.length; i++) offsets[i] = index.offsets.readDoubleLE(i * 8);
+    const typeAt = (b: number): BlobType => (index.types[b] === 1 ? 'tree' : 'data');
     let first = 0;
-    for (let p = 0; p < counts.length / 4; p++) {
-      const count = counts.readUInt32LE(p * 4);
-      const blobs = { first, count };
+    for (const [p, count] of index.packBlobCounts.entries()) {
+      const at = first;
       first += count;
       const packId = index.packIds.toString('hex', p * ID_BYTES, (p + 1) * ID_BYTES);
-      const existing = this.packs.get(packId);
-      if (existing) {
-        if (!existing.indexIds.includes(indexId)) existing.indexIds.push(indexId);
-        continue;
-      }
-      let size = packSize([]);
-      let type: BlobType | 'mixed' | undefined;
-      for (let b = blobs.first; b < blobs.first + count; b++) {
-        const length = index.lengths.readUInt32LE(b * 4);
-        const uncompressedLength = index.uncompressedLengths.readUInt32LE(b * 4);
-        size += length + headerEntrySize({ uncompressedLength });
-        const t: BlobType = index.types[b] === 1 ? 'tree' : 'data';
-        type = type === undefined || type === t ? t : 'mixed';
-      }
-      this.packs.set(packId, { indexIds: [indexId], blobCount: count, size, type: type ?? 'data' });
-      const packIndex = this.packIds.push(packId) - 1;
-      for (let b = blobs.first; b < blobs.first + count; b++) {
-        this.tables[index.types[b] === 1 ? 'tree' : 'data'].add(
-          index.blobIds.subarray(b * ID_BYTES, (b + 1) * ID_BYTES),
-          packIndex,
-          offsets[b] as number,
-          index.lengths.readUInt32LE(b * 4),
-          index.uncompressedLengths.readUInt32LE(b * 4),
-        );
+      const packIndex = this.registerPack(packId, indexId, count, (i) => typeAt(at + i), (i) => index.lengths[at + i] as number, (i) => index.uncompressedLengths[at + i] as number);
+      if (packIndex === undefined) continue;
+      for (let b = at; b < at + count; b++) {
+        this.tables[typeAt(b)].add(index.blobIds.subarray(b * ID_BYTES, (b + 1) * ID_BYTES), packIndex, index.offsets[b] as number, index.lengths[b] as number, index.uncompressedLengths[b] as number);
       }
     }
+  }
+
+  /**
+   * Records a pack named by the index file `indexId` and returns the number the tables store
+   * for it, or undefined when an earlier index file named it (its blobs are in the tables).
+   */
+  private registerPack(packId: string, indexId: string, count: number, typeAt: (i: number) => BlobType, lengthAt: (i: number) => number, uncompressedAt: (i: number) => number): number | undefined {
+    const existing = this.packs.get(packId);
+    if (existing) {
+      if (!existing.indexIds.includes(indexId)) existing.indexIds.push(indexId);
+      return undefined;
+    }
+    let size = packSize([]);
+    let type: BlobType | 'mixed' = count > 0 ? typeAt(0) : 'data';
+    for (let i = 0; i < count; i++) {
+      size += lengthAt(i) + headerEntrySize({ uncompressedLength: uncompressedAt(i) });
+      if (typeAt(i) !== type) type = 'mixed';
+    }
+    this.packs.set(packId, { indexIds: [indexId], blobCount: count, size, type });
+    return this.packIds.push(packId) - 1;
   }
 
   /** An id as the tables hold it (32 bytes), from hex or bytes; undefined when it cannot be one. */
