@@ -1,6 +1,6 @@
 // Installs what the test suite needs beyond npm packages, when it is missing:
 //   Debian packages (restic 0.14 = the oracle, btrfs-progs for the loop-mounted btrfs tests,
-//   attr, tmux, zstd, GNU time for peak RSS), restic 0.18.1 built with `go install` into the tool cache, and the MinIO
+//   attr, tmux, zstd, GNU time for peak RSS, fincore for page-cache residency), restic 0.18.1 built with `go install` into the tool cache, and the MinIO
 //   server (scripts/test-servers.mjs). Idempotent; fast when everything is present.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -10,7 +10,7 @@ import { root, run, say } from './lib.mjs';
 
 export const toolCache = process.env.BOLT_AGENT_TOOL_CACHE ?? path.join(os.homedir(), '.cache', 'bolt-agent-ci', 'bin');
 
-const debianPackages = { restic: '/usr/bin/restic', 'btrfs-progs': '/usr/sbin/mkfs.btrfs', attr: '/usr/bin/getfattr', tmux: '/usr/bin/tmux', zstd: '/usr/bin/zstd', time: '/usr/bin/time' };
+const debianPackages = { restic: '/usr/bin/restic', 'btrfs-progs': '/usr/sbin/mkfs.btrfs', attr: '/usr/bin/getfattr', tmux: '/usr/bin/tmux', zstd: '/usr/bin/zstd', time: '/usr/bin/time', 'util-linux-extra': '/usr/bin/fincore' };
 
 function installDebianPackages() {
   const missing = Object.entries(debianPackages).filter(([, file]) => !fs.existsSync(file)).map(([pkg]) => pkg);

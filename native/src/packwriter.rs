@@ -41,6 +41,8 @@ pub(crate) struct State {
     dir: PathBuf,
     target: u64,
     tree: bool,
+    /// Drop each finished pack's pages from the page cache once synced and hashed.
+    drop_cached: bool,
     sealer: Sealer,
     open: Option<OpenPack>,
     finished: Vec<FinishedPackJs>,
@@ -147,9 +149,13 @@ impl State {
         if self.syncing.len() >= MAX_SYNCING {
             self.collect(Collect::Oldest)?;
         }
+        let drop_cached = self.drop_cached;
         let spawned = std::thread::Builder::new().name("bolt-pack-sync".into()).spawn(move || {
             // Hashing here, from the page cache, keeps 1 ns per byte off the threads that append.
             let id = pack.file.sync_data().map_err(|e| io("cannot sync", &pack.path, e)).and_then(|()| hash_file(&pack.file, pack.size, &pack.path));
+            if drop_cached && id.is_ok() {
+                drop_from_page_cache(&pack.file);
+            }
             let id = match id {
                 Ok(id) => id,
                 Err(e) => {
@@ -229,6 +235,15 @@ fn hash_file(file: &File, size: u64, path: &std::path::Path) -> CoreResult<[u8; 
     Ok(hasher.finalize().into())
 }
 
+/// Asks the kernel to let go of a synced file's cached pages (advice only: failure is harmless).
+fn drop_from_page_cache(file: &File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: posix_fadvise only reads the descriptor, which `file` keeps open for the call.
+    unsafe {
+        libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Collect {
     /// Those whose sync has ended.
@@ -266,7 +281,7 @@ impl NativePackWriter {
     /// files in `dir` (the repository's own temporary folder when it is local, so that publishing
     /// is a rename).
     #[napi(constructor)]
-    pub fn new(dir: String, blob_type: String, target_size: u32, seal: SealSpecJs) -> Result<Self> {
+    pub fn new(dir: String, blob_type: String, target_size: u32, seal: SealSpecJs, drop_cached: Option<bool>) -> Result<Self> {
         let tree = match blob_type.as_str() {
             "data" => false,
             "tree" => true,
@@ -281,6 +296,7 @@ impl NativePackWriter {
                 dir: PathBuf::from(dir),
                 target: u64::from(target_size.max(1)),
                 tree,
+                drop_cached: drop_cached.unwrap_or(false),
                 sealer,
                 open: None,
                 finished: Vec::new(),

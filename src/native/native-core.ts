@@ -189,7 +189,7 @@ interface RawAddon {
   NativeBlobSet: new () => RawBlobSet;
   decodeIndex(json: Uint8Array): Promise<RawPackedIndex | null>;
   NativeDirComparer: new (zoneFrom: number[], zoneOffsets: number[], zoneEnd: number, uids: number[], userNames: string[], gids: number[], groupNames: string[], known: RawBlobSet, seal: RawSealSpec | null) => RawDirComparer;
-  NativePackWriter: new (dir: string, blobType: string, targetSize: number, seal: RawSealSpec) => RawPackWriter;
+  NativePackWriter: new (dir: string, blobType: string, targetSize: number, seal: RawSealSpec, dropCached?: boolean) => RawPackWriter;
   NativeAeadStream: new (mode: string, key: Uint8Array, nonce: Uint8Array) => RawAeadStream;
   // Filesystem snapshots (native/src/btrfs.rs, zfs.rs): not part of `Core`, see FsSnapshotCore.
   filesystemType?(path: Path): { magic: number; name: string };
@@ -581,7 +581,7 @@ export async function createNativeCore(): Promise<Core> {
       };
     },
     newPackWriter: (options: PackWriterOptions) =>
-      sync(() => new NativePackWriterView(new raw.NativePackWriter(options.dir, options.blobType, options.targetSize, sealSpec(options.seal)))),
+      sync(() => new NativePackWriterView(new raw.NativePackWriter(options.dir, options.blobType, options.targetSize, sealSpec(options.seal), options.dropCached ?? false))),
 
     readDirs: (paths, options = {}) => later(async () => (await raw.readDirs(paths, options)).map((l) => dirListing(l, options))),
     lstat: (path) => sync(() => raw.lstat(path)),

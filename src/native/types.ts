@@ -122,6 +122,11 @@ export interface PackWriterOptions {
   targetSize: number;
   /** Must be the restic seal of the repository. */
   seal: SealSpec;
+  /**
+   * Drop each finished pack from the page cache once it is synced and hashed: for packs that stay
+   * where they are written (a local repository), so that a backup does not fill the cache.
+   */
+  dropCached?: boolean;
 }
 
 /** Appends sealed blobs to restic pack files of about the target size (Core.newPackWriter). */

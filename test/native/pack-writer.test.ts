@@ -1,6 +1,7 @@
 // The native pack writer: packs close at the target size, each handed over only once written
 // and synced (its id the SHA-256 of the whole file, its header listing the blobs in order), and
 // a failed write stops the writer and leaves no temporary file after discard().
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -79,5 +80,33 @@ describe('native pack writer', () => {
     writer.discard();
     expect(readdirSync(dir)).toEqual([]);
     expect(existsSync(dir)).toBe(true);
+  });
+
+  it('with dropCached, finished packs are no longer in the page cache; without, they stay', async () => {
+    const core = await nativeCore();
+    // Resident bytes of each file as the kernel reports them (util-linux's fincore).
+    const resident = (files: string[]): number[] => {
+      const r = spawnSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', ...files], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      return r.stdout.trim().split('\n').map(Number);
+    };
+    let writers = 0;
+    const packsOf = (dropCached: boolean): FinishedPack[] => {
+      const dir = join(tmp.dir, `cache-${(writers += 1)}`);
+      mkdirSync(dir);
+      const writer = core.newPackWriter!({ dir, blobType: 'data', targetSize: 1 << 20, seal, dropCached });
+      for (let i = 0; i < 12; i++) writer.add(createHash('sha256').update(`c${i}`).digest(), core.seal(seal, randomBytes(300_000)), 0);
+      writer.close();
+      const packs = writer.takeFinished();
+      expect(packs.length).toBeGreaterThanOrEqual(3);
+      return packs;
+    };
+    const dropped = resident(packsOf(true).map((p) => p.path));
+    expect(dropped.every((bytes) => bytes === 0)).toBe(true);
+    const kept = packsOf(false);
+    const keptResident = resident(kept.map((p) => p.path));
+    keptResident.forEach((bytes, i) => expect(bytes).toBeGreaterThanOrEqual(kept[i]!.size - 4096));
+    // Dropped packs still read back whole and intact.
+    for (const pack of packsOf(true)) checkPack(core, pack);
   });
 });
