@@ -8,7 +8,9 @@ use crate::chunker::{Chunker, ChunkerSpecJs};
 use crate::compress::{CompressionSpecJs, Compressor};
 use crate::error::{Code, CoreErr, CoreResult, ErrorInfo};
 use crate::hash::HashAlgo;
-use crate::paths::{bytes_of, display, to_path, JsPath};
+use crate::paths::display;
+use napi::bindgen_prelude::Uint8Array;
+use std::os::unix::ffi::OsStrExt;
 use crate::bytes::Bytes;
 use crate::pool;
 use crate::seal::{SealSpecJs, Sealer};
@@ -30,11 +32,14 @@ const OVERLAP_MIN: u64 = 64 << 20;
 /// New chunks in one window worth encoding on several threads (thread start-up is ~20 µs).
 const PARALLEL_ENCODE_MIN: usize = 1 << 20;
 
+/// The files of one processFiles call, packed like its results (napi objects per file cost the
+/// JavaScript thread ~5 µs each): the paths' bytes one after the other, where each ends (u32),
+/// and each file's offset and maxBytes (f64, f64).
 #[napi(object)]
-pub struct FileRequestJs {
-    pub path: JsPath,
-    pub offset: f64,
-    pub max_bytes: f64,
+pub struct FileRequestsJs {
+    pub paths: Uint8Array,
+    pub ends: Uint8Array,
+    pub ranges: Uint8Array,
 }
 
 #[napi(object)]
@@ -45,25 +50,89 @@ pub struct PipelineParamsJs {
     pub seal: SealSpecJs,
 }
 
-#[napi(object, object_from_js = false)]
-pub struct EncodedBlobJs {
-    pub chunk_index: u32,
-    pub compressed: bool,
+/// One new blob of a segment (what the segment hands back in `FilesResultJs`).
+struct EncodedBlob {
+    chunk_index: u32,
+    compressed: bool,
     /// Empty when the blob went to the pack writer instead.
-    pub data: Bytes,
+    data: Vec<u8>,
     /// Written to the pack writer (its sealed length).
-    pub stored_length: Option<u32>,
+    stored_length: Option<u32>,
 }
 
-/// One file's result; ids are packed (n x 32 bytes) and split into views by the TS adapter.
+/// The results of one processFiles call, packed: a few buffers instead of objects per file, chunk
+/// and blob (building those through napi cost the JavaScript thread ~15 µs per small file).
+/// Little-endian numbers; src/native/native-core.ts (`fileResults`) unpacks them.
 #[napi(object, object_from_js = false)]
-pub struct FileResultJs {
-    pub error: Option<ErrorInfo>,
-    pub lengths: Vec<u32>,
+pub struct FilesResultJs {
+    /// Per file: chunk count, blob count (u32, u32).
+    pub counts: Bytes,
+    /// Per chunk, files in order: its length (u32).
+    pub lengths: Bytes,
+    /// Per chunk: its id (32 bytes).
     pub ids: Bytes,
-    pub blobs: Vec<EncodedBlobJs>,
-    pub next_offset: f64,
-    pub eof: bool,
+    /// Per blob: its chunk's index within the file, flags (1 = compressed, 2 = stored by the pack
+    /// writer), its sealed length there (u32 each).
+    pub blobs: Bytes,
+    /// Per blob not stored by the pack writer, in order: its bytes.
+    pub data: Vec<Bytes>,
+    /// Per file: the offset after its last chunk (f64).
+    pub next_offsets: Bytes,
+    /// Per file: 1 when its end was reached.
+    pub eofs: Bytes,
+    /// Per file: why it could not be read (its chunks are then not its content, but its blobs
+    /// must be stored all the same).
+    pub errors: Vec<Option<ErrorInfo>>,
+}
+
+#[derive(Default)]
+struct FilesResult {
+    counts: Vec<u8>,
+    lengths: Vec<u8>,
+    ids: Vec<u8>,
+    blobs: Vec<u8>,
+    data: Vec<Bytes>,
+    next_offsets: Vec<u8>,
+    eofs: Vec<u8>,
+    errors: Vec<Option<ErrorInfo>>,
+}
+
+impl FilesResult {
+    fn push(&mut self, seg: Segment, error: Option<ErrorInfo>, failed_at: u64) {
+        // A failed file's chunks come too: the blobs it encoded take their ids and lengths.
+        self.counts.extend_from_slice(&(seg.lengths.len() as u32).to_le_bytes());
+        self.counts.extend_from_slice(&(seg.blobs.len() as u32).to_le_bytes());
+        for l in &seg.lengths {
+            self.lengths.extend_from_slice(&l.to_le_bytes());
+        }
+        self.ids.extend_from_slice(&seg.ids);
+        for b in seg.blobs {
+            let flags = u32::from(b.compressed) | if b.stored_length.is_some() { 2 } else { 0 };
+            for n in [b.chunk_index, flags, b.stored_length.unwrap_or(0)] {
+                self.blobs.extend_from_slice(&n.to_le_bytes());
+            }
+            if b.stored_length.is_none() {
+                self.data.push(b.data.into());
+            }
+        }
+        let (next, eof) = if error.is_some() { (failed_at as f64, false) } else { (seg.next_offset as f64, seg.eof) };
+        self.next_offsets.extend_from_slice(&next.to_le_bytes());
+        self.eofs.push(u8::from(eof));
+        self.errors.push(error);
+    }
+
+    fn into_js(self) -> FilesResultJs {
+        FilesResultJs {
+            counts: self.counts.into(),
+            lengths: self.lengths.into(),
+            ids: self.ids.into(),
+            blobs: self.blobs.into(),
+            data: self.data,
+            next_offsets: self.next_offsets.into(),
+            eofs: self.eofs.into(),
+            errors: self.errors,
+        }
+    }
 }
 
 pub struct Pipeline {
@@ -81,7 +150,7 @@ pub struct Pipeline {
 struct Segment {
     lengths: Vec<u32>,
     ids: Vec<u8>,
-    blobs: Vec<EncodedBlobJs>,
+    blobs: Vec<EncodedBlob>,
     next_offset: u64,
     eof: bool,
 }
@@ -247,9 +316,9 @@ impl Pipeline {
     fn store(&self, id: [u8; 32], index: u32, raw_len: usize, (compressed, data): (bool, Vec<u8>), seg: &mut Segment) -> CoreResult<()> {
         if let Some(writer) = &self.writer {
             writer.append(id, &data, if compressed { raw_len as u32 } else { 0 })?;
-            seg.blobs.push(EncodedBlobJs { chunk_index: index, compressed, data: Vec::new().into(), stored_length: Some(data.len() as u32) });
+            seg.blobs.push(EncodedBlob { chunk_index: index, compressed, data: Vec::new(), stored_length: Some(data.len() as u32) });
         } else {
-            seg.blobs.push(EncodedBlobJs { chunk_index: index, compressed, data: data.into(), stored_length: None });
+            seg.blobs.push(EncodedBlob { chunk_index: index, compressed, data, stored_length: None });
         }
         Ok(())
     }
@@ -398,29 +467,13 @@ impl Pipeline {
         })
     }
 
-    pub fn run(&self, path: &JsPath, offset: u64, max_bytes: u64) -> FileResultJs {
-        let name = display(bytes_of(path));
-        let (seg, failure) = self.segment(&to_path(path), &name, offset, max_bytes);
-        match failure {
-            None => FileResultJs {
-                error: None,
-                lengths: seg.lengths,
-                ids: seg.ids.into(),
-                blobs: seg.blobs,
-                next_offset: seg.next_offset as f64,
-                eof: seg.eof,
-            },
-            // Chunks encoded before the failure are returned with it: their ids are already in
-            // `known` (a concurrent call may rely on them), so the caller must store them.
-            Some(e) => FileResultJs {
-                error: Some(e.info()),
-                lengths: seg.lengths,
-                ids: seg.ids.into(),
-                blobs: seg.blobs,
-                next_offset: offset as f64,
-                eof: false,
-            },
-        }
+    /// Reads one file (segment) into `out`. Chunks encoded before a failure are handed over with
+    /// it: their ids are already in `known` (a concurrent call may rely on them), so the caller
+    /// must store them.
+    fn run(&self, path: &[u8], offset: u64, max_bytes: u64, out: &mut FilesResult) {
+        let name = display(path);
+        let (seg, failure) = self.segment(std::path::Path::new(std::ffi::OsStr::from_bytes(path)), &name, offset, max_bytes);
+        out.push(seg, failure.map(|e| e.info()), offset);
     }
 }
 
@@ -502,7 +555,7 @@ fn whole(v: f64, what: &str) -> CoreResult<u64> {
 #[napi(js_name = "processFiles", catch_unwind)]
 pub fn process_files<'env>(
     env: &'env Env,
-    requests: Vec<FileRequestJs>,
+    requests: FileRequestsJs,
     params: PipelineParamsJs,
     known: Option<&NativeBlobSet>,
     writer: Option<&NativePackWriter>,
@@ -515,11 +568,25 @@ pub fn process_files<'env>(
         known: known.map(|k| k.ids.clone()).unwrap_or_default(),
         writer: writer.map(NativePackWriter::share),
     };
-    let mut jobs = Vec::with_capacity(requests.len());
-    for r in requests {
-        jobs.push((r.path, whole(r.offset, "offset")?, whole(r.max_bytes, "maxBytes")?));
+    let ends: Vec<usize> = requests.ends.chunks_exact(4).map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize).collect();
+    let ranges: Vec<f64> = requests.ranges.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes"))).collect();
+    if ranges.len() != 2 * ends.len() || ends.windows(2).any(|w| w[0] > w[1]) || ends.last().is_some_and(|&e| e > requests.paths.len()) {
+        return Err(CoreErr::inval("processFiles: paths, ends and ranges do not describe the same files").into());
     }
-    pool::spawn(env, move || Ok(jobs.iter().map(|(path, offset, max)| pipeline.run(path, *offset, *max)).collect::<Vec<_>>()))
+    let mut jobs = Vec::with_capacity(ends.len());
+    let mut start = 0;
+    for (i, &end) in ends.iter().enumerate() {
+        jobs.push((start..end, whole(ranges[2 * i], "offset")?, whole(ranges[2 * i + 1], "maxBytes")?));
+        start = end;
+    }
+    let paths = requests.paths;
+    pool::spawn(env, move || {
+        let mut out = FilesResult::default();
+        for (path, offset, max) in &jobs {
+            pipeline.run(&paths[path.clone()], *offset, *max, &mut out);
+        }
+        Ok(out.into_js())
+    })
 }
 
 #[cfg(test)]

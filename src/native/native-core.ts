@@ -23,6 +23,8 @@ import type {
   CoreErrorInfo,
   DecodeRequest,
   DecodeResult,
+  EncodedBlob,
+  FileChunk,
   DirListing,
   EntryStat,
   FileSegmentRequest,
@@ -61,13 +63,16 @@ interface RawSealSpec {
   key?: Uint8Array;
 }
 
-interface RawFileResult {
-  error?: RawErrorInfo | null;
-  lengths: number[];
+/** One processFiles call's results, packed (FilesResultJs in native/src/pipeline.rs). */
+interface RawFilesResult {
+  counts: Buffer;
+  lengths: Buffer;
   ids: Buffer;
-  blobs: { chunkIndex: number; compressed: boolean; data: Buffer; storedLength?: number | null }[];
-  nextOffset: number;
-  eof: boolean;
+  blobs: Buffer;
+  data: Buffer[];
+  nextOffsets: Buffer;
+  eofs: Buffer;
+  errors: (RawErrorInfo | null)[];
 }
 
 /** Numbers per entry in RawDirListing.stats: the name's end in `names`, then EntryStat's fields. */
@@ -158,11 +163,11 @@ interface RawAddon {
   ): Promise<Buffer>;
   chunkBuffer(spec: RawChunkerSpec, data: Uint8Array): number[];
   processFiles(
-    requests: { path: Path; offset: number; maxBytes: number }[],
+    requests: { paths: Uint8Array; ends: Uint8Array; ranges: Uint8Array },
     params: { chunker: RawChunkerSpec; hash: string; compression: RawCompressionSpec; seal: RawSealSpec },
     known: RawBlobSet | null,
     writer: RawPackWriter | null,
-  ): Promise<RawFileResult[]>;
+  ): Promise<RawFilesResult>;
   decodeBlobs(request: {
     data?: Uint8Array;
     file?: { path: string; offset: number; length: number };
@@ -349,17 +354,66 @@ class NativeAeadStreamView implements AeadStream {
   }
 }
 
-function fileResult(raw: RawFileResult, offset: number): FileSegmentResult {
-  const chunks = raw.lengths.map((length, i) => ({ length, id: raw.ids.subarray(i * 32, i * 32 + 32) }));
-  const blobs = raw.blobs.map((b) => {
-    const chunk = chunks[b.chunkIndex];
-    if (chunk === undefined) throw new CoreError('EINVAL', `addon returned blob for missing chunk ${b.chunkIndex}`);
-    return { chunkIndex: b.chunkIndex, id: chunk.id, rawLength: chunk.length, compressed: b.compressed, data: b.data, ...(b.storedLength != null ? { storedLength: b.storedLength } : {}) };
+/** The requests of one processFiles call, packed (FileRequestsJs in native/src/pipeline.rs). */
+function fileRequests(requests: FileSegmentRequest[]): { paths: Buffer; ends: Buffer; ranges: Buffer } {
+  const paths = requests.map((r) => (typeof r.path === 'string' ? Buffer.from(r.path) : r.path));
+  const ends = new Uint32Array(requests.length);
+  const ranges = new Float64Array(2 * requests.length);
+  let end = 0;
+  requests.forEach((r, i) => {
+    ends[i] = end += paths[i]!.length;
+    ranges[2 * i] = r.offset;
+    ranges[2 * i + 1] = r.maxBytes;
   });
-  // A file that failed part-way still hands over the blobs it encoded (see FileSegmentResult).
-  if (raw.error != null) return { error: toInfo(raw.error), chunks: [], blobs, nextOffset: offset, eof: false };
-  return { chunks, blobs, nextOffset: raw.nextOffset, eof: raw.eof };
+  return { paths: Buffer.concat(paths, end), ends: Buffer.from(ends.buffer), ranges: Buffer.from(ranges.buffer) };
 }
+
+/** Unpacks one processFiles call's results into a FileSegmentResult per request. */
+function fileResults(raw: RawFilesResult, count: number): FileSegmentResult[] {
+  const counts = numbers(raw.counts, Uint32Array);
+  const lengths = numbers(raw.lengths, Uint32Array);
+  const blobFields = numbers(raw.blobs, Uint32Array);
+  const nextOffsets = float64s(raw.nextOffsets);
+  if (counts.length !== 2 * count || nextOffsets.length !== count || raw.errors.length !== count) {
+    throw new CoreError('EINVAL', `addon returned results for ${raw.errors.length} of ${count} files`);
+  }
+  const results = new Array<FileSegmentResult>(count);
+  let chunkAt = 0;
+  let blobAt = 0;
+  let dataAt = 0;
+  for (let f = 0; f < count; f++) {
+    const chunkCount = counts[2 * f]!;
+    const blobCount = counts[2 * f + 1]!;
+    const chunks = new Array<FileChunk>(chunkCount);
+    for (let c = 0; c < chunkCount; c++) {
+      const at = chunkAt + c;
+      chunks[c] = { length: lengths[at]!, id: raw.ids.subarray(at * 32, at * 32 + 32) };
+    }
+    const blobs = new Array<EncodedBlob>(blobCount);
+    for (let b = 0; b < blobCount; b++, blobAt++) {
+      const chunkIndex = blobFields[3 * blobAt]!;
+      const flags = blobFields[3 * blobAt + 1]!;
+      const chunk = chunks[chunkIndex];
+      if (chunk === undefined) throw new CoreError('EINVAL', `addon returned blob for missing chunk ${chunkIndex}`);
+      const stored = (flags & 2) !== 0;
+      blobs[b] = {
+        chunkIndex,
+        id: chunk.id,
+        rawLength: chunk.length,
+        compressed: (flags & 1) !== 0,
+        data: stored ? EMPTY : (raw.data[dataAt++] ?? EMPTY),
+        ...(stored ? { storedLength: blobFields[3 * blobAt + 2]! } : {}),
+      };
+    }
+    chunkAt += chunkCount;
+    const error = raw.errors[f];
+    // A file that failed part-way still hands over the blobs it encoded (see FileSegmentResult).
+    results[f] = error != null ? { error: toInfo(error), chunks: [], blobs, nextOffset: nextOffsets[f]!, eof: false } : { chunks, blobs, nextOffset: nextOffsets[f]!, eof: raw.eofs[f] === 1 };
+  }
+  return results;
+}
+
+const EMPTY = Buffer.alloc(0);
 
 /** Little-endian numbers from the core as a typed array over the same bytes (copied when misaligned). */
 function numbers<T extends Float64Array | Uint32Array>(bytes: Buffer, Type: { new (buffer: ArrayBufferLike, offset: number, length: number): T; readonly BYTES_PER_ELEMENT: number }): T {
@@ -503,7 +557,7 @@ export async function createNativeCore(): Promise<Core> {
           throw new CoreError('EINVAL', 'params.known must be a BlobSet made by this core (newBlobSet())');
         }
         const results = await raw.processFiles(
-          requests.map((r) => ({ path: r.path, offset: r.offset, maxBytes: r.maxBytes })),
+          fileRequests(requests),
           {
             chunker: chunkerSpec(params.chunker),
             hash: params.hash,
@@ -513,7 +567,7 @@ export async function createNativeCore(): Promise<Core> {
           known === undefined ? null : known.raw,
           params.packWriter === undefined ? null : packWriterRaw(params.packWriter),
         );
-        return results.map((r, i) => fileResult(r, requests[i]?.offset ?? 0));
+        return fileResults(results, requests.length);
       }),
 
     decodeBlobs: (request: DecodeRequest) =>
