@@ -4,10 +4,11 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createNativeCore } from '../../src/native/native-core.ts';
 import type { Core } from '../../src/native/types.ts';
 
-export const FIXTURES = '/work/shared/fixtures';
+export const FIXTURES = fileURLToPath(new URL('../fixtures', import.meta.url));
 
 let core: Promise<Core> | undefined;
 

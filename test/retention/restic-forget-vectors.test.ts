@@ -23,7 +23,7 @@ interface VectorCase {
   runs: Array<{ args: string[]; groups: VectorGroup[] }>;
 }
 
-const vectors = JSON.parse(readFileSync('/work/shared/fixtures/restic/forget-vectors.json', 'utf8')) as { cases: VectorCase[] };
+const vectors = JSON.parse(readFileSync(new URL('../fixtures/restic/forget-vectors.json', import.meta.url), 'utf8')) as { cases: VectorCase[] };
 
 const sorted = (ids: readonly string[]): string[] => [...ids].sort();
 

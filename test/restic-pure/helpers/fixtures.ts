@@ -1,9 +1,11 @@
-// Paths and typed views of the shared restic fixtures (/work/shared/fixtures/restic).
+// Paths and typed views of the restic fixtures (test/fixtures/restic, copied from the shared
+// fixtures the real restic wrote).
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-export const FIXTURES = '/work/shared/fixtures/restic';
+export const FIXTURES = fileURLToPath(new URL('../../fixtures/restic', import.meta.url));
 export const FIXTURE_PASSWORD = readFileSync(join(FIXTURES, 'password.txt'), 'utf8');
 
 export interface ManifestEntry {
