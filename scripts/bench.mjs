@@ -4,9 +4,10 @@
 // volume image, ~2 GB and ~56k files, built once in /var/tmp/bolt-corpus (BOLT_BENCH_CORPUS).
 //
 // Measured per tool: first backup, unchanged re-run, re-run after `make-corpus --mutate` (a day
-// on a host), restore, and the peak RSS of each. All data is read from the page cache (the
-// corpus is read once before timing) so the tools are compared on CPU and I/O work, not on the
-// disk's mood. Run it on an otherwise idle machine; ratios are what to look at.
+// on a host), restore, and the peak RSS of each. The corpus is read from the page cache (it is
+// read once before timing) so the tools are compared on CPU and I/O work, not on the disk's
+// mood; the restic-format restores start with both repositories out of the cache (see
+// coldRepositories). Run it on an otherwise idle machine; ratios are what to look at.
 //   node scripts/bench.mjs [--format restic|ghostsnap|all] [--keep]
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -102,6 +103,20 @@ function benchRestic() {
 }
 
 const started = Date.now();
+/**
+ * Drops both repositories' files from the page cache before the restores, as a restore days
+ * after the backup finds them: bolt-agent drops the packs it writes to a local repository once
+ * synced, restic keeps them cached, so without this the two would restore from different
+ * starting points (GNU dd's `iflag=nocache count=0` drops a whole file's cached pages).
+ */
+function coldRepositories(...dirs) {
+  for (const dir of dirs) {
+    for (const f of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
+      if (f.isFile()) spawnSync('dd', [`if=${path.join(f.parentPath, f.name)}`, 'iflag=nocache', 'count=0', 'status=none']);
+    }
+  }
+}
+
 /** `diff -rq` of a restored tree against the corpus: one line per difference. */
 function differencesFromCorpus(dir) {
   const diff = spawnSync('diff', ['-rq', '--no-dereference', corpus, dir], { encoding: 'utf8', maxBuffer: 1 << 26 });
@@ -124,6 +139,7 @@ if (formatArg === 'restic' || formatArg === 'all') {
     if (differ.length) say(`WARNING: ${who}'s restore differs from the corpus:\n${differ.slice(0, 20).join('\n')}`);
     dropRestore(dir);
   };
+  coldRepositories(r.repoTheirs, r.repoOurs);
   r.theirs.restore = measure('restic restore', restic, ['-r', r.repoTheirs, 'restore', 'latest', '--target', t1], r.env);
   checkRestore('restic', t1);
   r.ours.restore = measure('bolt-agent restore', binary, r.agent('backup', 'restore', 'latest', '--target', t2));
