@@ -405,7 +405,8 @@ impl Pipeline {
             seg.eof = cutter.at_eof(start, end)?;
             Ok(())
         })();
-        give_back(buf, touched);
+        // A read that failed part-way may have filled more than `touched` says.
+        give_back(buf, if result.is_err() { cap } else { touched });
         (seg, result.err())
     }
 
