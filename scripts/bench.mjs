@@ -24,14 +24,18 @@ const work = fs.mkdtempSync(path.join(process.env.BOLT_BENCH_WORK ?? '/var/tmp',
 // (ext4 allocating 56k inodes soon after 56k were deleted costs whichever tool restores first
 // several seconds of system time), which says nothing about the tools. BOLT_BENCH_RESTORE_DIR
 // chooses another place.
-const restoreBase = (() => {
-  if (process.env.BOLT_BENCH_RESTORE_DIR) return fs.mkdtempSync(path.join(process.env.BOLT_BENCH_RESTORE_DIR, 'bolt-bench-restore-'));
+/** Bytes free in tmpfs (/dev/shm); 0 without it. */
+function shmFree() {
   try {
     const st = fs.statfsSync('/dev/shm');
-    if (st.bavail * st.bsize > 6 * 1024 ** 3) return fs.mkdtempSync('/dev/shm/bolt-bench-restore-');
+    return st.bavail * st.bsize;
   } catch {
-    // no /dev/shm
+    return 0;
   }
+}
+const restoreBase = (() => {
+  if (process.env.BOLT_BENCH_RESTORE_DIR) return fs.mkdtempSync(path.join(process.env.BOLT_BENCH_RESTORE_DIR, 'bolt-bench-restore-'));
+  if (shmFree() > 6 * 1024 ** 3) return fs.mkdtempSync('/dev/shm/bolt-bench-restore-');
   return work;
 })();
 const binary = path.join(root, 'build', 'bolt-agent');
@@ -59,14 +63,7 @@ run('tar', ['-cf', '/dev/null', '-C', corpus, '.']);
  */
 const WARM_BYTES = 3 * 1024 ** 3;
 function warmMemory() {
-  let room = 0;
-  try {
-    const st = fs.statfsSync('/dev/shm');
-    room = st.bavail * st.bsize;
-  } catch {
-    // no /dev/shm: nothing to warm with
-  }
-  if (room < WARM_BYTES + 1024 ** 3) return;
+  if (shmFree() < WARM_BYTES + 1024 ** 3) return;
   const file = path.join('/dev/shm', `bolt-bench-warm-${process.pid}`);
   const block = Buffer.alloc(16 * 1024 * 1024, 1);
   const fd = fs.openSync(file, 'w');

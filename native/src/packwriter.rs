@@ -153,11 +153,13 @@ impl State {
         let spawned = std::thread::Builder::new().name("bolt-pack-sync".into()).spawn(move || {
             // Hashing here, from the page cache, keeps 1 ns per byte off the threads that append.
             let id = pack.file.sync_data().map_err(|e| io("cannot sync", &pack.path, e)).and_then(|()| hash_file(&pack.file, pack.size, &pack.path));
-            if drop_cached && id.is_ok() {
-                drop_from_page_cache(&pack.file);
-            }
             let id = match id {
-                Ok(id) => id,
+                Ok(id) => {
+                    if drop_cached {
+                        drop_from_page_cache(&pack.file);
+                    }
+                    id
+                }
                 Err(e) => {
                     let _ = std::fs::remove_file(&pack.path);
                     return Err(e);
@@ -281,7 +283,7 @@ impl NativePackWriter {
     /// files in `dir` (the repository's own temporary folder when it is local, so that publishing
     /// is a rename).
     #[napi(constructor)]
-    pub fn new(dir: String, blob_type: String, target_size: u32, seal: SealSpecJs, drop_cached: Option<bool>) -> Result<Self> {
+    pub fn new(dir: String, blob_type: String, target_size: u32, seal: SealSpecJs, drop_cached: bool) -> Result<Self> {
         let tree = match blob_type.as_str() {
             "data" => false,
             "tree" => true,
@@ -296,7 +298,7 @@ impl NativePackWriter {
                 dir: PathBuf::from(dir),
                 target: u64::from(target_size.max(1)),
                 tree,
-                drop_cached: drop_cached.unwrap_or(false),
+                drop_cached,
                 sealer,
                 open: None,
                 finished: Vec::new(),

@@ -5,7 +5,7 @@ use napi::bindgen_prelude::Uint8Array;
 use napi::Either;
 use std::ffi::{CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub type JsPath = Either<String, Uint8Array>;
 
@@ -17,7 +17,12 @@ pub fn bytes_of(p: &JsPath) -> &[u8] {
 }
 
 pub fn to_path(p: &JsPath) -> PathBuf {
-    PathBuf::from(OsStr::from_bytes(bytes_of(p)))
+    path_of(bytes_of(p)).to_path_buf()
+}
+
+/// A path's raw bytes as a Path (Unix paths are bytes, not text).
+pub fn path_of(bytes: &[u8]) -> &Path {
+    Path::new(OsStr::from_bytes(bytes))
 }
 
 pub fn to_cstring(bytes: &[u8]) -> CoreResult<CString> {

@@ -194,7 +194,7 @@ interface RawAddon {
   NativeBlobSet: new () => RawBlobSet;
   decodeIndex(json: Uint8Array): Promise<RawPackedIndex | null>;
   NativeDirComparer: new (zoneFrom: number[], zoneOffsets: number[], zoneEnd: number, uids: number[], userNames: string[], gids: number[], groupNames: string[], known: RawBlobSet, seal: RawSealSpec | null) => RawDirComparer;
-  NativePackWriter: new (dir: string, blobType: string, targetSize: number, seal: RawSealSpec, dropCached?: boolean) => RawPackWriter;
+  NativePackWriter: new (dir: string, blobType: string, targetSize: number, seal: RawSealSpec, dropCached: boolean) => RawPackWriter;
   NativeAeadStream: new (mode: string, key: Uint8Array, nonce: Uint8Array) => RawAeadStream;
   // Filesystem snapshots (native/src/btrfs.rs, zfs.rs): not part of `Core`, see FsSnapshotCore.
   filesystemType?(path: Path): { magic: number; name: string };
@@ -396,12 +396,14 @@ function fileResults(raw: RawFilesResult, count: number): FileSegmentResult[] {
       const chunk = chunks[chunkIndex];
       if (chunk === undefined) throw new CoreError('EINVAL', `addon returned blob for missing chunk ${chunkIndex}`);
       const stored = (flags & 2) !== 0;
+      const data = stored ? EMPTY : raw.data[dataAt++];
+      if (data === undefined) throw new CoreError('EINVAL', `addon returned no bytes for blob ${blobAt}`);
       blobs[b] = {
         chunkIndex,
         id: chunk.id,
         rawLength: chunk.length,
         compressed: (flags & 1) !== 0,
-        data: stored ? EMPTY : (raw.data[dataAt++] ?? EMPTY),
+        data,
         ...(stored ? { storedLength: blobFields[3 * blobAt + 2]! } : {}),
       };
     }
