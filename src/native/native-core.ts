@@ -21,6 +21,7 @@ import type {
   Core,
   CoreErrorCode,
   CoreErrorInfo,
+  DecodeBlobSpec,
   DecodeRequest,
   DecodeResult,
   EncodedBlob,
@@ -171,14 +172,7 @@ interface RawAddon {
   decodeBlobs(request: {
     data?: Uint8Array;
     file?: { path: string; offset: number; length: number };
-    blobs: {
-      offset: number;
-      length: number;
-      rawLength: number;
-      compressed: boolean;
-      id: Uint8Array;
-      targets?: { fd: number; position: number }[];
-    }[];
+    blobs: PackedDecodeBlobs;
     seal: RawSealSpec;
     codec: string;
     hash: string;
@@ -366,6 +360,49 @@ function fileRequests(requests: FileSegmentRequest[]): { paths: Buffer; ends: Bu
     ranges[2 * i + 1] = r.maxBytes;
   });
   return { paths: Buffer.concat(paths, end), ends: Buffer.from(ends.buffer), ranges: Buffer.from(ranges.buffer) };
+}
+
+/** The blobs of one decodeBlobs call as the addon takes them (native/src/decode.rs, DecodeBlobsJs). */
+interface PackedDecodeBlobs {
+  places: Buffer;
+  flags: Buffer;
+  ids: Buffer;
+  idEnds: Buffer;
+  targetCounts: Buffer;
+  targets: Buffer;
+}
+
+function decodeBlobSpecs(blobs: DecodeBlobSpec[]): PackedDecodeBlobs {
+  const places = new Float64Array(3 * blobs.length);
+  const flags = Buffer.alloc(blobs.length);
+  const idEnds = new Uint32Array(blobs.length);
+  const targetCounts = new Uint32Array(blobs.length);
+  let idBytes = 0;
+  let targetCount = 0;
+  for (const b of blobs) {
+    idBytes += b.id.length;
+    targetCount += b.targets?.length ?? 0;
+  }
+  const ids = Buffer.allocUnsafe(idBytes);
+  const targets = new Float64Array(2 * targetCount);
+  let idAt = 0;
+  let targetAt = 0;
+  blobs.forEach((b, i) => {
+    places[3 * i] = b.offset;
+    places[3 * i + 1] = b.length;
+    places[3 * i + 2] = b.rawLength;
+    flags[i] = (b.compressed ? 1 : 0) | (b.targets ? 2 : 0);
+    ids.set(b.id, idAt);
+    idEnds[i] = idAt += b.id.length;
+    if (b.targets) {
+      targetCounts[i] = b.targets.length;
+      for (const t of b.targets) {
+        targets[targetAt++] = t.fd;
+        targets[targetAt++] = t.position;
+      }
+    }
+  });
+  return { places: Buffer.from(places.buffer), flags, ids, idEnds: Buffer.from(idEnds.buffer), targetCounts: Buffer.from(targetCounts.buffer), targets: Buffer.from(targets.buffer) };
 }
 
 /** Unpacks one processFiles call's results into a FileSegmentResult per request. */
@@ -577,14 +614,7 @@ export async function createNativeCore(): Promise<Core> {
         const result = await raw.decodeBlobs({
           ...(request.data ? { data: request.data } : {}),
           ...(request.file ? { file: request.file } : {}),
-          blobs: request.blobs.map((b) => ({
-            offset: b.offset,
-            length: b.length,
-            rawLength: b.rawLength,
-            compressed: b.compressed,
-            id: b.id,
-            ...(b.targets === undefined ? {} : { targets: b.targets }),
-          })),
+          blobs: decodeBlobSpecs(request.blobs),
           seal: sealSpec(request.seal),
           codec: request.codec,
           hash: request.hash,

@@ -130,6 +130,19 @@ describeEachCore('decodeBlobs', (core) => {
     const bad = await core().decodeBlobs({ data, blobs: wrong, seal, codec: 'zstd', hash: 'sha256' });
     expect(bad.errors.map((e) => e?.code ?? null)).toEqual(['EHASH', 'ECORRUPT', 'EINVAL', 'ECORRUPT']);
     expect(bad.plaintexts).toEqual([null, null, null, null]);
+
+    // Malformed fields fail their own blob only, wherever they sit among good ones (the native
+    // core takes the blobs packed: one blob's fields must not shift onto the next).
+    const malformed = [
+      blobs[0]!,
+      { ...blobs[1]!, id: new Uint8Array(16) },
+      blobs[2]!,
+      { ...blobs[1]!, targets: [{ fd: 1, position: 1.5 }] },
+      blobs[0]!,
+    ];
+    const mixed = await core().decodeBlobs({ data, blobs: malformed, seal, codec: 'zstd', hash: 'sha256' });
+    expect(mixed.errors.map((e) => e?.code ?? null)).toEqual([null, 'EINVAL', null, 'EINVAL', null]);
+    expect(mixed.plaintexts.map((p) => p?.toString() ?? null)).toEqual([plains[0]!.toString(), null, plains[2]!.toString(), null, plains[0]!.toString()]);
   });
 
   it('writes plaintexts to file descriptors at their positions', async () => {
