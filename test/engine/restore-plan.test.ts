@@ -46,6 +46,39 @@ describe('restore planning', () => {
   });
 });
 
+describe('restore concurrency', () => {
+  it('reads the batches of one pack of many small files side by side, each blob once', async () => {
+    // 600 one-blob files in a single pack: five batches of at most 128 files.
+    const places = new Map<string, BlobPlace>();
+    const nodes: RestoreNode[] = [];
+    for (let i = 0; i < 600; i++) {
+      const blob = Buffer.alloc(32);
+      blob.writeUInt32BE(i + 1);
+      places.set(blob.toString('hex'), { pack: 'only', offset: 100 * i, length: 36, rawLength: 4, compressed: false });
+      nodes.push(file(`f${i}`, [{ id: blob, length: 4 }]));
+    }
+    let inFlight = 0;
+    let most = 0;
+    const read: number[] = [];
+    const slow: RestoreSource = {
+      ...source(nodes, places, []),
+      readBlobs: async (_pack, blobs) => {
+        most = Math.max(most, ++inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        inFlight -= 1;
+        for (const b of blobs) read.push(b.id.readUInt32BE(0));
+        return blobs.map(() => null);
+      },
+    };
+    const { counters, problems } = await new Restorer(await getCore(), slow, { verifyOnly: true, packConcurrency: 3 }).run();
+    expect(problems).toEqual([]);
+    expect(counters.files).toBe(600);
+    // With one pack per worker these five batches ran one after another.
+    expect(most).toBe(3);
+    expect(read.sort((a, b) => a - b)).toEqual(Array.from({ length: 600 }, (_, i) => i + 1));
+  });
+});
+
 describe('restore totals', () => {
   it('are counted (a walk of every tree) only for a display that shows them', async () => {
     const { noProgress } = await import('../../src/observe/progress.ts');
