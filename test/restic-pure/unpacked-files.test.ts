@@ -162,6 +162,31 @@ describe('encoding rules', () => {
     );
     expect(decodeIndex(Buffer.from(json))).toEqual(index);
     expect(encodeIndex({ supersedes: [], packs: [] }).toString()).toBe('{"packs":[]}\n');
+    // Written byte by byte: any index equals what a JSON encoder writes for the same fields in
+    // Go's order (numbers of every length up to 2^53 - 1, optional members present and absent).
+    const random = (n: number) => Math.floor(Math.random() * n);
+    const hexId = () => Array.from({ length: 64 }, () => '0123456789abcdef'[random(16)]).join('');
+    const number = () => [0, 1, 9, 10, 99, 100, 2 ** 31, 2 ** 32, Number.MAX_SAFE_INTEGER, random(10 ** random(16))][random(10)]!;
+    for (let round = 0; round < 50; round++) {
+      const many: ResticIndex = {
+        ...(round % 3 === 0 ? { supersedes: Array.from({ length: 1 + random(3) }, hexId) } : {}),
+        packs: Array.from({ length: random(4) }, () => ({
+          id: hexId(),
+          blobs: Array.from({ length: 1 + random(5) }, () => ({ id: hexId(), type: random(2) ? ('data' as const) : ('tree' as const), offset: number(), length: number(), ...(random(2) ? { uncompressedLength: Math.max(1, number()) } : {}) })),
+        })),
+      };
+      const viaJson = JSON.stringify({
+        ...(many.supersedes ? { supersedes: many.supersedes } : {}),
+        packs: many.packs.map((p) => ({ id: p.id, blobs: p.blobs.map((b) => ({ id: b.id, type: b.type, offset: b.offset, length: b.length, ...(b.uncompressedLength !== undefined ? { uncompressed_length: b.uncompressedLength } : {}) })) })),
+      });
+      expect(encodeIndex(many).toString()).toBe(viaJson + '\n');
+      // Reading back takes offsets and lengths of 32 bits only (packs are smaller than 4 GiB).
+      const fits = many.packs.every((p) => p.blobs.every((b) => Math.max(b.offset, b.length, b.uncompressedLength ?? 0) < 2 ** 32));
+      if (fits) expect(decodeIndex(encodeIndex(many))).toEqual(many);
+    }
+    expect(() => encodeIndex({ packs: [{ id: 'E'.repeat(64), blobs: [{ id: '0'.repeat(64), type: 'data', offset: 0, length: 1 }] }] })).toThrow(/not a lower-case 64-digit hex ID/);
+    expect(() => encodeIndex({ packs: [{ id: 'e'.repeat(64), blobs: [{ id: '0'.repeat(64), type: 'data', offset: -1, length: 1 }] }] })).toThrow(/offset: not an unsigned integer/);
+    expect(() => encodeIndex({ packs: [{ id: 'e'.repeat(64), blobs: [{ id: '0'.repeat(64), type: 'data', offset: 0, length: 1.5 }] }] })).toThrow(/length: not an unsigned integer/);
     expect(() => encodeIndex({ packs: [{ id: 'e'.repeat(64), blobs: [] }] })).toThrow(/at least one blob/);
     expect(() => encodeIndex({ packs: [{ id: 'e'.repeat(64), blobs: [{ id: '0'.repeat(64), type: 'data', offset: 0, length: 32, uncompressedLength: 0 }] }] })).toThrow(/uncompressed_length 0/);
     // What JSON.parse reads differently from Go takes the exact path: keys matched without
