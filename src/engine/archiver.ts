@@ -9,7 +9,7 @@ import { Semaphore } from './concurrency.ts';
 import type { ExcludeMatcher } from './exclude.ts';
 import { ReadRootMap, type ReadRoot } from './read-roots.ts';
 import { scanTotals, type ScanTotals } from './scanner.ts';
-import { withPacedCollection } from '../util/release-memory.ts';
+import { handledEntries, withPacedCollection } from '../util/release-memory.ts';
 
 export type EntryKind = 'file' | 'dir' | 'symlink' | 'dev' | 'chardev' | 'fifo' | 'socket';
 
@@ -724,6 +724,7 @@ export class Archiver<R> {
   private async readContent(entry: ScannedEntry, hadPrevious: boolean): Promise<boolean> {
     this.checkAbort();
     const result = await this.pipeline.read(this.source(entry.path), entry.stat.size);
+    handledEntries();
     if ('error' in result) {
       this.problems.push({ path: display(entry.path), error: result.error });
       return false;

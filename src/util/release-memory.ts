@@ -70,6 +70,27 @@ export function collectNow(): void {
   (globalThis as BunGlobal).Bun?.gc?.(true);
 }
 
+/**
+ * Entries (files read, files restored) between two full collections however little time passed:
+ * garbage grows with entries, not with time. Through the 18k small files of one directory a
+ * backup made ~75 MB of garbage between two paced collections 500 ms apart (the first backup's
+ * peak); in a large file's long reads, few entries and little garbage.
+ */
+const ENTRIES_PER_COLLECTION = 2048;
+
+/** The paced collection running now, if any: entries handled feed it. */
+let pacing: { collector: Collector; lastFull: number; entries: number } | undefined;
+
+/** `n` more entries handled; a full collection when enough came since the last one. */
+export function handledEntries(n = 1): void {
+  if (!pacing) return;
+  pacing.entries += n;
+  if (pacing.entries < ENTRIES_PER_COLLECTION) return;
+  pacing.entries = 0;
+  pacing.lastFull = Date.now();
+  pacing.collector.full();
+}
+
 /** Runs `work` with paced collections on Bun (nothing elsewhere). */
 export async function withPacedCollection<T>(work: () => Promise<T>, collector?: Collector): Promise<T> {
   const interval = pacedInterval();
@@ -77,12 +98,15 @@ export async function withPacedCollection<T>(work: () => Promise<T>, collector?:
   if (!c) return work();
   // What the preparation left (a decoded index, key derivation) goes before the work adds its own.
   c.full();
-  let lastFull = Date.now();
+  const outer = pacing;
+  const state = { collector: c, lastFull: Date.now(), entries: 0 };
+  pacing = state;
   const tick = c.young ? Math.min(YOUNG_INTERVAL_MS, interval) : interval;
   const timer = setInterval(() => {
     const now = Date.now();
-    if (!c.young || now - lastFull >= interval) {
-      lastFull = now;
+    if (!c.young || now - state.lastFull >= interval) {
+      state.lastFull = now;
+      state.entries = 0;
       c.full();
     } else c.young();
   }, tick);
@@ -91,5 +115,6 @@ export async function withPacedCollection<T>(work: () => Promise<T>, collector?:
     return await work();
   } finally {
     clearInterval(timer);
+    pacing = outer;
   }
 }

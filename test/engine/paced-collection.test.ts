@@ -1,7 +1,7 @@
 // The paced collector asks Bun for collections only while a long operation runs: young-generation
 // ones often, full ones at the interval.
 import { afterEach, describe, expect, test } from 'vitest';
-import { releasedBytes, runtimeCollector, withPacedCollection } from '../../src/util/release-memory.ts';
+import { handledEntries, releasedBytes, runtimeCollector, withPacedCollection } from '../../src/util/release-memory.ts';
 
 type Holder = { Bun?: { gc?: (force: boolean) => void } };
 const holder = globalThis as Holder;
@@ -49,6 +49,36 @@ describe('withPacedCollection', () => {
     const after = calls.length;
     await sleep(60);
     expect(calls.length).toBe(after);
+  });
+
+  test('entries handled bring a full collection every 2048 however little time passed, and reset the interval', async () => {
+    const calls: string[] = [];
+    process.env.BOLT_GC_INTERVAL_MS = '10000';
+    const collector = { full: () => calls.push('full'), young: () => calls.push('young') };
+    handledEntries(10_000); // outside a paced run: nothing
+    expect(calls).toEqual([]);
+    await withPacedCollection(async () => {
+      expect(calls).toEqual(['full']);
+      handledEntries(2047);
+      expect(calls.filter((c) => c === 'full')).toHaveLength(1);
+      handledEntries();
+      expect(calls.filter((c) => c === 'full')).toHaveLength(2);
+      for (let i = 0; i < 3 * 2048; i++) handledEntries();
+      expect(calls.filter((c) => c === 'full')).toHaveLength(5);
+    }, collector);
+    handledEntries(10_000); // after it: nothing
+    expect(calls.filter((c) => c === 'full')).toHaveLength(5);
+
+    // A full collection by entries restarts the interval: the timer's next one comes a whole
+    // interval later, not right after.
+    const timed: string[] = [];
+    process.env.BOLT_GC_INTERVAL_MS = '500';
+    await withPacedCollection(async () => {
+      await sleep(250);
+      handledEntries(2048);
+      await sleep(350);
+    }, { full: () => timed.push('full'), young: () => timed.push('young') });
+    expect(timed.filter((c) => c === 'full')).toHaveLength(2);
   });
 
   test('on a runtime without bun:jsc (a stand-in Bun here) only full collections are paced', async () => {
