@@ -264,6 +264,10 @@ describe('change detection', () => {
     expect(first.summary.files_new).toBe(2);
     const second = agentOk<CreateJson>(repo, pwFile, ['backup', 'create', '--include', dir]);
     expect([second.summary.files_unmodified, second.summary.files_changed]).toEqual([1, 1]);
+    // The unmodified file's chunks come from the first backup's tree: restored, it is whole.
+    const secondTarget = path.join(tmp, 'changes-restore-second');
+    agentOk(repo, pwFile, ['backup', 'restore', second.backup.id, '--target', secondTarget]);
+    for (const name of ['old.txt', 'future.txt']) expect(fs.readFileSync(path.join(secondTarget, name), 'utf8')).toBe(fs.readFileSync(path.join(dir, name), 'utf8'));
     // Same size and mtime, new content: only the ctime tells.
     fs.writeFileSync(path.join(dir, 'old.txt'), 'new content\n');
     execFileSync('touch', ['-d', '2024-01-01 00:00:00', path.join(dir, 'old.txt')]);

@@ -2,6 +2,7 @@
 // and how the previous snapshot's tree answers the engine's change-detection questions.
 import type { Core, EntryStat, FileChunk } from '../../native/types.ts';
 import type { ArchiveFormat, ArchiveProblem, EntryKind, FinishedDir, PreviousDir, PreviousFile, ScannedEntry } from '../../engine/archiver.ts';
+import { entryContent } from '../../engine/archiver.ts';
 import { comparePaths, encodeNode, encodeTree, textOf, type NodeType, type TreeNode } from './tree.ts';
 import { joinRelative, relativeTo } from './layout.ts';
 import type { ChunkIndex } from './chunk-index.ts';
@@ -107,7 +108,7 @@ export class GhostsnapArchiveFormat implements ArchiveFormat<void> {
       return;
     }
     const s = entry.stat;
-    const content = entry.content ?? [];
+    const content = entryContent(entry) ?? [];
     const node: TreeNode = {
       path: rel,
       name: textOf(rel).text,

@@ -3,6 +3,7 @@
 // tree ids as restic's own backup of them.
 import { DIR_ENTRY_SAME_DIR, type Core, type DirComparer, type DirComparison, type EntryStat, type FileChunk, type TreeSource } from '../../native/types.ts';
 import type { ArchiveFormat, EntryKind, FinishedDir, ListedName, PreviousDir, PreviousFile, PreviousRef, ScannedEntry, UnchangedDir } from '../../engine/archiver.ts';
+import { entryContent } from '../../engine/archiver.ts';
 import { groupName, userName } from '../../engine/user-names.ts';
 import { goModeFromStMode } from './file-mode.ts';
 import { goTimeFromUnix, type GoTime } from '../../util/go-time.ts';
@@ -45,7 +46,7 @@ export function nodeFromEntry(entry: ScannedEntry, subtree?: string): ResticNode
     content = reusedFrom.content ?? [];
     size = reusedFrom.size ?? 0;
   } else if (entry.kind === 'file') {
-    const chunks = entry.content ?? [];
+    const chunks = entryContent(entry) ?? [];
     content = chunks.map((c) => idToHex(c.id));
     for (const c of chunks) size += c.length;
   }
@@ -129,21 +130,7 @@ export class ParentDir implements PreviousDir {
     const node = this.nodes?.get(name.toString('latin1'));
     if (!node || node.type !== 'file' || !node.content) return undefined;
     const index = this.index;
-    const reusable = node.content.every((id) => index.has('data', id));
-    const chunks = () => (reusable ? this.contentChunks(node) : undefined);
-    return {
-      size: node.size ?? 0,
-      mtimeSec: node.mtime.sec,
-      mtimeNsec: node.mtime.nsec,
-      ctimeSec: node.ctime.sec,
-      ctimeNsec: node.ctime.nsec,
-      ...(node.inode !== undefined ? { inode: Number(node.inode) } : {}),
-      reusable,
-      record: node,
-      get content() {
-        return chunks();
-      },
-    };
+    return new ParentFile(node, node.content.every((id) => index.has('data', id)), index);
   }
 
   /** The parent's node of this name (restic reuses unchanged directories' trees). */
@@ -155,16 +142,6 @@ export class ParentDir implements PreviousDir {
     return this.nodes?.size ?? 0;
   }
 
-  private contentChunks(node: ResticNode): FileChunk[] | undefined {
-    const chunks: FileChunk[] = [];
-    for (const id of node.content ?? []) {
-      const loc = this.index.first('data', id);
-      if (!loc) return undefined;
-      const length = loc.uncompressedLength > 0 ? loc.uncompressedLength : loc.length - 32;
-      chunks.push({ id: Buffer.from(id, 'hex'), length });
-    }
-    return chunks;
-  }
 
   async dir(name: Buffer): Promise<PreviousDir | undefined> {
     const node = this.nodes?.get(name.toString('latin1'));
@@ -174,6 +151,45 @@ export class ParentDir implements PreviousDir {
     } catch {
       return undefined; // an unreadable parent tree only means: read everything below again
     }
+  }
+}
+
+/**
+ * A file of the parent snapshot. A class, not an object with a getter closure: a changed
+ * directory of 18k files made one closure and scope per file.
+ */
+class ParentFile implements PreviousFile {
+  readonly size: number;
+  readonly mtimeSec: number;
+  readonly mtimeNsec: number;
+  readonly ctimeSec: number;
+  readonly ctimeNsec: number;
+  readonly inode?: number;
+
+  constructor(
+    readonly record: ResticNode,
+    readonly reusable: boolean,
+    private readonly index: MasterIndex,
+  ) {
+    this.size = record.size ?? 0;
+    this.mtimeSec = record.mtime.sec;
+    this.mtimeNsec = record.mtime.nsec;
+    this.ctimeSec = record.ctime.sec;
+    this.ctimeNsec = record.ctime.nsec;
+    if (record.inode !== undefined) this.inode = Number(record.inode);
+  }
+
+  /** Built when asked for (restic itself reuses the node's ids). */
+  get content(): FileChunk[] | undefined {
+    if (!this.reusable) return undefined;
+    const chunks: FileChunk[] = [];
+    for (const id of this.record.content ?? []) {
+      const loc = this.index.first('data', id);
+      if (!loc) return undefined;
+      const length = loc.uncompressedLength > 0 ? loc.uncompressedLength : loc.length - 32;
+      chunks.push({ id: Buffer.from(id, 'hex'), length });
+    }
+    return chunks;
   }
 }
 
