@@ -34,7 +34,8 @@ export interface RestoreNode {
   linkTarget?: Buffer;
   rdev?: number;
   size: number;
-  chunks?: { id: Buffer; length: number }[];
+  /** Each with its place when the source located it already (then locate() is not asked again). */
+  chunks?: { id: Buffer; length: number; place?: BlobPlace | undefined }[];
   /** Nodes with the same key are hard links to one file; the first one restored gets the data. */
   hardlinkKey?: string;
 }
@@ -417,7 +418,7 @@ export class Restorer {
       const plan: PlannedFile = { node, fd: -1, opening: undefined, remaining: node.size, failed: undefined };
       let position = 0;
       for (const chunk of node.chunks ?? []) {
-        const place = this.source.locate(chunk.id);
+        const place = chunk.place ?? this.source.locate(chunk.id);
         if (!place) {
           plan.failed ??= `data blob ${chunk.id.toString('hex').slice(0, 16)}… is not in the index`;
           plan.remaining -= chunk.length;

@@ -51,30 +51,37 @@ export class ResticRestoreSource implements RestoreSource {
     private readonly problems: FileProblem[],
   ) {}
 
+  /**
+   * Built property by property and sharing the tree node's times, and each chunk located once
+   * here (its length and place): this runs for every entry of a restore.
+   */
   private toRestoreNode(node: ResticNode, dest: Buffer, original: string): RestoreNode {
-    const chunks = node.type === 'file' ? (node.content ?? []).map((id) => ({ id: Buffer.from(id, 'hex'), length: this.plainLength(id) })) : undefined;
-    return {
+    const out: RestoreNode = {
       path: dest,
       displayPath: original,
       kind: node.type === 'irregular' ? 'file' : node.type,
       mode: chmodBits(node.mode ?? 0),
       uid: node.uid,
       gid: node.gid,
-      atime: { sec: node.atime.sec, nsec: node.atime.nsec },
-      mtime: { sec: node.mtime.sec, nsec: node.mtime.nsec },
+      atime: node.atime,
+      mtime: node.mtime,
       xattrs: node.extendedAttributes ?? [],
-      ...(node.linkTarget ? { linkTarget: node.linkTarget } : {}),
-      ...(node.device !== undefined ? { rdev: Number(node.device) } : {}),
       size: node.size ?? 0,
-      ...(chunks ? { chunks } : {}),
-      ...(node.type === 'file' && (node.links ?? 1) > 1 && node.inode !== undefined ? { hardlinkKey: `${node.deviceId ?? 0n}:${node.inode}` } : {}),
     };
-  }
-
-  private plainLength(id: string): number {
-    const loc = this.index.first('data', id);
-    if (!loc) return 0;
-    return loc.uncompressedLength > 0 ? loc.uncompressedLength : loc.length - 32;
+    if (node.linkTarget) out.linkTarget = node.linkTarget;
+    if (node.device !== undefined) out.rdev = Number(node.device);
+    if (node.type === 'file') {
+      const ids = node.content ?? [];
+      const chunks: NonNullable<RestoreNode['chunks']> = new Array(ids.length);
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[i] as string;
+        const place = this.locate(id);
+        chunks[i] = { id: Buffer.from(id, 'hex'), length: place ? place.rawLength : 0, place };
+      }
+      out.chunks = chunks;
+      if ((node.links ?? 1) > 1 && node.inode !== undefined) out.hardlinkKey = `${node.deviceId ?? 0n}:${node.inode}`;
+    }
+    return out;
   }
 
   async totals(): Promise<RestoreTotals> {
@@ -132,7 +139,10 @@ export class ResticRestoreSource implements RestoreSource {
         this.problems.push({ path: original, error: `refused: the backup names an entry ${JSON.stringify(nameText)} that would escape the target` });
         continue;
       }
-      const dest = Buffer.concat([destDir, Buffer.from('/'), node.name]);
+      const dest = Buffer.allocUnsafe(destDir.length + 1 + node.name.length);
+      destDir.copy(dest, 0);
+      dest[destDir.length] = 0x2f;
+      node.name.copy(dest, destDir.length + 1);
       const restoreNode = this.toRestoreNode(node, dest, original);
       const isIncluded = included || this.include.matches(original);
       if (node.type === 'dir') {
@@ -155,7 +165,7 @@ export class ResticRestoreSource implements RestoreSource {
     }
   }
 
-  locate(id: Buffer): BlobPlace | undefined {
+  locate(id: Buffer | string): BlobPlace | undefined {
     const loc = this.index.first('data', id);
     if (!loc) return undefined;
     return {
