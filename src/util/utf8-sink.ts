@@ -1,6 +1,7 @@
-// Appends strings as UTF-8 to one growing buffer. Building a large JSON document by string
+// Appends text as UTF-8 to one growing buffer. Building a large JSON document by string
 // concatenation keeps every piece alive (engines represent `a + b` as a rope) until the final
-// join; writing each piece as it is made lets it die young.
+// join, and every small piece (a number, a quoted name) is a string of its own; writing bytes as
+// they are made leaves almost nothing behind.
 
 export class Utf8Sink {
   private buffer: Buffer;
@@ -10,15 +11,44 @@ export class Utf8Sink {
     this.buffer = Buffer.allocUnsafe(Math.max(64, initialBytes));
   }
 
+  private reserve(bytes: number): void {
+    const needed = this.used + bytes;
+    if (needed <= this.buffer.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(needed, this.buffer.length * 2));
+    this.buffer.copy(grown, 0, 0, this.used);
+    this.buffer = grown;
+  }
+
   write(text: string): void {
     // One UTF-16 code unit never needs more than three UTF-8 bytes.
-    const worst = this.used + text.length * 3;
-    if (worst > this.buffer.length) {
-      const grown = Buffer.allocUnsafe(Math.max(worst, this.buffer.length * 2));
-      this.buffer.copy(grown, 0, 0, this.used);
-      this.buffer = grown;
-    }
+    this.reserve(text.length * 3);
     this.used += this.buffer.write(text, this.used, 'utf8');
+  }
+
+  /** Text known to be ASCII (punctuation, member names, hex ids, formatted times). */
+  ascii(text: string): void {
+    this.reserve(text.length);
+    this.used += this.buffer.write(text, this.used, 'latin1');
+  }
+
+  byte(value: number): void {
+    this.reserve(1);
+    this.buffer[this.used++] = value;
+  }
+
+  raw(bytes: Uint8Array): void {
+    this.reserve(bytes.length);
+    this.buffer.set(bytes, this.used);
+    this.used += bytes.length;
+  }
+
+  /** A non-negative safe integer in decimal (the caller checks the range). */
+  uint(value: number): void {
+    let digits = 1;
+    for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits += 1;
+    this.reserve(digits);
+    for (let i = this.used + digits - 1, rest = value; i >= this.used; i--, rest = Math.floor(rest / 10)) this.buffer[i] = 0x30 + (rest % 10);
+    this.used += digits;
   }
 
   /** The bytes written so far (a view of the sink's buffer). */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { CorruptDataError } from '../../src/backup/errors.ts';
-import { parseRfc3339 } from '../../src/util/go-time.ts';
+import { formatRfc3339Nano, parseRfc3339 } from '../../src/util/go-time.ts';
 import { decodeTree, encodeNode, encodeTree, type ResticNode } from '../../src/formats/restic/tree.ts';
 import { cryptoVectors, FIXTURE_PASSWORD, FIXTURES, manifest } from './helpers/fixtures.ts';
 import { ResticRepo } from './helpers/restic-repo.ts';
@@ -133,6 +133,46 @@ describe('encodeTree', () => {
     const big = { ...fileNode('i'), inode: 0xfedc_ba98_7654_3210n };
     expect(encodeNode(big)).toContain('"inode":18364758544493064720,');
     expect(decodeTree(encodeTree([big]))[0]!.inode).toBe(0xfedc_ba98_7654_3210n);
+  });
+
+  test('random nodes: written straight into bytes, they read back the same and each equals encodeNode', () => {
+    const random = (n: number) => Math.floor(Math.random() * n);
+    const pick = <T,>(list: readonly T[]): T => list[random(list.length)]!;
+    const nameParts = ['a', 'Z9', '.hidden', 'we"ird', 'back\\slash', 'a<b>&c', 'tab\t', 'ü', '名前', '\u2028', ' sp ', '-_.~'];
+    const hex = () => Array.from({ length: 64 }, () => '0123456789abcdef'[random(16)]).join('');
+    const time = () => ({ sec: random(2 ** 31) - 2 ** 29, nsec: pick([0, 1, 500_000_000, random(1e9)]), offsetMinutes: pick([0, 60, -300, 330, -720]) });
+    for (let round = 0; round < 30; round++) {
+      const used = new Set<string>();
+      const nodes: ResticNode[] = [];
+      for (let i = 0; i < 1 + random(40); i++) {
+        const name = random(8) === 0 ? Buffer.from([0x61, 0xff, 0x80 + random(64), 0x7f]) : Buffer.from(Array.from({ length: 1 + random(3) }, () => pick(nameParts)).join('') + i);
+        if (used.has(name.toString('latin1'))) continue;
+        used.add(name.toString('latin1'));
+        const type = pick(['file', 'dir', 'symlink', 'fifo'] as const);
+        const node: ResticNode = { name, type, mtime: time(), atime: time(), ctime: time(), uid: random(2 ** 32), gid: random(70000), content: type === 'file' ? Array.from({ length: random(4) }, hex) : null };
+        if (random(2)) node.mode = random(2 ** 32);
+        if (random(2)) node.user = pick(['root', 'ünï', 'a"b', 'x<y>', 'tab\tname']);
+        if (random(2)) node.group = pick(['wheel', 'grp&', '名']);
+        if (random(2)) node.inode = BigInt(random(2 ** 30)) * BigInt(random(2 ** 30)) + 1n;
+        if (random(2)) node.deviceId = BigInt(1 + random(2 ** 20));
+        if (type === 'file' && random(2)) node.size = pick([1, random(2 ** 40), Number.MAX_SAFE_INTEGER]);
+        if (random(2)) node.links = 1 + random(5);
+        if (type === 'symlink') node.linkTarget = Buffer.from(pick(['../target', '/abs/ü', 'x<y']));
+        if (type === 'dir') node.subtree = hex();
+        nodes.push(node);
+      }
+      const bytes = encodeTree(nodes);
+      const sorted = [...nodes].sort((a, b) => Buffer.compare(a.name, b.name));
+      expect(bytes.toString('utf8')).toBe(`{"nodes":[${sorted.map(encodeNode).join(',')}]}\n`);
+      expect(decodeTree(bytes)).toEqual(sorted);
+      // Any JSON reader agrees with the fields (numbers, strings with escapes, times as Go writes them).
+      const parsed = JSON.parse(bytes.toString('utf8')) as { nodes: Record<string, unknown>[] };
+      parsed.nodes.forEach((p, i) => {
+        const n = sorted[i]!;
+        expect([p['uid'], p['gid'], p['user'], p['group'], p['size'], p['content']]).toEqual([n.uid, n.gid, n.user, n.group, n.size, n.content]);
+        expect(p['mtime']).toBe(formatRfc3339Nano(n.mtime));
+      });
+    }
   });
 
   test('rejects what restic would not accept', () => {

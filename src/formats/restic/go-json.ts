@@ -14,6 +14,11 @@ const SAFE_ASCII: readonly boolean[] = Array.from(
 /** Characters of a JS string that Go would escape, or surrogates (maybe lone) to check. */
 const NEEDS_WORK = /[\u0000-\u001f"\\<>&\u2028\u2029\ud800-\udfff]/;
 
+/** Whether Go writes this string as it is between the quotes (nothing to escape or check). */
+export function goJsonStringIsPlain(value: string): boolean {
+  return !NEEDS_WORK.test(value);
+}
+
 /**
  * A JSON string literal (with quotes) as Go 1.19 writes a Go string. A Buffer is taken as the
  * raw bytes of the Go string: each byte that is not part of valid UTF-8 becomes `\ufffd`. A JS

@@ -11,6 +11,7 @@ import {
   schemaError,
   type JsonValue,
 } from './go-json-parse.ts';
+import { Utf8Sink } from '../../util/utf8-sink.ts';
 
 export type BlobType = 'data' | 'tree';
 
@@ -49,16 +50,26 @@ const ID_PATTERN = /^[0-9a-f]{64}$/;
  */
 export function encodeIndex(index: ResticIndex): Buffer {
   const supersedes = index.supersedes ?? [];
-  // Punctuation and member names 32 bytes, an id with its quotes and comma 67, a pack's own 80.
   let size = 32 + supersedes.length * 67;
-  for (const pack of index.packs) size += 80 + pack.blobs.length * BLOB_JSON_MAX;
-  const out = new JsonBuffer(size);
+  // A blob's entry is at most ~180 bytes (its id, three 16-digit numbers, member names).
+  for (const pack of index.packs) size += 80 + pack.blobs.length * 180;
+  const out = new Utf8Sink(size);
+  const id = (value: string, what: string): void => {
+    if (!ID_PATTERN.test(value)) throw new RangeError(`${what}: not a lower-case 64-digit hex ID: ${JSON.stringify(value)}`);
+    out.byte(0x22);
+    out.ascii(value);
+    out.byte(0x22);
+  };
+  const uint = (value: number, at: string, blob: number, field: string): void => {
+    if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${at} blob ${blob} ${field}: not an unsigned integer: ${value}`);
+    out.uint(value);
+  };
   out.ascii('{');
   if (supersedes.length > 0) {
     out.ascii('"supersedes":[');
-    supersedes.forEach((id, i) => {
-      if (i > 0) out.ascii(',');
-      out.id(id, 'index supersedes');
+    supersedes.forEach((value, i) => {
+      if (i > 0) out.byte(0x2c);
+      id(value, 'index supersedes');
     });
     out.ascii('],');
   }
@@ -66,71 +77,29 @@ export function encodeIndex(index: ResticIndex): Buffer {
   index.packs.forEach((pack, p) => {
     const at = `index pack ${p}`;
     if (pack.blobs.length === 0) throw new RangeError(`${at}: a pack holds at least one blob`);
-    if (p > 0) out.ascii(',');
+    if (p > 0) out.byte(0x2c);
     out.ascii('{"id":');
-    out.id(pack.id, `${at} id`);
+    id(pack.id, `${at} id`);
     out.ascii(',"blobs":[');
     pack.blobs.forEach((blob, b) => {
       if (blob.type !== 'data' && blob.type !== 'tree') throw new RangeError(`${at} blob ${b}: unknown type ${JSON.stringify(blob.type)}`);
       if (blob.uncompressedLength === 0) throw new RangeError(`${at} blob ${b}: uncompressed_length 0 would mark an empty blob as compressed`);
       out.ascii(b > 0 ? ',{"id":' : '{"id":');
-      out.id(blob.id, `${at} blob ${b} id`);
+      id(blob.id, `${at} blob ${b} id`);
       out.ascii(blob.type === 'data' ? ',"type":"data","offset":' : ',"type":"tree","offset":');
-      out.uint(blob.offset, at, b, 'offset');
+      uint(blob.offset, at, b, 'offset');
       out.ascii(',"length":');
-      out.uint(blob.length, at, b, 'length');
+      uint(blob.length, at, b, 'length');
       if (blob.uncompressedLength !== undefined) {
         out.ascii(',"uncompressed_length":');
-        out.uint(blob.uncompressedLength, at, b, 'uncompressed_length');
+        uint(blob.uncompressedLength, at, b, 'uncompressed_length');
       }
-      out.ascii('}');
+      out.byte(0x7d);
     });
     out.ascii(']}');
   });
   out.ascii(']}\n');
-  return out.done();
-}
-
-/** The longest a blob's entry can be: its id, the longest type, three 16-digit numbers, punctuation. */
-const BLOB_JSON_MAX = 200;
-
-/** ASCII written at a cursor into a buffer sized in advance (the estimate bounds every entry). */
-class JsonBuffer {
-  private readonly bytes: Buffer;
-  private at = 0;
-
-  constructor(size: number) {
-    this.bytes = Buffer.allocUnsafe(size);
-  }
-
-  ascii(text: string): void {
-    this.at += this.bytes.write(text, this.at, 'latin1');
-  }
-
-  /** Buffer.write stops silently at the end: a short estimate must fail, not truncate the index. */
-  private check(): void {
-    if (this.at >= this.bytes.length) throw new RangeError('index JSON outgrew its size estimate');
-  }
-
-  id(id: string, what: string): void {
-    if (!ID_PATTERN.test(id)) throw new RangeError(`${what}: not a lower-case 64-digit hex ID: ${JSON.stringify(id)}`);
-    this.bytes[this.at++] = 0x22;
-    this.at += this.bytes.write(id, this.at, 'latin1');
-    this.bytes[this.at++] = 0x22;
-  }
-
-  uint(value: number, at: string, blob: number, field: string): void {
-    if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${at} blob ${blob} ${field}: not an unsigned integer: ${value}`);
-    let digits = 1;
-    for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits += 1;
-    for (let i = this.at + digits - 1, rest = value; i >= this.at; i--, rest = Math.floor(rest / 10)) this.bytes[i] = 0x30 + (rest % 10);
-    this.at += digits;
-  }
-
-  done(): Buffer {
-    this.check();
-    return this.bytes.subarray(0, this.at);
-  }
+  return out.bytes();
 }
 
 function decodePack(value: JsonValue, at: string): IndexPack {
