@@ -46,9 +46,14 @@ export class Utf8Sink {
   uint(value: number): void {
     let digits = 1;
     for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits += 1;
-    this.reserve(digits);
-    for (let i = this.used + digits - 1, rest = value; i >= this.used; i--, rest = Math.floor(rest / 10)) this.buffer[i] = 0x30 + (rest % 10);
-    this.used += digits;
+    this.padded(value, digits);
+  }
+
+  /** A non-negative safe integer in exactly `width` decimal digits, zeros in front. */
+  padded(value: number, width: number): void {
+    this.reserve(width);
+    for (let i = this.used + width - 1, rest = value; i >= this.used; i--, rest = Math.floor(rest / 10)) this.buffer[i] = 0x30 + (rest % 10);
+    this.used += width;
   }
 
   /** The bytes written so far (a view of the sink's buffer). */

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, test } from 'vitest';
+import { Utf8Sink } from '../../src/util/utf8-sink.ts';
 import {
   addDate,
   civilFromDays,
@@ -13,6 +14,7 @@ import {
   parseRfc3339,
   TimeParseError,
   wallClock,
+  writeRfc3339Nano,
 } from '../../src/util/go-time.ts';
 
 const t = (s: string) => parseRfc3339(s);
@@ -50,6 +52,26 @@ describe('formatRfc3339Nano', () => {
       const expected = new Date(ms).toISOString().replace(/\.?0*Z$/, 'Z');
       expect(formatRfc3339Nano({ sec, nsec, offsetMinutes: 0 })).toBe(expected);
     }
+  });
+});
+
+describe('writeRfc3339Nano', () => {
+  test('writes the bytes formatRfc3339Nano makes, for any instant, fraction and offset', () => {
+    const random = (n: number) => Math.floor(Math.random() * n);
+    const sink = new Utf8Sink(64);
+    const expected: string[] = [];
+    const fractions = [0, 1, 10, 100_000_000, 120_000_000, 123_456_789, 999_999_999, 500];
+    for (let i = 0; i < 5000; i++) {
+      // From year 0 to 9999, around the epoch and the day boundaries, in whole and odd offsets.
+      const sec = [random(2 ** 31), -random(2 ** 31), -62167219200 + random(1e6), 253402300799 - random(1e6), 86400 * random(30000) - random(2)][i % 5]!;
+      const t = { sec, nsec: i % 3 === 0 ? fractions[random(fractions.length)]! : random(1e9), offsetMinutes: [0, 60, -300, 330, 345, -720, 840][random(7)]! };
+      const local = t.sec + t.offsetMinutes * 60;
+      if (local < -62167219200 || local > 253402300799) continue; // outside years 0..9999
+      expected.push(formatRfc3339Nano(t));
+      writeRfc3339Nano(sink, t);
+      sink.byte(0x0a);
+    }
+    expect(sink.bytes().toString('latin1')).toBe(expected.map((e) => e + '\n').join(''));
   });
 });
 

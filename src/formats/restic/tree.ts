@@ -27,7 +27,7 @@ import {
   type JsonValue,
 } from './go-json-parse.ts';
 import { goQuote, goUnquote } from './go-quote.ts';
-import { formatRfc3339Nano, GO_ZERO_TIME as GO_ZERO_TIME_REF, parseRfc3339, type GoTime } from '../../util/go-time.ts';
+import { GO_ZERO_TIME as GO_ZERO_TIME_REF, parseRfc3339, writeRfc3339Nano, type GoTime } from '../../util/go-time.ts';
 import { isValidUtf8 } from './go-utf8.ts';
 import { Utf8Sink } from '../../util/utf8-sink.ts';
 
@@ -121,7 +121,7 @@ function writeString(sink: Utf8Sink, value: string): void {
 
 function writeTime(sink: Utf8Sink, t: GoTime): void {
   sink.byte(0x22);
-  sink.ascii(formatRfc3339Nano(t));
+  writeRfc3339Nano(sink, t);
   sink.byte(0x22);
 }
 
