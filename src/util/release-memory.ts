@@ -78,11 +78,18 @@ export function collectNow(): void {
  */
 const ENTRIES_PER_COLLECTION = 2048;
 
-/** The paced collection running now, if any: entries handled feed it. */
-let pacing: { collector: Collector; lastFull: number; entries: number } | undefined;
+interface Pacing {
+  collector: Collector;
+  lastFull: number;
+  entries: number;
+}
+
+/** The paced runs going on (a daemon may run several at once); entries handled feed the newest. */
+const running: Pacing[] = [];
 
 /** `n` more entries handled; a full collection when enough came since the last one. */
 export function handledEntries(n = 1): void {
+  const pacing = running[running.length - 1];
   if (!pacing) return;
   pacing.entries += n;
   if (pacing.entries < ENTRIES_PER_COLLECTION) return;
@@ -98,9 +105,8 @@ export async function withPacedCollection<T>(work: () => Promise<T>, collector?:
   if (!c) return work();
   // What the preparation left (a decoded index, key derivation) goes before the work adds its own.
   c.full();
-  const outer = pacing;
-  const state = { collector: c, lastFull: Date.now(), entries: 0 };
-  pacing = state;
+  const state: Pacing = { collector: c, lastFull: Date.now(), entries: 0 };
+  running.push(state);
   const tick = c.young ? Math.min(YOUNG_INTERVAL_MS, interval) : interval;
   const timer = setInterval(() => {
     const now = Date.now();
@@ -115,6 +121,6 @@ export async function withPacedCollection<T>(work: () => Promise<T>, collector?:
     return await work();
   } finally {
     clearInterval(timer);
-    pacing = outer;
+    running.splice(running.indexOf(state), 1);
   }
 }

@@ -79,6 +79,26 @@ describe('withPacedCollection', () => {
       await sleep(350);
     }, { full: () => timed.push('full'), young: () => timed.push('young') });
     expect(timed.filter((c) => c === 'full')).toHaveLength(2);
+
+    // Two runs at once (a daemon), the first ending first: entries feed the one still running,
+    // and nothing once both ended.
+    const first: string[] = [];
+    const second: string[] = [];
+    process.env.BOLT_GC_INTERVAL_MS = '10000';
+    let endFirst!: () => void;
+    const one = withPacedCollection(() => new Promise<void>((resolve) => (endFirst = resolve)), { full: () => first.push('full') });
+    await sleep(10);
+    let endSecond!: () => void;
+    const two = withPacedCollection(() => new Promise<void>((resolve) => (endSecond = resolve)), { full: () => second.push('full') });
+    await sleep(10);
+    endFirst();
+    await one;
+    handledEntries(2048);
+    expect([first.length, second.length]).toEqual([1, 2]);
+    endSecond();
+    await two;
+    handledEntries(2048);
+    expect([first.length, second.length]).toEqual([1, 2]);
   });
 
   test('on a runtime without bun:jsc (a stand-in Bun here) only full collections are paced', async () => {
