@@ -139,10 +139,12 @@ describeEachCore('decodeBlobs', (core) => {
       blobs[2]!,
       { ...blobs[1]!, targets: [{ fd: 1, position: 1.5 }] },
       blobs[0]!,
+      { ...blobs[2]!, targets: [{ fd: Number.NaN, position: 0 }] },
+      { ...blobs[2]!, targets: [{ fd: -1, position: 0 }] },
     ];
     const mixed = await core().decodeBlobs({ data, blobs: malformed, seal, codec: 'zstd', hash: 'sha256' });
-    expect(mixed.errors.map((e) => e?.code ?? null)).toEqual([null, 'EINVAL', null, 'EINVAL', null]);
-    expect(mixed.plaintexts.map((p) => p?.toString() ?? null)).toEqual([plains[0]!.toString(), null, plains[2]!.toString(), null, plains[0]!.toString()]);
+    expect(mixed.errors.map((e) => e?.code ?? null)).toEqual([null, 'EINVAL', null, 'EINVAL', null, 'EINVAL', 'EINVAL']);
+    expect(mixed.plaintexts.map((p) => p?.toString() ?? null)).toEqual([plains[0]!.toString(), null, plains[2]!.toString(), null, plains[0]!.toString(), null, null]);
   });
 
   it('writes plaintexts to file descriptors at their positions', async () => {

@@ -142,7 +142,6 @@ export class ParentDir implements PreviousDir {
     return this.nodes?.size ?? 0;
   }
 
-
   async dir(name: Buffer): Promise<PreviousDir | undefined> {
     const node = this.nodes?.get(name.toString('latin1'));
     if (!node || node.type !== 'dir' || !node.subtree) return undefined;
