@@ -72,11 +72,13 @@ describe('withPacedCollection', () => {
     // A full collection by entries restarts the interval: the timer's next one comes a whole
     // interval later, not right after.
     const timed: string[] = [];
-    process.env.BOLT_GC_INTERVAL_MS = '500';
+    // Without the restart the timer's full collection comes at 1000 ms, with it at ~1400: the
+    // run ends at ~1200, 200 ms from either.
+    process.env.BOLT_GC_INTERVAL_MS = '1000';
     await withPacedCollection(async () => {
-      await sleep(250);
+      await sleep(400);
       handledEntries(2048);
-      await sleep(350);
+      await sleep(800);
     }, { full: () => timed.push('full'), young: () => timed.push('young') });
     expect(timed.filter((c) => c === 'full')).toHaveLength(2);
 
