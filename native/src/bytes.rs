@@ -118,3 +118,14 @@ impl JsBuffer {
         })
     }
 }
+
+/// Little-endian u32s of a packed argument from JavaScript (a trailing partial number is ignored;
+/// callers check the lengths).
+pub fn le_u32s(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    bytes.chunks_exact(4).map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize)
+}
+
+/// Little-endian f64s of a packed argument from JavaScript.
+pub fn le_f64s(bytes: &[u8]) -> impl Iterator<Item = f64> + '_ {
+    bytes.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
+}

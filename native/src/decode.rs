@@ -6,7 +6,7 @@ use crate::error::{Code, CoreErr, CoreResult, ErrorInfo};
 use crate::hash::HashAlgo;
 use crate::pool;
 use crate::seal::{SealSpecJs, Sealer};
-use crate::bytes::Bytes;
+use crate::bytes::{le_f64s, le_u32s, Bytes};
 use napi::bindgen_prelude::{Object, Uint8Array};
 use napi::{Env, Result};
 use napi_derive::napi;
@@ -45,14 +45,6 @@ pub struct DecodeBlobsJs {
     pub targets: Uint8Array,
 }
 
-fn f64s(bytes: &[u8]) -> impl Iterator<Item = f64> + '_ {
-    bytes.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
-}
-
-fn u32s(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    bytes.chunks_exact(4).map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize)
-}
-
 impl DecodeBlobsJs {
     fn unpack(&self) -> CoreResult<Vec<BlobSpec>> {
         let n = self.flags.len();
@@ -60,11 +52,11 @@ impl DecodeBlobsJs {
         if self.places.len() != 24 * n || self.id_ends.len() != 4 * n || self.target_counts.len() != 4 * n {
             return Err(bad());
         }
-        let places: Vec<f64> = f64s(&self.places).collect();
-        let targets: Vec<f64> = f64s(&self.targets).collect();
+        let places: Vec<f64> = le_f64s(&self.places).collect();
+        let targets: Vec<f64> = le_f64s(&self.targets).collect();
         let (mut id_at, mut target_at) = (0usize, 0usize);
         let mut blobs = Vec::with_capacity(n);
-        for (i, (id_end, count)) in u32s(&self.id_ends).zip(u32s(&self.target_counts)).enumerate() {
+        for (i, (id_end, count)) in le_u32s(&self.id_ends).zip(le_u32s(&self.target_counts)).enumerate() {
             let flags = self.flags[i];
             if id_end < id_at || id_end > self.ids.len() {
                 return Err(bad());

@@ -10,7 +10,7 @@ use crate::error::{Code, CoreErr, CoreResult, ErrorInfo};
 use crate::hash::HashAlgo;
 use crate::paths::{display, path_of};
 use napi::bindgen_prelude::Uint8Array;
-use crate::bytes::Bytes;
+use crate::bytes::{le_f64s, le_u32s, Bytes};
 use crate::pool;
 use crate::seal::{SealSpecJs, Sealer};
 use napi::bindgen_prelude::Object;
@@ -566,8 +566,8 @@ pub fn process_files<'env>(
         known: known.map(|k| k.ids.clone()).unwrap_or_default(),
         writer: writer.map(NativePackWriter::share),
     };
-    let ends: Vec<usize> = requests.ends.chunks_exact(4).map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize).collect();
-    let ranges: Vec<f64> = requests.ranges.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes"))).collect();
+    let ends: Vec<usize> = le_u32s(&requests.ends).collect();
+    let ranges: Vec<f64> = le_f64s(&requests.ranges).collect();
     if ranges.len() != 2 * ends.len() || ends.windows(2).any(|w| w[0] > w[1]) || ends.last().is_some_and(|&e| e > requests.paths.len()) {
         return Err(CoreErr::inval("processFiles: paths, ends and ranges do not describe the same files").into());
     }

@@ -3,7 +3,7 @@
 // tree bytes depend on it, and `forget` buckets use the wall clock in the recorded offset.
 // Everything is exact integer arithmetic; Date is used only to ask for the host's zone offset.
 
-import type { Utf8Sink } from './utf8-sink.ts';
+import { Utf8Sink } from './utf8-sink.ts';
 
 /** An instant (Unix seconds + nanoseconds) and the UTC offset used to display it. */
 export interface GoTime {
@@ -190,25 +190,15 @@ function pad(value: number, width: number): string {
  * error, as in Go's Time.MarshalJSON.
  */
 export function formatRfc3339Nano(t: GoTime): string {
-  const local = t.sec + t.offsetMinutes * 60;
-  const days = Math.floor(local / SECONDS_PER_DAY);
-  const secOfDay = local - days * SECONDS_PER_DAY;
-  let s = datePrefix(days) + TWO_DIGITS[Math.floor(secOfDay / 3600)] + ':' + TWO_DIGITS[Math.floor((secOfDay % 3600) / 60)] + ':' + TWO_DIGITS[secOfDay % 60];
-  if (t.nsec !== 0) {
-    const digits = String(t.nsec + 1_000_000_000); // "1" and nine digits
-    let end = digits.length;
-    while (digits.charCodeAt(end - 1) === 48) end--;
-    s += '.' + digits.slice(1, end);
-  }
-  if (t.offsetMinutes === 0) return s + 'Z';
-  const abs = Math.abs(t.offsetMinutes);
-  return s + (t.offsetMinutes < 0 ? '-' : '+') + TWO_DIGITS[Math.floor(abs / 60)] + ':' + TWO_DIGITS[abs % 60];
+  const sink = new Utf8Sink(40);
+  writeRfc3339Nano(sink, t);
+  return sink.bytes().toString('latin1');
 }
 
 /**
- * formatRfc3339Nano(t) written into `sink`, making no strings but the date (cached): trees write
- * three times per entry, and the ten-odd strings each formatted time left behind were ~12 MB of
- * garbage for a directory of 18k entries.
+ * Go's RFC3339Nano of `t` written into `sink`, making no strings but the date (cached): trees
+ * write three times per entry, and the ten-odd strings a time formatted as a string left behind
+ * were ~12 MB of garbage for a directory of 18k entries.
  */
 export function writeRfc3339Nano(sink: Utf8Sink, t: GoTime): void {
   const local = t.sec + t.offsetMinutes * 60;

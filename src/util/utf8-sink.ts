@@ -31,6 +31,14 @@ export class Utf8Sink {
     this.used += this.buffer.write(text, this.used, 'latin1');
   }
 
+  /** ASCII text between double quotes (a JSON string that needs no escaping). */
+  quoted(text: string): void {
+    this.reserve(text.length + 2);
+    this.buffer[this.used++] = 0x22;
+    this.used += this.buffer.write(text, this.used, 'latin1');
+    this.buffer[this.used++] = 0x22;
+  }
+
   byte(value: number): void {
     this.reserve(1);
     this.buffer[this.used++] = value;

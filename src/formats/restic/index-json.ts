@@ -56,9 +56,7 @@ export function encodeIndex(index: ResticIndex): Buffer {
   const out = new Utf8Sink(size);
   const id = (value: string, what: string): void => {
     if (!ID_PATTERN.test(value)) throw new RangeError(`${what}: not a lower-case 64-digit hex ID: ${JSON.stringify(value)}`);
-    out.byte(0x22);
-    out.ascii(value);
-    out.byte(0x22);
+    out.quoted(value);
   };
   const uint = (value: number, at: string, blob: number, field: string): void => {
     if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${at} blob ${blob} ${field}: not an unsigned integer: ${value}`);

@@ -125,12 +125,6 @@ function writeTime(sink: Utf8Sink, t: GoTime): void {
   sink.byte(0x22);
 }
 
-function writeId(sink: Utf8Sink, id: string): void {
-  sink.byte(0x22);
-  sink.ascii(id);
-  sink.byte(0x22);
-}
-
 /**
  * One node's JSON exactly as restic writes it, member by member in Go's field order with
  * omitempty by hand, straight into the sink: this runs for every directory entry, and composing
@@ -205,13 +199,13 @@ function writeNode(sink: Utf8Sink, node: ResticNode): void {
     sink.ascii(',"content":[');
     for (let i = 0; i < node.content.length; i++) {
       if (i > 0) sink.byte(0x2c);
-      writeId(sink, checkId(node.content[i]!, node, 'content'));
+      sink.quoted(checkId(node.content[i]!, node, 'content'));
     }
     sink.byte(0x5d);
   }
   if (node.subtree) {
     sink.ascii(',"subtree":');
-    writeId(sink, checkId(node.subtree, node, 'subtree'));
+    sink.quoted(checkId(node.subtree, node, 'subtree'));
   }
   if (node.error) {
     sink.ascii(',"error":');
