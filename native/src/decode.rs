@@ -10,6 +10,7 @@ use crate::bytes::{le_f64s, le_u32s, Bytes};
 use napi::bindgen_prelude::{Object, Uint8Array};
 use napi::{Env, Result};
 use napi_derive::napi;
+use crate::fs::{create_for_writing, finish_one, FinishRequestJs};
 use crate::paths::{bytes_of, display, to_path, JsPath};
 use std::borrow::Cow;
 use std::os::unix::fs::FileExt;
@@ -97,6 +98,9 @@ pub struct DecodeRequestJs {
     pub data: Option<Uint8Array>,
     pub file: Option<DecodeFileJs>,
     pub blobs: DecodeBlobsJs,
+    /// Files the job creates, writes (targets whose fd is `LOCAL_FILE_BASE + index`) and
+    /// finishes itself: one crossing for what took three (createFiles, decodeBlobs, finishFiles).
+    pub files: Option<Vec<FinishRequestJs>>,
     pub seal: SealSpecJs,
     pub codec: String,
     pub hash: String,
@@ -106,6 +110,55 @@ pub struct DecodeRequestJs {
 pub struct DecodeResultJs {
     pub plaintexts: Vec<Option<Bytes>>,
     pub errors: Vec<Option<ErrorInfo>>,
+    /// Per request file: how its creation and finishing went.
+    pub files: Vec<LocalFileResultJs>,
+}
+
+/// A file the job created: errno 0 and the problems of setting its metadata (empty when none)
+/// once all its blobs were written; closed without metadata when one of them failed (that
+/// blob's error says why). errno set: not created, nothing written.
+#[napi(object, object_from_js = false)]
+pub struct LocalFileResultJs {
+    pub errno: i32,
+    pub message: Option<String>,
+    pub problems: Vec<String>,
+}
+
+/// Target fds from this value on name the request's `files` (fd - LOCAL_FILE_BASE): far above
+/// any descriptor, and negative fds stay invalid.
+const LOCAL_FILE_BASE: f64 = (1u64 << 40) as f64;
+
+/// Creates the request's files and points the targets naming them at their descriptors
+/// (dropping targets of files that could not be created). Per blob, the files it writes.
+fn create_local_files(files: &[FinishRequestJs], blobs: &mut [BlobSpec], results: &mut Vec<LocalFileResultJs>) -> (Vec<i32>, Vec<Vec<usize>>) {
+    let mut fds = Vec::with_capacity(files.len());
+    for f in files {
+        let created = create_for_writing(bytes_of(&f.path));
+        fds.push(created.fd);
+        results.push(LocalFileResultJs { errno: created.errno, message: created.message, problems: Vec::new() });
+    }
+    let mut writes = Vec::with_capacity(blobs.len());
+    for blob in blobs.iter_mut() {
+        let mut mine = Vec::new();
+        if let Some(targets) = blob.targets.as_mut() {
+            targets.retain_mut(|(fd, _)| {
+                if *fd < LOCAL_FILE_BASE {
+                    return true;
+                }
+                let k = *fd - LOCAL_FILE_BASE;
+                if k.fract() != 0.0 || k >= fds.len() as f64 {
+                    *fd = f64::NAN; // refused as a bad target fd
+                    return true;
+                }
+                let k = k as usize;
+                mine.push(k);
+                *fd = fds[k] as f64;
+                fds[k] >= 0
+            });
+        }
+        writes.push(mine);
+    }
+    (fds, writes)
 }
 
 struct Decoder {
@@ -311,43 +364,63 @@ pub fn decode_blobs<'env>(env: &'env Env, request: DecodeRequestJs) -> Result<Ob
         codec: Codec::parse(&request.codec)?,
         hash: HashAlgo::parse(&request.hash)?,
     };
-    let blobs = request.blobs.unpack()?;
-    let DecodeRequestJs { data, file, .. } = request;
+    let mut blobs = request.blobs.unpack()?;
+    let DecodeRequestJs { data, file, files, .. } = request;
     if data.is_none() == file.is_none() {
         return Err(CoreErr::inval("decodeBlobs needs either data or file").into());
     }
+    let files = files.unwrap_or_default();
     pool::spawn(env, move || {
-        let mut result = DecodeResultJs { plaintexts: Vec::with_capacity(blobs.len()), errors: Vec::with_capacity(blobs.len()) };
-        let mut bytes = match (&data, &file) {
-            (Some(d), _) => BlobBytes::Data(d),
-            (None, Some(f)) => match RangeReader::open(f) {
-                Ok(r) => BlobBytes::File(r),
-                Err(e) => {
-                    for _ in &blobs {
-                        result.plaintexts.push(None);
-                        result.errors.push(Some(e.info()));
-                    }
-                    return Ok(result);
-                }
-            },
+        let mut result = DecodeResultJs { plaintexts: Vec::with_capacity(blobs.len()), errors: Vec::with_capacity(blobs.len()), files: Vec::with_capacity(files.len()) };
+        let (fds, writes) = create_local_files(&files, &mut blobs, &mut result.files);
+        let mut failed = vec![false; files.len()];
+        let bytes = match (&data, &file) {
+            (Some(d), _) => Ok(BlobBytes::Data(d)),
+            (None, Some(f)) => RangeReader::open(f).map(BlobBytes::File),
             (None, None) => unreachable!("checked above"),
         };
-        let mut scratch = Scratch::default();
-        for blob in &blobs {
-            let outcome = match bytes.sealed(blob) {
-                Ok(sealed) => decoder.sealed(sealed, blob, &mut scratch),
-                Err(e) if e.subject.is_some() => Err(e),
-                Err(e) => Err(e.with_subject(hex(&blob.id))),
-            };
-            match outcome {
-                Ok(p) => {
-                    result.plaintexts.push(p.map(Bytes::from));
-                    result.errors.push(None);
-                }
-                Err(e) => {
+        match bytes {
+            Err(e) => {
+                for _ in &blobs {
                     result.plaintexts.push(None);
                     result.errors.push(Some(e.info()));
                 }
+                failed.fill(true);
+            }
+            Ok(mut bytes) => {
+                let mut scratch = Scratch::default();
+                for (blob, writes) in blobs.iter().zip(&writes) {
+                    let outcome = match bytes.sealed(blob) {
+                        Ok(sealed) => decoder.sealed(sealed, blob, &mut scratch),
+                        Err(e) if e.subject.is_some() => Err(e),
+                        Err(e) => Err(e.with_subject(hex(&blob.id))),
+                    };
+                    match outcome {
+                        Ok(p) => {
+                            result.plaintexts.push(p.map(Bytes::from));
+                            result.errors.push(None);
+                        }
+                        Err(e) => {
+                            result.plaintexts.push(None);
+                            result.errors.push(Some(e.info()));
+                            for &k in writes {
+                                failed[k] = true;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for (k, request) in files.iter().enumerate() {
+            let fd = fds[k];
+            if fd < 0 {
+                continue;
+            }
+            if failed[k] {
+                // SAFETY: fd was opened by this job and is closed exactly once, here.
+                unsafe { libc::close(fd) };
+            } else {
+                result.files[k].problems = finish_one(request, fd);
             }
         }
         Ok(result)

@@ -483,22 +483,29 @@ fn check(rc: libc::c_int, what: &str, problems: &mut Vec<String>) {
     }
 }
 
-/// Applies one entry's metadata; the problems found, each as "cannot …: reason".
-fn finish_one(r: &FinishRequestJs) -> Vec<String> {
+/// Applies one entry's metadata through `fd` (then closed) when it is >= 0, else by path; the
+/// problems found, each as "cannot …: reason".
+pub(crate) fn finish_one(r: &FinishRequestJs, fd: i32) -> Vec<String> {
     let mut problems = Vec::new();
     let c = match to_cstring(bytes_of(&r.path)) {
         Ok(c) => c,
-        Err(e) => return vec![e.to_string()],
+        Err(e) => {
+            if fd >= 0 {
+                // SAFETY: the caller hands the descriptor over; it is closed exactly once, here.
+                unsafe { libc::close(fd) };
+            }
+            return vec![e.to_string()];
+        }
     };
-    let by_fd = r.fd >= 0;
+    let by_fd = fd >= 0;
     if let (Some(uid), Some(gid)) = (r.uid, r.gid) {
         // SAFETY: fchown/lchown only read their arguments; c is NUL-terminated.
-        let rc = unsafe { if by_fd { libc::fchown(r.fd, uid, gid) } else { libc::lchown(c.as_ptr(), uid, gid) } };
+        let rc = unsafe { if by_fd { libc::fchown(fd, uid, gid) } else { libc::lchown(c.as_ptr(), uid, gid) } };
         check(rc, "cannot set owner", &mut problems);
     }
     if let Some(mode) = r.mode {
         // SAFETY: as above. By path only for entries that are not symlinks (mode is absent for those).
-        let rc = unsafe { if by_fd { libc::fchmod(r.fd, mode as libc::mode_t) } else { libc::chmod(c.as_ptr(), mode as libc::mode_t) } };
+        let rc = unsafe { if by_fd { libc::fchmod(fd, mode as libc::mode_t) } else { libc::chmod(c.as_ptr(), mode as libc::mode_t) } };
         check(rc, "cannot set mode", &mut problems);
     }
     for x in &r.xattrs {
@@ -509,7 +516,7 @@ fn finish_one(r: &FinishRequestJs) -> Vec<String> {
         // SAFETY: name and c are NUL-terminated; value is readable for value.len() bytes.
         let rc = unsafe {
             if by_fd {
-                libc::fsetxattr(r.fd, name.as_ptr(), x.value.as_ptr().cast(), x.value.len(), 0)
+                libc::fsetxattr(fd, name.as_ptr(), x.value.as_ptr().cast(), x.value.len(), 0)
             } else {
                 libc::lsetxattr(c.as_ptr(), name.as_ptr(), x.value.as_ptr().cast(), x.value.len(), 0)
             }
@@ -522,7 +529,7 @@ fn finish_one(r: &FinishRequestJs) -> Vec<String> {
             // SAFETY: times points to two valid timespecs; c is NUL-terminated.
             let rc = unsafe {
                 if by_fd {
-                    libc::futimens(r.fd, times.as_ptr())
+                    libc::futimens(fd, times.as_ptr())
                 } else {
                     libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW)
                 }
@@ -533,7 +540,7 @@ fn finish_one(r: &FinishRequestJs) -> Vec<String> {
     }
     if by_fd {
         // SAFETY: the caller hands the descriptor over; it is closed exactly once, here.
-        let rc = unsafe { libc::close(r.fd) };
+        let rc = unsafe { libc::close(fd) };
         check(rc, "cannot close (the data may not all be written)", &mut problems);
     }
     problems
@@ -543,7 +550,7 @@ fn finish_one(r: &FinishRequestJs) -> Vec<String> {
 /// (closing the files given by descriptor): per entry, the problems found (empty when none).
 #[napi(js_name = "finishFiles", catch_unwind)]
 pub fn finish_files<'env>(env: &'env Env, requests: Vec<FinishRequestJs>) -> Result<Object<'env>> {
-    pool::spawn(env, move || Ok(requests.iter().map(finish_one).collect::<Vec<Vec<String>>>()))
+    pool::spawn(env, move || Ok(requests.iter().map(|r| finish_one(r, r.fd)).collect::<Vec<Vec<String>>>()))
 }
 
 #[napi(object, object_from_js = false)]
@@ -558,24 +565,22 @@ pub struct CreatedFileJs {
 /// until their metadata is set: one crossing for many files.
 #[napi(js_name = "createFiles", catch_unwind)]
 pub fn create_files<'env>(env: &'env Env, paths: Vec<JsPath>) -> Result<Object<'env>> {
-    pool::spawn(env, move || {
-        Ok(paths
-            .iter()
-            .map(|p| {
-                let c = match to_cstring(bytes_of(p)) {
-                    Ok(c) => c,
-                    Err(e) => return CreatedFileJs { fd: -1, errno: libc::EINVAL, message: Some(e.to_string()) },
-                };
-                // O_NONBLOCK: a FIFO in the way fails with ENXIO instead of blocking (no effect on files).
-                let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
-                // SAFETY: c is NUL-terminated; open only reads its arguments.
-                let fd = unsafe { libc::open(c.as_ptr(), flags, 0o600 as libc::c_uint) };
-                if fd >= 0 {
-                    return CreatedFileJs { fd, errno: 0, message: None };
-                }
-                let e = io::Error::last_os_error();
-                CreatedFileJs { fd: -1, errno: e.raw_os_error().unwrap_or(libc::EIO), message: Some(e.to_string()) }
-            })
-            .collect::<Vec<_>>())
-    })
+    pool::spawn(env, move || Ok(paths.iter().map(|p| create_for_writing(bytes_of(p))).collect::<Vec<_>>()))
+}
+
+/// Creates (or truncates) one file for writing, never through a symlink, mode 0600.
+pub(crate) fn create_for_writing(path: &[u8]) -> CreatedFileJs {
+    let c = match to_cstring(path) {
+        Ok(c) => c,
+        Err(e) => return CreatedFileJs { fd: -1, errno: libc::EINVAL, message: Some(e.to_string()) },
+    };
+    // O_NONBLOCK: a FIFO in the way fails with ENXIO instead of blocking (no effect on files).
+    let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
+    // SAFETY: c is NUL-terminated; open only reads its arguments.
+    let fd = unsafe { libc::open(c.as_ptr(), flags, 0o600 as libc::c_uint) };
+    if fd >= 0 {
+        return CreatedFileJs { fd, errno: 0, message: None };
+    }
+    let e = io::Error::last_os_error();
+    CreatedFileJs { fd: -1, errno: e.raw_os_error().unwrap_or(libc::EIO), message: Some(e.to_string()) }
 }

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
-import type { BlobTarget, Core, FinishRequest, HashAlgorithm, Xattr } from '../native/types.ts';
+import type { BlobTarget, Core, FinishRequest, HashAlgorithm, NewFileResult, NewFileTarget, Xattr } from '../native/types.ts';
 import type { FileProblem } from '../backup/types.ts';
 import { completed, wantsTotals, type ProgressSink } from '../observe/progress.ts';
 import type { EntryKind } from './archiver.ts';
@@ -55,12 +55,33 @@ export interface BlobRead {
   targets: BlobTarget[];
 }
 
+/** A BlobRead whose targets may also name files the read creates (`NewFileTarget`). */
+export interface NewFilesBlobRead {
+  id: Buffer;
+  place: BlobPlace;
+  targets: (BlobTarget | NewFileTarget)[];
+}
+
+export interface NewFilesRead {
+  /** One per blob, as readBlobs. */
+  errors: (string | null)[];
+  /** One per file. */
+  files: NewFileResult[];
+}
+
 export interface RestoreSource {
   /** Depth-first, a directory before its contents. */
   nodes(): AsyncIterable<RestoreNode>;
   locate(id: Buffer): BlobPlace | undefined;
   /** Reads, verifies and writes blobs of one pack (sorted by offset); one error (or null) per blob. */
   readBlobs(pack: string, blobs: BlobRead[]): Promise<(string | null)[]>;
+  /**
+   * As readBlobs, also creating `files` (as Core.createFiles), writing them through the targets
+   * that name them and finishing them (as Core.finishFiles) in the same call: one crossing for
+   * the files a batch holds whole. Undefined, with nothing done, when the source cannot for
+   * these blobs.
+   */
+  readBlobsIntoNewFiles?(pack: string, blobs: NewFilesBlobRead[], files: FinishRequest[]): Promise<NewFilesRead | undefined>;
   /** What nodes() will yield, counted without side effects (for the progress bar's ETA). */
   totals?(): Promise<RestoreTotals>;
 }
@@ -476,7 +497,99 @@ export class Restorer {
     });
   }
 
+  /**
+   * One batch: the files it holds whole are created, written and finished by the source in one
+   * call (the core's job); the others are opened first and finished when their last byte is in.
+   */
   private async readBatch(pack: string, batch: PlannedBlob[], files: Set<PlannedFile>): Promise<void> {
+    const whole = await this.wholeFiles(batch, files);
+    if (whole.length === 0 || !this.source.readBlobsIntoNewFiles) return this.readOpened(pack, batch, files);
+    const index = new Map<PlannedFile, number>();
+    whole.forEach((p, k) => index.set(p, k));
+    await this.openPlanned([...files].filter((p) => !index.has(p)));
+    const reads: NewFilesBlobRead[] = batch.map((b) => {
+      const targets: (BlobTarget | NewFileTarget)[] = [];
+      for (const u of b.uses) {
+        const k = index.get(u.file);
+        if (k !== undefined) targets.push({ file: k, position: u.position });
+        else if (u.file.fd >= 0) targets.push({ fd: u.file.fd, position: u.position });
+      }
+      return { id: b.id, place: b.place, targets };
+    });
+    let read: NewFilesRead | undefined;
+    let created: NewFileResult[] = [];
+    try {
+      read = await this.source.readBlobsIntoNewFiles(
+        pack,
+        reads,
+        whole.map((p) => this.finishRequest(p.node, -1)),
+      );
+      if (!read) return this.readOpened(pack, batch, files);
+      created = read.files;
+    } catch (err) {
+      read = { errors: reads.map(() => (err as Error).message), files: [] };
+    }
+    // Something in the way of a new file (a symlink, a directory): removed, and the file written
+    // the ordinary way.
+    const blocked = new Set<PlannedFile>();
+    whole.forEach((p, k) => {
+      const c = created[k];
+      if (!c || c.errno === 0) return;
+      if (REPLACEABLE.has(c.errno)) blocked.add(p);
+      else p.failed ??= `cannot create file: ${c.message ?? 'unknown error'}`;
+    });
+    const finished = this.account(pack, batch, read.errors, blocked);
+    const rest: PlannedFile[] = [];
+    for (const p of finished) {
+      const k = index.get(p);
+      const c = k === undefined ? undefined : created[k];
+      if (!c || p.failed) {
+        rest.push(p);
+        continue;
+      }
+      for (const message of c.problems) this.problem(p.node, message);
+      this.counters.files += 1;
+      if (this.options.recheck) this.written.push(p.node);
+    }
+    await this.finishFiles(rest);
+    if (blocked.size > 0) {
+      const again = batch.map((b) => ({ ...b, uses: b.uses.filter((u) => blocked.has(u.file)) })).filter((b) => b.uses.length > 0);
+      await this.readOpened(pack, again, blocked);
+    }
+  }
+
+  /** The files not opened yet whose every byte is in this batch, in a directory safe to write in. */
+  private async wholeFiles(batch: PlannedBlob[], files: Set<PlannedFile>): Promise<PlannedFile[]> {
+    if (this.options.verifyOnly || !this.source.readBlobsIntoNewFiles) return [];
+    const bytes = new Map<PlannedFile, number>();
+    for (const b of batch) for (const u of b.uses) bytes.set(u.file, (bytes.get(u.file) ?? 0) + u.length);
+    const whole: PlannedFile[] = [];
+    for (const p of files) {
+      if (p.fd >= 0 || p.opening || p.failed || bytes.get(p) !== p.remaining) continue;
+      if (await this.safeParent(p.node)) whole.push(p);
+      else p.failed = 'not restored (see the previous problem)';
+    }
+    return whole;
+  }
+
+  /** Blobs' outcomes onto the files using them (but `skip`): the files now complete. */
+  private account(pack: string, batch: PlannedBlob[], errors: (string | null)[], skip?: Set<PlannedFile>): PlannedFile[] {
+    const finished: PlannedFile[] = [];
+    batch.forEach((blob, i) => {
+      const error = errors[i];
+      for (const use of blob.uses) {
+        if (skip?.has(use.file)) continue;
+        if (error) use.file.failed ??= `pack ${pack.slice(0, 12)}…: ${error}`;
+        else this.counters.bytes += use.length;
+        use.file.remaining -= use.length;
+        if (use.file.remaining === 0) finished.push(use.file);
+      }
+    });
+    return finished;
+  }
+
+  /** A batch whose files are opened first (createFiles) and finished after (finishFiles). */
+  private async readOpened(pack: string, batch: PlannedBlob[], files: Set<PlannedFile>): Promise<void> {
     if (!this.options.verifyOnly) await this.openPlanned([...files]);
     const reads: BlobRead[] = batch.map((b) => ({
       id: b.id,
@@ -489,17 +602,7 @@ export class Restorer {
     } catch (err) {
       errors = reads.map(() => (err as Error).message);
     }
-    const finished: PlannedFile[] = [];
-    batch.forEach((blob, i) => {
-      const error = errors[i];
-      for (const use of blob.uses) {
-        if (error) use.file.failed ??= `pack ${pack.slice(0, 12)}…: ${error}`;
-        else this.counters.bytes += use.length;
-        use.file.remaining -= use.length;
-        if (use.file.remaining === 0) finished.push(use.file);
-      }
-    });
-    await this.finishFiles(finished);
+    await this.finishFiles(this.account(pack, batch, errors));
   }
 
   /** Creates the destinations not created yet (once each, however many packs need them). */

@@ -163,6 +163,12 @@ export interface BlobTarget {
   position: number;
 }
 
+/** …or to `DecodeRequest.files[file]`, which the call creates. */
+export interface NewFileTarget {
+  file: number;
+  position: number;
+}
+
 export interface DecodeBlobSpec {
   /** Offset of the blob inside `DecodeRequest.data`. */
   offset: number;
@@ -173,7 +179,7 @@ export interface DecodeBlobSpec {
   /** Expected id; the plaintext is hashed with `hash` and compared (EHASH on mismatch). */
   id: Uint8Array;
   /** When given, the plaintext is written to each target and not returned. */
-  targets?: BlobTarget[];
+  targets?: (BlobTarget | NewFileTarget)[];
 }
 
 export interface DecodeRequest {
@@ -186,6 +192,13 @@ export interface DecodeRequest {
   /** Codec of the compressed blobs: 'zstd' (restic) or 'zlib' (ghostsnap). */
   codec: 'zstd' | 'zlib';
   hash: HashAlgorithm;
+  /**
+   * Files the call creates (as createFiles), fills through `NewFileTarget`s and finishes (as
+   * finishFiles, `fd` ignored) once every blob writing them succeeded: one crossing instead of
+   * three for the files one pack range holds whole. A file a failed blob writes is closed
+   * without its metadata.
+   */
+  files?: FinishRequest[];
 }
 
 export interface DecodeResult {
@@ -193,6 +206,15 @@ export interface DecodeResult {
   plaintexts: (Buffer | null)[];
   /** One per blob: null when fine. A failure of one blob does not stop the others. */
   errors: (CoreErrorInfo | null)[];
+  /** One per `DecodeRequest.files`, when given. */
+  files?: NewFileResult[];
+}
+
+/** errno 0: created, and `problems` of finishing it (none when it was closed after a failed blob). */
+export interface NewFileResult {
+  errno: number;
+  message?: string;
+  problems: string[];
 }
 
 /** What lstat() says about an entry, with nanosecond times. */

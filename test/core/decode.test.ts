@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
@@ -232,6 +233,61 @@ describeEachCore('decodeBlobs', (core) => {
     const long = await core().decodeBlobs({ file: { ...file, length: offset + 10 * MiB }, blobs: [...blobs, { ...blobs[0]!, offset: offset + 600 }], seal, codec: 'zstd', hash: 'sha256' });
     expect(long.errors.slice(0, -1)).toEqual(plains.map(() => null));
     expect(long.errors.at(-1)).not.toBeNull();
+  });
+
+  it('new files: created, written and finished in the call; a failed blob leaves its file unfinished; creation failures reported', async () => {
+    const { data, blobs, plains, seal } = sampleRange();
+    const corrupt = Buffer.from(data);
+    corrupt[blobs[0]!.offset + 20] = (corrupt[blobs[0]!.offset + 20] as number) ^ 1;
+    const dir = join(tmp, `new-files-${Math.random().toString(36).slice(2)}`);
+    mkdirSync(dir);
+    const at = (n: string): Buffer => Buffer.from(join(dir, n));
+    writeFileSync(at('outside'), 'must stay');
+    symlinkSync(join(dir, 'outside'), at('link'));
+    const external = join(dir, 'external');
+    const fd = openSync(external, 'w+');
+    const times = { atimeSec: 1_500_000_000, atimeNsec: 0, mtimeSec: 1_600_000_000, mtimeNsec: 0 };
+    const openFds = (): number => readdirSync('/proc/self/fd').length;
+    const before = openFds();
+    let res;
+    try {
+      res = await core().decodeBlobs({
+        data: corrupt,
+        blobs: [
+          { ...blobs[0]!, targets: [{ file: 1, position: 0 }] },
+          { ...blobs[1]!, targets: [{ file: 0, position: 0 }, { file: 2, position: 0 }, { file: 3, position: 0 }] },
+          { ...blobs[2]!, targets: [{ file: 0, position: plains[1]!.length }, { fd, position: 0 }] },
+          { ...blobs[2]!, targets: [{ file: 9, position: 0 }] },
+        ],
+        seal,
+        codec: 'zstd',
+        hash: 'sha256',
+        files: [
+          { path: at('whole'), fd: -1, mode: 0o640, xattrs: [], ...times },
+          { path: at('damaged'), fd: -1, mode: 0o644, xattrs: [], ...times },
+          { path: at('missing/x'), fd: -1, mode: 0o644, xattrs: [], ...times },
+          { path: at('link'), fd: -1, mode: 0o644, xattrs: [], ...times },
+        ],
+      });
+    } finally {
+      closeSync(fd);
+    }
+    expect(res.errors.map((e) => e?.code ?? null)).toEqual(['EAUTH', null, null, 'EINVAL']);
+    expect(res.files?.map((f) => f.errno)).toEqual([0, 0, osConstants.errno.ENOENT, osConstants.errno.ELOOP]);
+    expect(res.files?.[2]?.message).toBeTruthy();
+    expect(res.files?.map((f) => f.problems)).toEqual([[], [], [], []]);
+    // Every descriptor the call opened is closed again.
+    expect(openFds()).toBe(before - 1);
+    expect(toHex(readFileSync(at('whole')))).toBe(toHex(Buffer.concat([plains[1]!, plains[2]!])));
+    const whole = statSync(at('whole'));
+    expect(whole.mode & 0o7777).toBe(0o640);
+    expect(whole.mtimeMs).toBe(1_600_000_000_000);
+    // The damaged blob's file: created, nothing written, no metadata.
+    const damaged = statSync(at('damaged'));
+    expect([damaged.size, damaged.mode & 0o7777]).toEqual([0, 0o600]);
+    expect(damaged.mtimeMs).not.toBe(1_600_000_000_000);
+    expect(readFileSync(join(dir, 'outside'), 'utf8')).toBe('must stay');
+    expect(toHex(readFileSync(external))).toBe(toHex(plains[2]!));
   });
 
   it('rejects a bad seal spec or codec with EINVAL', async () => {

@@ -1,4 +1,7 @@
 // How a restore plans its pack reads: each blob of a pack once, with every place it goes to.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { getCore } from '../../src/native/index.ts';
 import { Restorer, type BlobPlace, type BlobRead, type RestoreNode, type RestoreSource } from '../../src/engine/restorer.ts';
@@ -93,5 +96,58 @@ describe('restore totals', () => {
     expect(await run(noProgress)).toBe(0);
     expect(await run({ wantsTotals: false, update() {}, done() {} })).toBe(0);
     expect(await run(undefined)).toBe(0);
+  });
+});
+
+describe('files a batch holds whole', () => {
+  const content = (blob: Buffer): Buffer => Buffer.alloc(4, blob[0]);
+
+  /** Writes what each blob stands for; new files as the core would (created, written, finished). */
+  function writingSource(nodes: RestoreNode[], places: Map<string, BlobPlace>, calls: string[], newFiles: 'yes' | 'declines'): RestoreSource {
+    return {
+      ...source(nodes, places, []),
+      readBlobs: async (pack, blobs) => {
+        calls.push(`readBlobs ${pack} ${blobs.length}`);
+        for (const b of blobs) for (const t of b.targets) fs.writeSync(t.fd, content(b.id), 0, 4, t.position);
+        return blobs.map(() => null);
+      },
+      readBlobsIntoNewFiles: async (pack, blobs, files) => {
+        calls.push(`new ${pack} ${files.map((f) => path.basename(f.path.toString())).join(',')}`);
+        if (newFiles === 'declines') return undefined;
+        const fds = files.map((f) => fs.openSync(f.path, 'w'));
+        for (const b of blobs) for (const t of b.targets) fs.writeSync('file' in t ? (fds[t.file] as number) : t.fd, content(b.id), 0, 4, t.position);
+        fds.forEach((fd) => fs.closeSync(fd));
+        return { errors: blobs.map(() => null), files: files.map((f) => ({ errno: 0, problems: f.path.toString().endsWith('two') ? ['cannot set mode: test'] : [] })) };
+      },
+    };
+  }
+
+  it('are created, written and finished in the read; a file across two packs the ordinary way; a declined read falls back', async () => {
+    for (const mode of ['yes', 'declines'] as const) {
+      const root = fs.mkdtempSync(path.join(os.tmpdir(), 'bolt-whole-'));
+      const at = (name: string, chunks: { id: Buffer; length: number }[]): RestoreNode => ({ ...file(name, chunks), path: Buffer.from(path.join(root, name)) });
+      const places = new Map([
+        [id(0x01).toString('hex'), { pack: 'a', offset: 0, length: 36, rawLength: 4, compressed: false }],
+        [id(0x02).toString('hex'), { pack: 'a', offset: 100, length: 36, rawLength: 4, compressed: false }],
+        [id(0x03).toString('hex'), { pack: 'a', offset: 200, length: 36, rawLength: 4, compressed: false }],
+        [id(0x04).toString('hex'), { pack: 'b', offset: 0, length: 36, rawLength: 4, compressed: false }],
+      ]);
+      const nodes = [at('one', [{ id: id(0x01), length: 4 }]), at('two', [{ id: id(0x02), length: 4 }, { id: id(0x01), length: 4 }]), at('big', [{ id: id(0x03), length: 4 }, { id: id(0x04), length: 4 }])];
+      const calls: string[] = [];
+      const { counters, problems } = await new Restorer(await getCore(), writingSource(nodes, places, calls, mode), { verifyOnly: false, root }).run();
+      expect(counters.files).toBe(3);
+      expect(fs.readFileSync(path.join(root, 'one'))).toEqual(Buffer.alloc(4, 1));
+      expect(fs.readFileSync(path.join(root, 'two'))).toEqual(Buffer.concat([Buffer.alloc(4, 2), Buffer.alloc(4, 1)]));
+      expect(fs.readFileSync(path.join(root, 'big'))).toEqual(Buffer.concat([Buffer.alloc(4, 3), Buffer.alloc(4, 4)]));
+      if (mode === 'yes') {
+        // "big" has bytes in pack b too: opened first, its pack-a blob written through its descriptor.
+        expect(calls.sort()).toEqual(['new a one,two', 'readBlobs b 1']);
+        expect(problems).toEqual([{ path: '/two', error: 'cannot set mode: test' }]);
+      } else {
+        expect(calls.sort()).toEqual(['new a one,two', 'readBlobs a 3', 'readBlobs b 1']);
+        expect(problems).toEqual([]);
+      }
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   });
 });

@@ -2,8 +2,8 @@
 // first, with --include filtering and path checks) and its blobs, fetched pack range by pack
 // range and decoded straight into the target files.
 import path from 'node:path';
-import type { Core } from '../../native/types.ts';
-import type { BlobPlace, BlobRead, RestoreNode, RestoreSource, RestoreTotals } from '../../engine/restorer.ts';
+import type { Core, DecodeResult, FinishRequest } from '../../native/types.ts';
+import type { BlobPlace, BlobRead, NewFilesBlobRead, NewFilesRead, RestoreNode, RestoreSource, RestoreTotals } from '../../engine/restorer.ts';
 import type { FileProblem } from '../../backup/types.ts';
 import { globToRegexSource } from '../../engine/exclude.ts';
 import { releasedBytes } from '../../util/release-memory.ts';
@@ -179,49 +179,75 @@ export class ResticRestoreSource implements RestoreSource {
 
   async readBlobs(pack: string, blobs: BlobRead[]): Promise<(string | null)[]> {
     const errors: (string | null)[] = new Array(blobs.length).fill(null);
-    let start = 0;
-    while (start < blobs.length) {
-      const first = blobs[start] as BlobRead;
-      let end = start + 1;
-      let spanEnd = first.place.offset + first.place.length;
-      while (end < blobs.length) {
-        const next = blobs[end] as BlobRead;
-        if (next.place.offset - spanEnd > MERGE_GAP || next.place.offset + next.place.length - first.place.offset > MAX_SPAN) break;
-        spanEnd = Math.max(spanEnd, next.place.offset + next.place.length);
-        end += 1;
-      }
-      const span = blobs.slice(start, end);
+    for (const [start, end] of spans(blobs)) {
       try {
-        const key = objectKey('data', pack);
-        const range = { offset: first.place.offset, length: spanEnd - first.place.offset };
-        // A local pack is read by the core itself: no buffer of it passes through JavaScript.
-        const localFile = this.repo.storage.localFile?.(key);
-        const data = localFile === undefined ? await this.repo.storage.get(key, range) : undefined;
-        const result = await this.core.decodeBlobs({
-          ...(localFile === undefined ? { data } : { file: { path: localFile, ...range } }),
-          blobs: span.map((b) => ({
-            offset: b.place.offset - first.place.offset,
-            length: b.place.length,
-            rawLength: b.place.rawLength,
-            compressed: b.place.compressed,
-            id: b.id,
-            targets: b.targets,
-          })),
-          seal: this.repo.seal,
-          codec: 'zstd',
-          hash: 'sha256',
-        });
+        const result = await this.decodeSpan(pack, blobs.slice(start, end));
         result.errors.forEach((e, i) => {
           if (e) errors[start + i] = e.message;
         });
-        if (data) releasedBytes(data.length);
       } catch (err) {
         for (let i = start; i < end; i++) errors[i] = (err as Error).message;
       }
-      start = end;
     }
     return errors;
   }
+
+  /** One range request when the blobs lie close enough together; else undefined (nothing done). */
+  async readBlobsIntoNewFiles(pack: string, blobs: NewFilesBlobRead[], files: FinishRequest[]): Promise<NewFilesRead | undefined> {
+    if (spans(blobs).length !== 1) return undefined;
+    // A rejection (a malformed request, an unreachable pack) comes before anything is created.
+    const result = await this.decodeSpan(pack, blobs, files);
+    return { errors: result.errors.map((e) => e?.message ?? null), files: result.files ?? [] };
+  }
+
+  /** Blobs of one range of `pack`, decoded into their targets. */
+  private async decodeSpan(pack: string, span: NewFilesBlobRead[], files?: FinishRequest[]): Promise<DecodeResult> {
+    const first = span[0] as NewFilesBlobRead;
+    let spanEnd = 0;
+    for (const b of span) spanEnd = Math.max(spanEnd, b.place.offset + b.place.length);
+    const key = objectKey('data', pack);
+    const range = { offset: first.place.offset, length: spanEnd - first.place.offset };
+    // A local pack is read by the core itself: no buffer of it passes through JavaScript.
+    const localFile = this.repo.storage.localFile?.(key);
+    const data = localFile === undefined ? await this.repo.storage.get(key, range) : undefined;
+    const result = await this.core.decodeBlobs({
+      ...(localFile === undefined ? { data } : { file: { path: localFile, ...range } }),
+      blobs: span.map((b) => ({
+        offset: b.place.offset - first.place.offset,
+        length: b.place.length,
+        rawLength: b.place.rawLength,
+        compressed: b.place.compressed,
+        id: b.id,
+        targets: b.targets,
+      })),
+      seal: this.repo.seal,
+      codec: 'zstd',
+      hash: 'sha256',
+      ...(files ? { files } : {}),
+    });
+    if (data) releasedBytes(data.length);
+    return result;
+  }
+}
+
+/** [start, end) of each run of blobs (sorted by offset) fetched in one range request. */
+function spans(blobs: readonly { place: BlobPlace }[]): [number, number][] {
+  const out: [number, number][] = [];
+  let start = 0;
+  while (start < blobs.length) {
+    const first = blobs[start] as { place: BlobPlace };
+    let end = start + 1;
+    let spanEnd = first.place.offset + first.place.length;
+    while (end < blobs.length) {
+      const next = blobs[end] as { place: BlobPlace };
+      if (next.place.offset - spanEnd > MERGE_GAP || next.place.offset + next.place.length - first.place.offset > MAX_SPAN) break;
+      spanEnd = Math.max(spanEnd, next.place.offset + next.place.length);
+      end += 1;
+    }
+    out.push([start, end]);
+    start = end;
+  }
+  return out;
 }
 
 /** The destination root for a restore: the target directory, or "/" for the original paths. */

@@ -5,11 +5,13 @@ import { write } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { CoreError } from '../errors.ts';
-import type { BlobTarget, CoreErrorInfo, DecodeBlobSpec, DecodeRequest, DecodeResult } from '../types.ts';
+import { close } from 'node:fs';
+import type { BlobTarget, CoreErrorInfo, DecodeBlobSpec, DecodeRequest, DecodeResult, NewFileResult } from '../types.ts';
 import { constantTimeEqual, requireInteger } from './bytes.ts';
 import type { Compressors } from './compression.ts';
 import type { Hashers } from './hashing.ts';
 import { ioError } from './io-error.ts';
+import { createFiles, finishOne } from './restore-files.ts';
 import { makeSealer } from './seal.ts';
 
 export interface DecodeDeps {
@@ -41,7 +43,7 @@ function checkBlobSpec(spec: DecodeBlobSpec, dataLength: number): void {
   requireInteger(spec.rawLength, 'blob rawLength', 0, Number.MAX_SAFE_INTEGER);
   if (!(spec.id instanceof Uint8Array) || spec.id.byteLength !== 32) throw new CoreError('EINVAL', 'blob id must be 32 bytes');
   for (const t of spec.targets ?? []) {
-    requireInteger(t.fd, 'target fd', 0, 2 ** 31 - 1);
+    requireInteger('fd' in t ? t.fd : NaN, 'target fd', 0, 2 ** 31 - 1);
     requireInteger(t.position, 'target position', 0, Number.MAX_SAFE_INTEGER);
   }
 }
@@ -65,10 +67,64 @@ async function readRange(file: { path: string; offset: number; length: number })
   }
 }
 
+/**
+ * `request.files`: created, written through the targets naming them, finished when every blob
+ * writing them succeeded (else closed): the native core's single crossing, composed of the
+ * portable createFiles, decode and finishFiles.
+ */
+async function decodeIntoNewFiles(request: DecodeRequest & { files: NonNullable<DecodeRequest['files']> }, deps: DecodeDeps): Promise<DecodeResult> {
+  const created = await createFiles(request.files.map((f) => f.path));
+  const writes: number[][] = [];
+  const blobs = request.blobs.map((spec) => {
+    const mine: number[] = [];
+    writes.push(mine);
+    if (!spec.targets) return spec;
+    const targets: BlobTarget[] = [];
+    for (const t of spec.targets) {
+      if ('fd' in t) {
+        targets.push(t);
+        continue;
+      }
+      const fd = Number.isInteger(t.file) ? created[t.file]?.fd : undefined;
+      if (fd === undefined) targets.push({ fd: NaN, position: t.position });
+      else {
+        mine.push(t.file);
+        if (fd >= 0) targets.push({ fd, position: t.position });
+      }
+    }
+    return { ...spec, targets };
+  });
+  const { files, ...rest } = request;
+  let result: DecodeResult;
+  try {
+    result = await decodeBlobs({ ...rest, blobs }, deps);
+  } catch (err) {
+    for (const c of created) if (c.fd >= 0) close(c.fd, () => {});
+    throw err;
+  }
+  const failed = new Set<number>();
+  result.errors.forEach((e, i) => {
+    if (e) for (const k of writes[i] ?? []) failed.add(k);
+  });
+  const outcomes = await Promise.all(
+    files.map(async (f, k): Promise<NewFileResult> => {
+      const c = created[k] as (typeof created)[number];
+      if (c.fd < 0) return { errno: c.errno, ...(c.message ? { message: c.message } : {}), problems: [] };
+      if (failed.has(k)) {
+        await new Promise<void>((resolve) => close(c.fd, () => resolve()));
+        return { errno: 0, problems: [] };
+      }
+      return { errno: 0, problems: await finishOne({ ...f, fd: c.fd }) };
+    }),
+  );
+  return { ...result, files: outcomes };
+}
+
 export async function decodeBlobs(request: DecodeRequest, deps: DecodeDeps): Promise<DecodeResult> {
   if ((request?.data instanceof Uint8Array) === (request?.file !== undefined) || !Array.isArray(request.blobs)) {
     throw new CoreError('EINVAL', 'decodeBlobs needs either data (Uint8Array) or file, and blobs (array)');
   }
+  if (request.files) return decodeIntoNewFiles(request as DecodeRequest & { files: NonNullable<DecodeRequest['files']> }, deps);
   if (request.file) {
     const file = request.file;
     let data: Buffer;
@@ -103,7 +159,7 @@ export async function decodeBlobs(request: DecodeRequest, deps: DecodeDeps): Pro
       }
       if (!constantTimeEqual(hash(plain), spec.id)) throw new CoreError('EHASH', `blob plaintext does not hash to its id (${request.hash})`);
       if (spec.targets !== undefined) {
-        for (const t of spec.targets) await writeAll(t, plain);
+        for (const t of spec.targets) await writeAll(t as BlobTarget, plain);
         plaintexts.push(null);
       } else {
         plaintexts.push(plain);

@@ -43,7 +43,7 @@ async function attempt(what: string, problems: string[], step: () => Promise<unk
   }
 }
 
-async function finishOne(r: FinishRequest): Promise<string[]> {
+export async function finishOne(r: FinishRequest): Promise<string[]> {
   const problems: string[] = [];
   const byFd = r.fd >= 0;
   const { owner, mode } = r;
