@@ -58,7 +58,14 @@ beforeAll(() => {
   cli(['backup', 'create', '--include', src]);
 });
 
-async function restoreWith(target: string, windowFiles: number): Promise<{ files: number; problems: FileProblem[] }> {
+async function sourceFor(target: string, problems: FileProblem[]): Promise<ResticRestoreSource> {
+  const core = await getCore();
+  const repo = await ResticRepository.open(new LocalStorage({ root: repoDir, uploadBucket: undefined }), core, Buffer.from(PASSWORD));
+  const { snapshots } = await loadSnapshots(repo);
+  return new ResticRestoreSource(repo, core, await repo.index(), requireTree(findSnapshot(snapshots, 'latest')), target, new IncludeFilter([]), problems);
+}
+
+async function restoreWith(target: string, windowFiles: number, prime?: number): Promise<{ files: number; problems: FileProblem[] }> {
   const core = await getCore();
   const repo = await ResticRepository.open(new LocalStorage({ root: repoDir, uploadBucket: undefined }), core, Buffer.from(PASSWORD));
   const { snapshots } = await loadSnapshots(repo);
@@ -66,6 +73,7 @@ async function restoreWith(target: string, windowFiles: number): Promise<{ files
   const index = await repo.index();
   const problems: FileProblem[] = [];
   const source = new ResticRestoreSource(repo, core, index, requireTree(snapshot), target, new IncludeFilter([]), problems);
+  if (prime !== undefined) source.prime(prime);
   const result = await new Restorer(core, source, { verifyOnly: false, root: target, windowFiles }).run();
   return { files: result.counters.files, problems: [...problems, ...result.problems] };
 }
@@ -85,6 +93,27 @@ describe('restore windows', () => {
     expect(diffTrees(original, describeTree(path.join(many, src), { skipMtimeOfRoot: true }))).toEqual([]);
     const inode = (p: string) => fs.statSync(p).ino;
     expect(inode(path.join(many, src, 'dir-5', 'hardlink-to-0-3'))).toBe(inode(path.join(many, src, 'dir-0', 'file-3.bin')));
+  });
+
+  it('a walk started ahead (during the lock pause) hands out the same nodes, however far it got', async () => {
+    const list = async (prime?: number) => {
+      const source = await sourceFor('/restore-here', []);
+      if (prime !== undefined) {
+        source.prime(prime);
+        await new Promise((resolve) => setTimeout(resolve, 50)); // let it read ahead
+      }
+      const out: string[] = [];
+      for await (const n of source.nodes()) out.push(`${n.kind} ${n.path.toString()} ${n.size} ${(n.chunks ?? []).map((c) => c.place?.offset).join(',')}`);
+      return out;
+    };
+    const plain = await list();
+    expect(plain.length).toBeGreaterThan(900);
+    for (const prime of [0, 1, 7, 500, 1_000_000]) expect(await list(prime), `primed ${prime}`).toEqual(plain);
+    // Primed and restored in windows of three files: the same tree.
+    const primed = path.join(tmp, 'primed');
+    const r = await restoreWith(primed, 3, 50);
+    expect(r.problems).toEqual([]);
+    expect(diffTrees(describeTree(src, { skipMtimeOfRoot: true }), describeTree(path.join(primed, src), { skipMtimeOfRoot: true }))).toEqual([]);
   });
 
   it('a missing pack fails exactly the files (and hard-link names) whose data it holds', async () => {

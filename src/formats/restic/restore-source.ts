@@ -116,8 +116,47 @@ export class ResticRestoreSource implements RestoreSource {
     return totals;
   }
 
+  /** The walk started before the restore asked for it: the nodes read so far, and the rest of it. */
+  private primed: { nodes: RestoreNode[]; walk: AsyncIterator<RestoreNode>; stop: boolean; ended: Promise<boolean> } | undefined;
+
+  /**
+   * Starts the walk ahead of the restore (during the lock's re-check pause, ~0.1 s of trees read
+   * and decoded that the first window of files otherwise waited for), keeping up to `limit`
+   * nodes. It only reads trees; nodes() hands out what it kept, then goes on with the same walk.
+   */
+  prime(limit: number): void {
+    const walk = this.walkRoot()[Symbol.asyncIterator]();
+    const primed = { nodes: [] as RestoreNode[], walk, stop: false, ended: Promise.resolve(false) };
+    primed.ended = (async () => {
+      while (!primed.stop && primed.nodes.length < limit) {
+        const next = await walk.next();
+        if (next.done) return true;
+        primed.nodes.push(next.value);
+      }
+      return false;
+    })();
+    primed.ended.catch(() => {}); // surfaces in nodes()
+    this.primed = primed;
+  }
+
   async *nodes(): AsyncIterable<RestoreNode> {
-    yield* this.walk(this.rootTree, Buffer.from(this.target === '/' ? '' : this.target.replace(/\/+$/, '')), '', [], false);
+    const primed = this.primed;
+    this.primed = undefined;
+    if (!primed) {
+      yield* this.walkRoot();
+      return;
+    }
+    primed.stop = true;
+    const ended = await primed.ended;
+    const kept = primed.nodes;
+    primed.nodes = [];
+    yield* kept;
+    if (ended) return;
+    for (let next = await primed.walk.next(); !next.done; next = await primed.walk.next()) yield next.value;
+  }
+
+  private walkRoot(): AsyncGenerator<RestoreNode> {
+    return this.walk(this.rootTree, Buffer.from(this.target === '/' ? '' : this.target.replace(/\/+$/, '')), '', [], false);
   }
 
   /**
