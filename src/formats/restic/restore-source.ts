@@ -39,6 +39,11 @@ function validName(name: Buffer): boolean {
   return name.length > 0 && !name.includes(0x2f) && !name.includes(0) && !(name.length === 1 && name[0] === 0x2e) && !(name.length === 2 && name[0] === 0x2e && name[1] === 0x2e);
 }
 
+/** Subtrees of a directory read ahead of the walk (per level of the walk). */
+const SUBTREES_AHEAD = 8;
+/** Stands in for a subtree read handed to the walk (the reads array keeps no tree alive). */
+const DONE: Promise<ResticNode[]> = Promise.resolve([]);
+
 export class ResticRestoreSource implements RestoreSource {
   constructor(
     private readonly repo: ResticRepository,
@@ -163,15 +168,35 @@ export class ResticRestoreSource implements RestoreSource {
    * Depth-first walk. `pending` are ancestor directories not yet emitted: with an include
    * filter a directory is emitted only once something below it (or itself) is included.
    */
-  private async *walk(treeId: string, destDir: Buffer, originalDir: string, pending: RestoreNode[], included: boolean): AsyncGenerator<RestoreNode> {
+  private async *walk(treeId: string, destDir: Buffer, originalDir: string, pending: RestoreNode[], included: boolean, loading?: Promise<ResticNode[]>): AsyncGenerator<RestoreNode> {
     let nodes: ResticNode[];
     try {
-      nodes = decodeTree(await this.repo.loadBlob('tree', treeId, this.index));
+      nodes = await (loading ?? this.loadTree(treeId));
     } catch (err) {
       this.problems.push({ path: originalDir || '/', error: `cannot read tree ${treeId.slice(0, 12)}…: ${(err as Error).message}` });
       return;
     }
+    // The next few subtrees are read while this directory's entries are handed out: one at a
+    // time, each read waited for its round trip to the core (~4.3k trees in a restore of /usr).
+    const subtrees: string[] = [];
+    for (const node of nodes) if (node.type === 'dir' && node.subtree) subtrees.push(node.subtree);
+    const reads: Promise<ResticNode[]>[] = [];
+    const readAhead = (upTo: number): void => {
+      for (let i = reads.length; i < Math.min(upTo, subtrees.length); i++) {
+        const read = this.loadTree(subtrees[i] as string);
+        read.catch(() => {}); // surfaces where the subtree is walked
+        reads.push(read);
+      }
+    };
+    readAhead(SUBTREES_AHEAD);
+    let subtreeAt = 0;
     for (const node of nodes) {
+      let loadingSubtree: Promise<ResticNode[]> | undefined;
+      if (node.type === 'dir' && node.subtree) {
+        loadingSubtree = reads[subtreeAt];
+        reads[subtreeAt++] = DONE;
+        readAhead(subtreeAt + SUBTREES_AHEAD);
+      }
       const nameText = node.name.toString('utf8');
       const original = `${originalDir}/${nameText}`;
       if (!validName(node.name)) {
@@ -190,18 +215,22 @@ export class ResticRestoreSource implements RestoreSource {
           continue;
         }
         if (isIncluded) {
-          yield* pending.splice(0);
+          if (pending.length > 0) yield* pending.splice(0);
           yield restoreNode;
-          yield* this.walk(node.subtree, dest, original, [], true);
+          yield* this.walk(node.subtree, dest, original, [], true, loadingSubtree);
         } else {
-          yield* this.walk(node.subtree, dest, original, [...pending, restoreNode], false);
+          yield* this.walk(node.subtree, dest, original, [...pending, restoreNode], false, loadingSubtree);
         }
         continue;
       }
       if (!isIncluded) continue;
-      yield* pending.splice(0);
+      if (pending.length > 0) yield* pending.splice(0);
       yield restoreNode;
     }
+  }
+
+  private async loadTree(id: string): Promise<ResticNode[]> {
+    return decodeTree(await this.repo.loadBlob('tree', id, this.index));
   }
 
   locate(id: Buffer | string): BlobPlace | undefined {
