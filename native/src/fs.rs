@@ -584,3 +584,86 @@ pub(crate) fn create_for_writing(path: &[u8]) -> CreatedFileJs {
     let e = io::Error::last_os_error();
     CreatedFileJs { fd: -1, errno: e.raw_os_error().unwrap_or(libc::EIO), message: Some(e.to_string()) }
 }
+
+#[napi(object, object_from_js = false)]
+pub struct MadeEntryJs {
+    /// 0 when made; else the errno and its message.
+    pub errno: i32,
+    pub message: Option<String>,
+}
+
+/// The last parent directory opened by a createEntries job: consecutive entries of a restore
+/// mostly share it.
+struct OpenParent {
+    path: Vec<u8>,
+    fd: libc::c_int,
+}
+
+impl Drop for OpenParent {
+    fn drop(&mut self) {
+        // SAFETY: fd was opened by this struct and is closed once, here.
+        unsafe { libc::close(self.fd) };
+    }
+}
+
+fn made_err(e: io::Error) -> MadeEntryJs {
+    MadeEntryJs { errno: e.raw_os_error().unwrap_or(libc::EIO), message: Some(e.to_string()) }
+}
+
+/// Makes one directory (mode 0700) or, with `target`, one symlink inside its parent, the parent
+/// opened with O_NOFOLLOW | O_DIRECTORY: a symlink or a non-directory in its place fails the
+/// entry (ELOOP, ENOTDIR) instead of being followed out of the restore.
+fn make_entry(path: &[u8], target: Option<&[u8]>, parent: &mut Option<OpenParent>) -> MadeEntryJs {
+    let Some(slash) = path.iter().rposition(|&b| b == b'/') else {
+        return MadeEntryJs { errno: libc::EINVAL, message: Some(format!("{} is not an absolute path", display(path))) };
+    };
+    let (dir, name) = (if slash == 0 { &b"/"[..] } else { &path[..slash] }, &path[slash + 1..]);
+    let name = match to_cstring(name) {
+        Ok(c) => c,
+        Err(e) => return MadeEntryJs { errno: libc::EINVAL, message: Some(e.to_string()) },
+    };
+    if parent.as_ref().map_or(true, |p| p.path != dir) {
+        *parent = None;
+        let c = match to_cstring(dir) {
+            Ok(c) => c,
+            Err(e) => return MadeEntryJs { errno: libc::EINVAL, message: Some(e.to_string()) },
+        };
+        // SAFETY: c is NUL-terminated; open only reads its arguments.
+        let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return made_err(io::Error::last_os_error());
+        }
+        *parent = Some(OpenParent { path: dir.to_vec(), fd });
+    }
+    let dfd = parent.as_ref().map_or(-1, |p| p.fd);
+    let rc = match target {
+        // SAFETY: name is NUL-terminated; dfd is an open directory.
+        None => unsafe { libc::mkdirat(dfd, name.as_ptr(), 0o700) },
+        Some(t) => match to_cstring(t) {
+            // SAFETY: as above; t is NUL-terminated.
+            Ok(t) => unsafe { libc::symlinkat(t.as_ptr(), dfd, name.as_ptr()) },
+            Err(e) => return MadeEntryJs { errno: libc::EINVAL, message: Some(e.to_string()) },
+        },
+    };
+    if rc != 0 {
+        return made_err(io::Error::last_os_error());
+    }
+    MadeEntryJs { errno: 0, message: None }
+}
+
+/// Makes directories (mode 0700, or with `targets` symlinks) in order, one crossing for many:
+/// per path errno 0 or why not. Never through a symlink: each parent must be a real directory.
+#[napi(js_name = "makeEntries", catch_unwind)]
+pub fn make_entries<'env>(env: &'env Env, paths: Vec<JsPath>, targets: Option<Vec<Uint8Array>>) -> Result<Object<'env>> {
+    if targets.as_ref().is_some_and(|t| t.len() != paths.len()) {
+        return Err(CoreErr::inval("makeEntries: one link target per path").into());
+    }
+    pool::spawn(env, move || {
+        let mut parent = None;
+        Ok(paths
+            .iter()
+            .enumerate()
+            .map(|(i, p)| make_entry(bytes_of(p), targets.as_ref().map(|t| &t[i][..]), &mut parent))
+            .collect::<Vec<_>>())
+    })
+}

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
-import type { BlobTarget, Core, FinishRequest, HashAlgorithm, NewFileResult, NewFileTarget, Xattr } from '../native/types.ts';
+import type { BlobTarget, Core, FinishRequest, HashAlgorithm, MadeEntry, NewFileResult, NewFileTarget, Xattr } from '../native/types.ts';
 import type { FileProblem } from '../backup/types.ts';
 import { completed, wantsTotals, type ProgressSink } from '../observe/progress.ts';
 import type { EntryKind } from './archiver.ts';
@@ -278,7 +278,7 @@ export class Restorer {
     this.queuedDirs = [];
     this.queuedSymlinks = [];
     this.structure = this.structure.then(async () => {
-      for (const node of dirs) await this.restoreDir(node);
+      if (dirs.length) await this.restoreDirs(dirs);
       if (symlinks.length) await this.restoreSymlinks(symlinks);
     });
     // Its failure is seen when the restore awaits it; this only keeps it from counting as unhandled.
@@ -298,7 +298,14 @@ export class Restorer {
    */
   private async restoreSymlinks(batch: RestoreNode[]): Promise<void> {
     const made: RestoreNode[] = [];
-    await mapLimit(batch, FILE_CONCURRENCY, async (node) => {
+    // Made in one call to the core; what it could not make (something in the way, a parent
+    // that is not a plain directory) goes the careful way below.
+    const { done, left } = await this.makeEntries(batch, (paths) => this.core.makeSymlinks(paths, batch.map((n) => n.linkTarget ?? Buffer.alloc(0))));
+    for (const node of done) {
+      this.counters.special += 1;
+      made.push(node);
+    }
+    await mapLimit(left, FILE_CONCURRENCY, async (node) => {
       if (!(await this.safeParent(node))) return;
       const target = node.linkTarget ?? Buffer.alloc(0);
       try {
@@ -350,6 +357,39 @@ export class Restorer {
     }
   }
 
+  /**
+   * Directories in walk order, made in one call to the core; each one it could not make
+   * (something in the way, a parent that is not a plain directory) the careful way, in order.
+   * One awaited mkdir per directory kept the windows of files waiting ~0.5 s in a restore of /usr.
+   */
+  private async restoreDirs(nodes: RestoreNode[]): Promise<void> {
+    const careful = new Set((await this.makeEntries(nodes, (paths) => this.core.makeDirs(paths))).left);
+    for (const node of nodes) {
+      if (careful.has(node)) await this.restoreDir(node);
+      else this.dirMade(node);
+    }
+  }
+
+  /** Entries `make` made, and those it did not (each still to be made the careful way). */
+  private async makeEntries(nodes: RestoreNode[], make: (paths: Buffer[]) => Promise<MadeEntry[]>): Promise<{ done: RestoreNode[]; left: RestoreNode[] }> {
+    let made: MadeEntry[];
+    try {
+      made = await make(nodes.map((n) => n.path));
+    } catch {
+      made = [];
+    }
+    const done: RestoreNode[] = [];
+    const left: RestoreNode[] = [];
+    nodes.forEach((node, i) => (made[i]?.errno === 0 ? done : left).push(node));
+    return { done, left };
+  }
+
+  private dirMade(node: RestoreNode): void {
+    this.safeDirs.add(node.path.toString('latin1'));
+    this.dirs.push(node);
+    this.counters.dirs += 1;
+  }
+
   /** A directory: mkdir first (into a new target it succeeds); only what is in the way is looked at. */
   private async restoreDir(node: RestoreNode): Promise<void> {
     if (!(await this.safeParent(node))) return;
@@ -369,9 +409,7 @@ export class Restorer {
       this.problem(node, `cannot restore dir: ${(err as Error).message}`);
       return;
     }
-    this.safeDirs.add(node.path.toString('latin1'));
-    this.dirs.push(node);
-    this.counters.dirs += 1;
+    this.dirMade(node);
   }
 
   private async restoreOther(node: RestoreNode): Promise<void> {

@@ -26,6 +26,7 @@ import type {
   DecodeResult,
   EncodedBlob,
   FinishRequest,
+  MadeEntry,
   FileChunk,
   DirListing,
   EntryStat,
@@ -187,6 +188,7 @@ interface RawAddon {
   mknod(path: Path, mode: number, rdev: number): Promise<void>;
   createFiles(paths: Path[]): Promise<{ fd: number; errno: number; message?: string | null }[]>;
   finishFiles(requests: RawFinishRequest[]): Promise<string[][]>;
+  makeEntries(paths: Path[], targets: Uint8Array[] | null): Promise<{ errno: number; message?: string | null }[]>;
   NativeBlobSet: new () => RawBlobSet;
   decodeIndex(json: Uint8Array): Promise<RawPackedIndex | null>;
   NativeDirComparer: new (zoneFrom: number[], zoneOffsets: number[], zoneEnd: number, uids: number[], userNames: string[], gids: number[], groupNames: string[], known: RawBlobSet, seal: RawSealSpec | null) => RawDirComparer;
@@ -372,6 +374,10 @@ interface PackedDecodeBlobs {
   idEnds: Buffer;
   targetCounts: Buffer;
   targets: Buffer;
+}
+
+function madeEntries(raw: { errno: number; message?: string | null }[]): MadeEntry[] {
+  return raw.map((e) => (e.message ? { errno: e.errno, message: e.message } : { errno: e.errno }));
 }
 
 /** Target fds from this value on name the request's new files (native/src/decode.rs). */
@@ -697,5 +703,7 @@ export async function createNativeCore(): Promise<Core> {
     mknod: (path, mode, rdev) => later(() => raw.mknod(path, mode, rdev)),
     createFiles: (paths) => later(async () => (await raw.createFiles(paths)).map((f) => ({ fd: f.fd, errno: f.errno, ...(f.message ? { message: f.message } : {}) }))),
     finishFiles: (requests) => later(() => raw.finishFiles(requests.map((r) => rawFinishRequest(r, r.fd)))),
+    makeDirs: (paths) => later(async () => madeEntries(await raw.makeEntries(paths, null))),
+    makeSymlinks: (paths, targets) => later(async () => madeEntries(await raw.makeEntries(paths, targets))),
   };
 }

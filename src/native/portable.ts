@@ -14,7 +14,7 @@ import { chunkBuffer } from './portable/chunker.ts';
 import { Compressors } from './portable/compression.ts';
 import { decodeBlobs } from './portable/decode.ts';
 import { lstatEntry, readDirs, setTimes } from './portable/fs-meta.ts';
-import { createFiles, finishFiles } from './portable/restore-files.ts';
+import { createFiles, finishFiles, makeEntries } from './portable/restore-files.ts';
 import { createHashers } from './portable/hashing.ts';
 import { argon2id, scrypt } from './portable/kdf.ts';
 import { processFiles } from './portable/pipeline.ts';
@@ -74,6 +74,8 @@ export async function createPortableCore(): Promise<Core> {
     mknod: () => unsupported('mknod'),
     createFiles,
     finishFiles,
+    makeDirs: (paths) => makeEntries(paths),
+    makeSymlinks: (paths, targets) => makeEntries(paths, targets),
   };
   return core;
 }

@@ -441,6 +441,20 @@ export interface Core {
    * the problems found ("cannot set mode: …"), empty when none; never rejects for one entry.
    */
   finishFiles(requests: FinishRequest[]): Promise<string[][]>;
+  /**
+   * Makes directories (mode 0700) in order, one crossing for many, each inside its parent opened
+   * without following a symlink (a symlink or a file in the parent's place fails the entry with
+   * ELOOP or ENOTDIR): per path errno 0, or the errno and its message.
+   */
+  makeDirs(paths: Buffer[]): Promise<MadeEntry[]>;
+  /** The same for symlinks: `targets[i]` at `paths[i]`. */
+  makeSymlinks(paths: Buffer[], targets: Buffer[]): Promise<MadeEntry[]>;
+}
+
+export interface MadeEntry {
+  /** 0 when made. */
+  errno: number;
+  message?: string;
 }
 
 export interface CreatedFile {

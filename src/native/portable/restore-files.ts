@@ -2,8 +2,9 @@
 // batch calls, one libuv request per step instead of one crossing per batch.
 import fs, { constants, promises as fsp } from 'node:fs';
 import os from 'node:os';
+import { CoreError } from '../errors.ts';
 import { promisify } from 'node:util';
-import type { CreatedFile, FinishRequest } from '../types.ts';
+import type { CreatedFile, FinishRequest, MadeEntry } from '../types.ts';
 
 // O_NONBLOCK: a FIFO in the way fails with ENXIO instead of blocking (no effect on files).
 const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
@@ -60,4 +61,29 @@ export async function finishOne(r: FinishRequest): Promise<string[]> {
 
 export function finishFiles(requests: FinishRequest[]): Promise<string[][]> {
   return Promise.all(requests.map(finishOne));
+}
+
+/**
+ * makeDirs/makeSymlinks: the parent checked with lstat (a real directory, never a symlink), then
+ * the entry made; the native core opens the parent with O_NOFOLLOW instead.
+ */
+export async function makeEntries(paths: Buffer[], targets?: Buffer[]): Promise<MadeEntry[]> {
+  if (targets && targets.length !== paths.length) throw new CoreError('EINVAL', 'makeEntries: one link target per path');
+  const made: MadeEntry[] = [];
+  for (const [i, path] of paths.entries()) {
+    try {
+      const slash = path.lastIndexOf(0x2f);
+      if (slash < 0) throw Object.assign(new Error(`${path.toString()} is not an absolute path`), { code: 'EINVAL' });
+      const parent = await fsp.lstat(slash === 0 ? '/' : path.subarray(0, slash));
+      if (parent.isSymbolicLink()) throw Object.assign(new Error(`parent of ${path.toString()} is a symlink`), { code: 'ELOOP' });
+      if (!parent.isDirectory()) throw Object.assign(new Error(`parent of ${path.toString()} is not a directory`), { code: 'ENOTDIR' });
+      const target = targets?.[i];
+      if (target) await fsp.symlink(target, path);
+      else await fsp.mkdir(path, { mode: 0o700 });
+      made.push({ errno: 0 });
+    } catch (err) {
+      made.push({ errno: errnoOf(err), message: reason(err) });
+    }
+  }
+  return made;
 }
