@@ -170,7 +170,9 @@ struct Decoder {
 /// A local file's range is read in pieces of this size (or one blob, when larger) into a buffer
 /// the job reuses: reading a whole 16 MiB pack range at once held that much per job, and with
 /// four jobs and the allocator keeping freed blocks, ~100 MB more resident during a restore.
-const READ_PIECE: usize = 4 << 20;
+/// 1 MiB pieces restored /usr ~0.1 s faster than 4 MiB ones (each job zero-fills and faults in
+/// less; 512 KiB was no different).
+const READ_PIECE: usize = 1 << 20;
 
 /// The range of a local file that blob offsets refer to, read piece by piece. A file that ends
 /// early fails the blobs past its end only (as with a short download); a read error fails the

@@ -612,7 +612,7 @@ fn made_err(e: io::Error) -> MadeEntryJs {
 
 /// Makes one directory (mode 0700) or, with `target`, one symlink inside its parent, the parent
 /// opened with O_NOFOLLOW | O_DIRECTORY: a symlink or a non-directory in its place fails the
-/// entry (ELOOP, ENOTDIR) instead of being followed out of the restore.
+/// entry (ENOTDIR) instead of being followed out of the restore.
 fn make_entry(path: &[u8], target: Option<&[u8]>, parent: &mut Option<OpenParent>) -> MadeEntryJs {
     let Some(slash) = path.iter().rposition(|&b| b == b'/') else {
         return MadeEntryJs { errno: libc::EINVAL, message: Some(format!("{} is not an absolute path", display(path))) };

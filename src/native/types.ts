@@ -444,7 +444,7 @@ export interface Core {
   /**
    * Makes directories (mode 0700) in order, one crossing for many, each inside its parent opened
    * without following a symlink (a symlink or a file in the parent's place fails the entry with
-   * ELOOP or ENOTDIR): per path errno 0, or the errno and its message.
+   * ENOTDIR): per path errno 0, or the errno and its message.
    */
   makeDirs(paths: Buffer[]): Promise<MadeEntry[]>;
   /** The same for symlinks: `targets[i]` at `paths[i]`. */

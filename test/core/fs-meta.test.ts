@@ -170,6 +170,30 @@ describeEachCore('filesystem metadata', (core, name) => {
     expect(Math.round(statSync(at('target')).mtimeMs)).not.toBe(1_600_000_000_123);
   });
 
+  it('makeDirs and makeSymlinks make entries in order, never inside a symlink or a file', async () => {
+    const work = join(root, `make-${name}`);
+    mkdirSync(work);
+    const at = (n: string | Buffer): Buffer => Buffer.concat([Buffer.from(`${work}/`), Buffer.from(n)]);
+    const outside = join(root, `outside-${name}`);
+    mkdirSync(outside);
+    symlinkSync(outside, at('link'));
+    writeFileSync(at('file'), 'x');
+    mkdirSync(at('exists'));
+    const rawName = Buffer.from([0x64, 0xff]);
+    const dirs = await core().makeDirs([at('a'), at('a/b'), at(Buffer.concat([Buffer.from('a/b/'), rawName])), at('link/in'), at('file/in'), at('exists'), at('gone/in'), at('a/c')]);
+    expect(dirs.map((d) => d.errno)).toEqual([0, 0, 0, osConstants.errno.ENOTDIR, osConstants.errno.ENOTDIR, osConstants.errno.EEXIST, osConstants.errno.ENOENT, 0]);
+    expect(dirs[3]?.message).toBeTruthy();
+    expect(statSync(at(Buffer.concat([Buffer.from('a/b/'), rawName]))).isDirectory()).toBe(true);
+    expect(statSync(at('a/b')).mode & 0o7777).toBe(0o700);
+    const links = await core().makeSymlinks([at('a/l1'), at('a/b/l2'), at('link/l3'), at('a/l1')], [Buffer.from('../file'), rawName, Buffer.from('x'), Buffer.from('y')]);
+    expect(links.map((l) => l.errno)).toEqual([0, 0, osConstants.errno.ENOTDIR, osConstants.errno.EEXIST]);
+    expect(readFileSync(at('a/l1'), 'utf8')).toBe('x');
+    expect(Buffer.from(execFileSync('readlink', ['-n', '--', at('a/b/l2').toString('latin1')], { encoding: 'buffer' }))).toEqual(rawName);
+    // Nothing was made through the symlink.
+    expect(execFileSync('ls', ['-A', outside]).toString()).toBe('');
+    await expect(core().makeSymlinks([at('a/l4')], [])).rejects.toMatchObject({ code: 'EINVAL' });
+  });
+
   if (name === 'portable') {
     it('xattrs and mknod are EUNSUPPORTED', async () => {
       await expect(core().getXattrs(join(dir, 'b.txt'))).rejects.toMatchObject({ code: 'EUNSUPPORTED' });

@@ -75,7 +75,7 @@ export async function makeEntries(paths: Buffer[], targets?: Buffer[]): Promise<
       const slash = path.lastIndexOf(0x2f);
       if (slash < 0) throw Object.assign(new Error(`${path.toString()} is not an absolute path`), { code: 'EINVAL' });
       const parent = await fsp.lstat(slash === 0 ? '/' : path.subarray(0, slash));
-      if (parent.isSymbolicLink()) throw Object.assign(new Error(`parent of ${path.toString()} is a symlink`), { code: 'ELOOP' });
+      // ENOTDIR for a symlink too, as open(O_DIRECTORY | O_NOFOLLOW) answers the native core.
       if (!parent.isDirectory()) throw Object.assign(new Error(`parent of ${path.toString()} is not a directory`), { code: 'ENOTDIR' });
       const target = targets?.[i];
       if (target) await fsp.symlink(target, path);
