@@ -95,7 +95,7 @@ export class ResticRestoreSource implements RestoreSource {
     const visit = async (treeId: string, originalDir: string, included: boolean): Promise<void> => {
       let nodes: ResticNode[];
       try {
-        nodes = decodeTree(await this.repo.loadBlob('tree', treeId, this.index));
+        nodes = await this.loadTree(treeId);
       } catch {
         return; // the restore itself reports it
       }
