@@ -610,45 +610,39 @@ fn made_err(e: io::Error) -> MadeEntryJs {
     MadeEntryJs { errno: e.raw_os_error().unwrap_or(libc::EIO), message: Some(e.to_string()) }
 }
 
+fn invalid(e: impl std::fmt::Display) -> MadeEntryJs {
+    MadeEntryJs { errno: libc::EINVAL, message: Some(e.to_string()) }
+}
+
 /// Makes one directory (mode 0700) or, with `target`, one symlink inside its parent, the parent
 /// opened with O_NOFOLLOW | O_DIRECTORY: a symlink or a non-directory in its place fails the
 /// entry (ENOTDIR) instead of being followed out of the restore.
-fn make_entry(path: &[u8], target: Option<&[u8]>, parent: &mut Option<OpenParent>) -> MadeEntryJs {
-    let Some(slash) = path.iter().rposition(|&b| b == b'/') else {
-        return MadeEntryJs { errno: libc::EINVAL, message: Some(format!("{} is not an absolute path", display(path))) };
-    };
-    let (dir, name) = (if slash == 0 { &b"/"[..] } else { &path[..slash] }, &path[slash + 1..]);
-    let name = match to_cstring(name) {
-        Ok(c) => c,
-        Err(e) => return MadeEntryJs { errno: libc::EINVAL, message: Some(e.to_string()) },
-    };
+fn make_entry(path: &[u8], target: Option<&[u8]>, parent: &mut Option<OpenParent>) -> std::result::Result<(), MadeEntryJs> {
+    let slash = path.iter().rposition(|&b| b == b'/').ok_or_else(|| invalid(format!("{} is not an absolute path", display(path))))?;
+    let (dir, name) = (if slash == 0 { &b"/"[..] } else { &path[..slash] }, to_cstring(&path[slash + 1..]).map_err(invalid)?);
+    let target = target.map(to_cstring).transpose().map_err(invalid)?;
     if parent.as_ref().map_or(true, |p| p.path != dir) {
         *parent = None;
-        let c = match to_cstring(dir) {
-            Ok(c) => c,
-            Err(e) => return MadeEntryJs { errno: libc::EINVAL, message: Some(e.to_string()) },
-        };
+        let c = to_cstring(dir).map_err(invalid)?;
         // SAFETY: c is NUL-terminated; open only reads its arguments.
         let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
         if fd < 0 {
-            return made_err(io::Error::last_os_error());
+            return Err(made_err(io::Error::last_os_error()));
         }
         *parent = Some(OpenParent { path: dir.to_vec(), fd });
     }
     let dfd = parent.as_ref().map_or(-1, |p| p.fd);
-    let rc = match target {
-        // SAFETY: name is NUL-terminated; dfd is an open directory.
-        None => unsafe { libc::mkdirat(dfd, name.as_ptr(), 0o700) },
-        Some(t) => match to_cstring(t) {
-            // SAFETY: as above; t is NUL-terminated.
-            Ok(t) => unsafe { libc::symlinkat(t.as_ptr(), dfd, name.as_ptr()) },
-            Err(e) => return MadeEntryJs { errno: libc::EINVAL, message: Some(e.to_string()) },
-        },
+    // SAFETY: name and target are NUL-terminated; dfd is an open directory.
+    let rc = unsafe {
+        match &target {
+            None => libc::mkdirat(dfd, name.as_ptr(), 0o700),
+            Some(t) => libc::symlinkat(t.as_ptr(), dfd, name.as_ptr()),
+        }
     };
     if rc != 0 {
-        return made_err(io::Error::last_os_error());
+        return Err(made_err(io::Error::last_os_error()));
     }
-    MadeEntryJs { errno: 0, message: None }
+    Ok(())
 }
 
 /// Makes directories (mode 0700, or with `targets` symlinks) in order, one crossing for many:
@@ -663,7 +657,7 @@ pub fn make_entries<'env>(env: &'env Env, paths: Vec<JsPath>, targets: Option<Ve
         Ok(paths
             .iter()
             .enumerate()
-            .map(|(i, p)| make_entry(bytes_of(p), targets.as_ref().map(|t| &t[i][..]), &mut parent))
+            .map(|(i, p)| make_entry(bytes_of(p), targets.as_ref().map(|t| &t[i][..]), &mut parent).err().unwrap_or(MadeEntryJs { errno: 0, message: None }))
             .collect::<Vec<_>>())
     })
 }

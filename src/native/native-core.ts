@@ -376,8 +376,9 @@ interface PackedDecodeBlobs {
   targets: Buffer;
 }
 
-function madeEntries(raw: { errno: number; message?: string | null }[]): MadeEntry[] {
-  return raw.map((e) => (e.message ? { errno: e.errno, message: e.message } : { errno: e.errno }));
+/** An errno and its message as the addon returns them (message null when errno is 0). */
+function errnoResult(e: { errno: number; message?: string | null }): MadeEntry {
+  return e.message ? { errno: e.errno, message: e.message } : { errno: e.errno };
 }
 
 /** Target fds from this value on name the request's new files (native/src/decode.rs). */
@@ -646,7 +647,7 @@ export async function createNativeCore(): Promise<Core> {
         return {
           plaintexts: result.plaintexts.map((p) => p ?? null),
           errors: result.errors.map((e) => (e == null ? null : toInfo(e))),
-          ...(request.files ? { files: result.files.map((f) => ({ errno: f.errno, ...(f.message ? { message: f.message } : {}), problems: f.problems })) } : {}),
+          ...(request.files ? { files: result.files.map((f) => ({ ...errnoResult(f), problems: f.problems })) } : {}),
         };
       }),
 
@@ -701,9 +702,9 @@ export async function createNativeCore(): Promise<Core> {
     setTimes: (path, atimeSec, atimeNsec, mtimeSec, mtimeNsec) =>
       later(() => raw.setTimes(path, atimeSec, atimeNsec, mtimeSec, mtimeNsec)),
     mknod: (path, mode, rdev) => later(() => raw.mknod(path, mode, rdev)),
-    createFiles: (paths) => later(async () => (await raw.createFiles(paths)).map((f) => ({ fd: f.fd, errno: f.errno, ...(f.message ? { message: f.message } : {}) }))),
+    createFiles: (paths) => later(async () => (await raw.createFiles(paths)).map((f) => ({ fd: f.fd, ...errnoResult(f) }))),
     finishFiles: (requests) => later(() => raw.finishFiles(requests.map((r) => rawFinishRequest(r, r.fd)))),
-    makeDirs: (paths) => later(async () => madeEntries(await raw.makeEntries(paths, null))),
-    makeSymlinks: (paths, targets) => later(async () => madeEntries(await raw.makeEntries(paths, targets))),
+    makeDirs: (paths) => later(async () => (await raw.makeEntries(paths, null)).map(errnoResult)),
+    makeSymlinks: (paths, targets) => later(async () => (await raw.makeEntries(paths, targets)).map(errnoResult)),
   };
 }

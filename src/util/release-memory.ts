@@ -92,9 +92,13 @@ export function handledEntries(n = 1): void {
   const pacing = running[running.length - 1];
   if (!pacing) return;
   pacing.entries += n;
-  if (pacing.entries < ENTRIES_PER_COLLECTION) return;
-  pacing.entries = 0;
+  if (pacing.entries >= ENTRIES_PER_COLLECTION) collectFull(pacing);
+}
+
+/** A full collection now; the next one is counted (in time and in entries) from here. */
+function collectFull(pacing: Pacing): void {
   pacing.lastFull = Date.now();
+  pacing.entries = 0;
   pacing.collector.full();
 }
 
@@ -109,12 +113,8 @@ export async function withPacedCollection<T>(work: () => Promise<T>, collector?:
   running.push(state);
   const tick = c.young ? Math.min(YOUNG_INTERVAL_MS, interval) : interval;
   const timer = setInterval(() => {
-    const now = Date.now();
-    if (!c.young || now - state.lastFull >= interval) {
-      state.lastFull = now;
-      state.entries = 0;
-      c.full();
-    } else c.young();
+    if (!c.young || Date.now() - state.lastFull >= interval) collectFull(state);
+    else c.young();
   }, tick);
   timer.unref?.();
   try {

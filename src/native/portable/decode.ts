@@ -1,11 +1,10 @@
 // decodeBlobs: open → decompress → hash-check each blob of one pack range, then return the
 // plaintext or pwrite it to the given file descriptors. A failing blob does not stop the others.
 import { Buffer } from 'node:buffer';
-import { write } from 'node:fs';
+import { close, write } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { CoreError } from '../errors.ts';
-import { close } from 'node:fs';
 import type { BlobTarget, CoreErrorInfo, DecodeBlobSpec, DecodeRequest, DecodeResult, NewFileResult } from '../types.ts';
 import { constantTimeEqual, requireInteger } from './bytes.ts';
 import type { Compressors } from './compression.ts';
