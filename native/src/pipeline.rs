@@ -20,7 +20,7 @@ use std::fs::File;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Mutex};
+use std::sync::{mpsc, Mutex, OnceLock};
 
 /// Bytes read ahead beyond one maximal chunk. Compaction moves the undecided tail (about half an
 /// average chunk) per refill. A long file holds two such buffers; 2 MiB instead of 8 lowered the
@@ -475,11 +475,16 @@ impl Pipeline {
     }
 }
 
-/// Threads that encode one long file's chunks together (BOLT_CORE_THREADS caps it too).
+/// Threads that encode one long file's chunks together (BOLT_CORE_THREADS caps it too). Worked
+/// out once: available_parallelism reads the cgroup files under /proc and /sys on every call
+/// (6% of a first backup's CPU when it was asked per file).
 fn encode_threads() -> usize {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let cap = std::env::var("BOLT_CORE_THREADS").ok().and_then(|v| v.parse::<usize>().ok()).filter(|&n| n > 0).unwrap_or(cores);
-    cores.min(cap).clamp(1, 8)
+    static THREADS: OnceLock<usize> = OnceLock::new();
+    *THREADS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let cap = std::env::var("BOLT_CORE_THREADS").ok().and_then(|v| v.parse::<usize>().ok()).filter(|&n| n > 0).unwrap_or(cores);
+        cores.min(cap).clamp(1, 8)
+    })
 }
 
 /// Encoder threads running beside the calls' own threads, across all calls: with several files
@@ -491,6 +496,9 @@ struct ExtraEncoders(usize);
 
 impl ExtraEncoders {
     fn claim(wanted: usize) -> Self {
+        if wanted == 0 {
+            return ExtraEncoders(0);
+        }
         let limit = encode_threads().saturating_sub(1);
         let mut got = 0;
         let _ = EXTRA_ENCODERS.fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
