@@ -63,10 +63,12 @@ export async function createResticBackup(repo: ResticRepository, core: Core, set
   const exclude = new ExcludeMatcher(options.exclude ?? { patterns: [], paths: [] });
 
   // What the walk starts from: the index, the parent snapshot's root tree and the set of known
-  // blobs, then the walk itself, built and comparing the targets with the parent (it only reads)
-  // while the lock is being confirmed (restic pauses 200 ms there). Everything is read again
-  // on a retry; nothing is written before the lock is held.
-  const prepare = async () => {
+  // blobs; then the walk itself starts, comparing with the parent, reading, chunking and packing,
+  // while the lock is being confirmed (restic pauses 200 ms there; a first backup used to wait
+  // it out idle). Nothing reaches the repository before the lock is held: finished packs wait in
+  // the spool (Packer.holdStoresUntil) and index files follow stored packs. An attempt whose
+  // lock is not granted is stopped and its spooled packs deleted; a retry starts over.
+  const prepare = async (signal: AbortSignal | undefined, granted: Promise<void>) => {
     const index = await repo.index({ reload: true });
     indexLoaded?.();
     const { snapshots } = await loadSnapshots(repo);
@@ -80,14 +82,15 @@ export async function createResticBackup(repo: ResticRepository, core: Core, set
     if (index.count('data')) known.addMany(index.ids('data'));
     collectNow();
     const packer = await Packer.open(repo, index, settings.packSize, settings.uploads);
+    packer.holdStoresUntil(granted);
     try {
-      return { parent, packer, ...walkOf(index, previous, known, packer) };
+      return { parent, packer, ...walkOf(index, previous, known, packer, signal) };
     } catch (err) {
       await packer.abandon();
       throw err;
     }
   };
-  const walkOf = (index: MasterIndex, previous: ParentDir | undefined, known: BlobSet, packer: Packer) => {
+  const walkOf = (index: MasterIndex, previous: ParentDir | undefined, known: BlobSet, packer: Packer, signal: AbortSignal | undefined) => {
     const writer = packer.pipelineWriter;
     const pipeline = new ContentPipeline(
       core,
@@ -108,7 +111,7 @@ export async function createResticBackup(repo: ResticRepository, core: Core, set
       ...(options.readRoot ? { readRoots: options.readRoot } : {}),
       exclude,
       previous,
-      ...(options.signal ? { signal: options.signal } : {}),
+      ...(signal ? { signal } : {}),
       scan: wantsTotals(options.progress),
       onProgress: (c, current, totals) =>
         options.progress?.update({
@@ -122,29 +125,48 @@ export async function createResticBackup(repo: ResticRepository, core: Core, set
     archiver.compareTargetsAhead();
     return { format, archiver };
   };
-  type Prepared = Awaited<ReturnType<typeof prepare>>;
-  let prepared: Promise<Prepared> | undefined;
-  let used: Promise<Prepared> | undefined;
-  const abandon = (p: Promise<Prepared> | undefined) =>
-    void p
-      ?.then((w) => {
-        w.archiver.stopComparing();
-        return w.packer.abandon();
-      })
-      .catch(() => {});
+  /** One try at the lock: the walk runs from the pause on; grant() lets its packs be stored. */
+  const attempt = () => {
+    const stop = new AbortController();
+    let grant = () => {};
+    let refuse: (reason: Error) => void = () => {};
+    const gate = new Promise<void>((resolve, reject) => {
+      grant = resolve;
+      refuse = reject;
+    });
+    const work = prepare(options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal, gate).then((prepared) => {
+      const running = prepared.archiver.run();
+      running.catch(() => {}); // surfaces once the lock is held
+      return { ...prepared, running };
+    });
+    work.catch(() => {}); // likewise
+    const abandon = async () => {
+      const reason = new BackupError('OperationFailed', 'the repository lock was not granted');
+      stop.abort(reason);
+      refuse(reason);
+      const started = await work.catch(() => undefined);
+      if (!started) return;
+      started.archiver.stopComparing();
+      await started.running.catch(() => {});
+      await started.packer.abandon();
+    };
+    return { work, grant, abandon };
+  };
+  let current: ReturnType<typeof attempt> | undefined;
+  let used: ReturnType<typeof attempt> | undefined;
   const warmUp = () => {
-    abandon(prepared); // a retry reads everything again
-    prepared = prepare();
-    prepared.catch(() => {}); // surfaces below, once the lock is held
+    void current?.abandon(); // a retry reads everything again
+    current = attempt();
   };
 
   try {
     return await withLock(repo, { exclusive: false, warmUp }, async (lock) => {
-      used = prepared ?? prepare();
-      const { parent, packer, format, archiver } = await used;
+      used = current ?? attempt();
+      used.grant();
+      const { parent, packer, format, running } = await used.work;
       let result;
       try {
-        result = await archiver.run();
+        result = await running;
         await packer.flush();
       } catch (err) {
         // Packs already stored stay as unreferenced packs (check accepts them; prune removes them).
@@ -200,7 +222,7 @@ export async function createResticBackup(repo: ResticRepository, core: Core, set
       };
     });
   } finally {
-    // The walk prepared for a lock that was never held (locked out, or the last retry's).
-    if (prepared !== used) abandon(prepared);
+    // The walk of a lock that was never held (locked out, or the last retry's).
+    if (current !== used) await current?.abandon();
   }
 }

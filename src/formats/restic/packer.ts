@@ -69,6 +69,9 @@ export class Packer implements BlobSink {
    */
   private native: { writers: Record<BlobType, PackWriter>; ownDir: string | undefined } | undefined;
 
+  /** Finished packs wait for this before they are stored (and so indexed): see holdStoresUntil(). */
+  private held: Promise<void> = Promise.resolve();
+
   constructor(
     private readonly repo: ResticRepository,
     private readonly index: MasterIndex,
@@ -98,6 +101,16 @@ export class Packer implements BlobSink {
       packer.native = { writers: { data: writer('data'), tree: writer('tree') }, ownDir };
     }
     return packer;
+  }
+
+  /**
+   * Packs finished before `gate` resolves stay in the spool until it does; if it rejects they are
+   * deleted there and the backup fails. A backup starts reading and packing during its lock's
+   * re-check pause, before it knows it holds the lock: nothing may reach the repository then.
+   */
+  holdStoresUntil(gate: Promise<void>): void {
+    gate.catch(() => {}); // surfaces through the stores waiting for it
+    this.held = gate;
   }
 
   /** The writer the file pipeline appends new data blobs to (PipelineParams.packWriter). */
@@ -134,6 +147,7 @@ export class Packer implements BlobSink {
     await this.uploader.run(
       async () => {
         try {
+          await this.held;
           if (storage.adoptFile) await storage.adoptFile(pack.path, key);
           else await storage.put(key, { file: pack.path, size: pack.size });
         } finally {
@@ -236,7 +250,7 @@ export class Packer implements BlobSink {
     this.stats.dataAddedPacked += spool.size;
     const key = objectKey('data', packId);
     await this.uploader.run(
-      () => spool.publish(key).catch(async (err: unknown) => {
+      () => this.held.then(() => spool.publish(key)).catch(async (err: unknown) => {
         await spool.discard();
         throw err;
       }),
