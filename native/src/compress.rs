@@ -104,6 +104,19 @@ fn zstd_err(e: std::io::Error) -> CoreErr {
 }
 
 pub fn zstd_compress(data: &[u8], level: i32) -> CoreResult<Vec<u8>> {
+    with_zstd_cctx(level, |cctx| cctx.compress(data))
+}
+
+/// Replaces the contents of `out` with the frame, in its capacity (grown when short): only the
+/// frame's pages of a fresh buffer are touched.
+pub fn zstd_compress_into(data: &[u8], level: i32, out: &mut Vec<u8>) -> CoreResult<()> {
+    out.clear();
+    out.reserve(zstd::zstd_safe::compress_bound(data.len()));
+    with_zstd_cctx(level, |cctx| cctx.compress_to_buffer(data, out)).map(|_| ())
+}
+
+/// Runs `f` with this thread's compression context set up for `level`.
+fn with_zstd_cctx<T>(level: i32, f: impl FnOnce(&mut zstd::bulk::Compressor<'static>) -> std::io::Result<T>) -> CoreResult<T> {
     ZSTD_CCTX.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {
@@ -121,7 +134,7 @@ pub fn zstd_compress(data: &[u8], level: i32) -> CoreResult<Vec<u8>> {
                 }
             });
         setup.map_err(|e| CoreErr::inval(format!("zstd: {e}")))?;
-        cctx.compress(data).map_err(|e| CoreErr::inval(format!("zstd: {e}")))
+        f(cctx).map_err(|e| CoreErr::inval(format!("zstd: {e}")))
     })
 }
 

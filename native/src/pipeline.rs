@@ -5,7 +5,7 @@
 use crate::blobset::{NativeBlobSet, SharedIds};
 use crate::packwriter::NativePackWriter;
 use crate::chunker::{Chunker, ChunkerSpecJs};
-use crate::compress::{CompressionSpecJs, Compressor};
+use crate::compress::{zstd_compress_into, CompressionSpecJs, Compressor};
 use crate::error::{Code, CoreErr, CoreResult, ErrorInfo};
 use crate::hash::HashAlgo;
 use crate::paths::{display, path_of};
@@ -168,6 +168,61 @@ fn take_buffer(cap: usize) -> Vec<u8> {
     }
 }
 
+/// One sealed blob in a pooled buffer: its first `len` bytes.
+struct Encoded {
+    compressed: bool,
+    data: Vec<u8>,
+    len: usize,
+}
+
+/// Buffers chunks are compressed and sealed into, kept for reuse: a fresh one per chunk (most
+/// are 0.5-8 MiB) was a page fault per 4 KiB written, ~4% of a first backup's CPU.
+struct BufferPool {
+    kept: Mutex<Vec<Vec<u8>>>,
+    /// Buffers kept at most.
+    most: usize,
+}
+
+/// Buffers whose capacity grew beyond this for an unusually large chunk are not kept.
+const POOLED_BUFFER_MAX: usize = 4 << 20;
+
+impl BufferPool {
+    const fn new(most: usize) -> Self {
+        BufferPool { kept: Mutex::new(Vec::new()), most }
+    }
+
+    fn take(&self) -> Vec<u8> {
+        self.kept.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default()
+    }
+
+    /// A buffer of at least `len` bytes; its length only grows (zeroing once what it adds), and
+    /// the caller overwrites what it uses.
+    fn take_len(&self, len: usize) -> Vec<u8> {
+        let mut buf = self.take();
+        if buf.len() < len {
+            buf.resize(len, 0);
+        }
+        buf
+    }
+
+    fn give_back(&self, buf: Vec<u8>) {
+        if buf.capacity() > POOLED_BUFFER_MAX {
+            return;
+        }
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() < self.most {
+            kept.push(buf);
+        }
+    }
+}
+
+/// Compressed chunks, held only while each is sealed (written in their capacity: only what the
+/// frame fills is touched). Most of the gain: first backup -0.3 CPU-s with 4 kept, +4 MB peak.
+static PAYLOAD_BUFFERS: BufferPool = BufferPool::new(4);
+/// Sealed blobs, held from encoding until stored in chunk order. Few kept: keeping 8 saved
+/// little more time and raised the first backup's peak by ~10 MB.
+static SEALED_BUFFERS: BufferPool = BufferPool::new(2);
+
 /// What a kept buffer stays faulted in for: enough for most files without a page fault, while
 /// a buffer a long file filled does not hold its 16 MiB for the rest of the run.
 const SPARE_RESIDENT: usize = 1 << 20;
@@ -288,17 +343,39 @@ impl Cutter<'_> {
 }
 
 impl Pipeline {
-    pub fn encode(&self, chunk: &[u8]) -> CoreResult<(bool, Vec<u8>)> {
-        let (compressed, payload) = match self.compressor.compress(chunk)? {
-            Some(c) => (true, c),
-            None => (false, Vec::new()),
+    /// Compresses (unless that does not pay) and seals one chunk into a buffer from the pool.
+    fn encode(&self, chunk: &[u8]) -> CoreResult<Encoded> {
+        let payload = match self.compressor {
+            Compressor::Zstd { level, only_if_smaller } => {
+                let mut buf = PAYLOAD_BUFFERS.take();
+                let compressed = zstd_compress_into(chunk, level, &mut buf);
+                let len = buf.len();
+                if compressed.is_err() || (only_if_smaller && len >= chunk.len()) {
+                    PAYLOAD_BUFFERS.give_back(buf);
+                    compressed?;
+                    None
+                } else {
+                    Some((buf, len))
+                }
+            }
+            ref other => other.compress(chunk)?.map(|v| {
+                let len = v.len();
+                (v, len)
+            }),
         };
-        let plain: &[u8] = if compressed { &payload } else { chunk };
-        let data = match &self.sealer {
-            Sealer::None if compressed => payload,
-            sealer => sealer.seal(plain, None)?,
+        let plain = match &payload {
+            Some((buf, len)) => &buf[..*len],
+            None => chunk,
         };
-        Ok((compressed, data))
+        let len = self.sealer.sealed_len(plain.len());
+        let mut data = SEALED_BUFFERS.take_len(len);
+        let sealed = self.sealer.seal_into(plain, None, &mut data[..len]);
+        let compressed = payload.is_some();
+        if let Some((buf, _)) = payload {
+            PAYLOAD_BUFFERS.give_back(buf);
+        }
+        sealed?;
+        Ok(Encoded { compressed, data, len })
     }
 
     /// Records one chunk in the segment; true when its id is new to `known` (then it must be stored).
@@ -310,12 +387,17 @@ impl Pipeline {
         (index, fresh)
     }
 
-    fn store(&self, id: [u8; 32], index: u32, raw_len: usize, (compressed, data): (bool, Vec<u8>), seg: &mut Segment) -> CoreResult<()> {
+    fn store(&self, id: [u8; 32], index: u32, raw_len: usize, encoded: Encoded, seg: &mut Segment) -> CoreResult<()> {
+        let Encoded { compressed, data, len } = encoded;
         if let Some(writer) = &self.writer {
-            writer.append(id, &data, if compressed { raw_len as u32 } else { 0 })?;
-            seg.blobs.push(EncodedBlob { chunk_index: index, compressed, data: Vec::new(), stored_length: Some(data.len() as u32) });
+            let appended = writer.append(id, &data[..len], if compressed { raw_len as u32 } else { 0 });
+            SEALED_BUFFERS.give_back(data);
+            appended?;
+            seg.blobs.push(EncodedBlob { chunk_index: index, compressed, data: Vec::new(), stored_length: Some(len as u32) });
         } else {
-            seg.blobs.push(EncodedBlob { chunk_index: index, compressed, data, stored_length: None });
+            let exact = data[..len].to_vec();
+            SEALED_BUFFERS.give_back(data);
+            seg.blobs.push(EncodedBlob { chunk_index: index, compressed, data: exact, stored_length: None });
         }
         Ok(())
     }
