@@ -16,6 +16,11 @@ export type EntryKind = 'file' | 'dir' | 'symlink' | 'dev' | 'chardev' | 'fifo' 
 const S_IFMT = 0o170000;
 /** scanEntryNow: the entry needs a read (xattrs, symlink target) before it is complete. */
 const NEEDS_READ = Symbol('needs read');
+/**
+ * Young collections during a backup every 100 ms instead of 25: ~195 of them (~2 ms each) were
+ * 0.4 s of a first backup's JavaScript thread; first backup -0.14 s, same peak.
+ */
+const BACKUP_YOUNG_INTERVAL_MS = 100;
 const kindOfMode: Record<number, EntryKind> = {
   0o100000: 'file',
   0o040000: 'dir',
@@ -292,10 +297,14 @@ export class Archiver<R> {
     }
     try {
       const tree = buildTargetTree(this.options.targets);
-      const root = await withPacedCollection(async () => {
-        const walked = await this.visitTargetNode(Buffer.from('/'), tree, this.options.previous, undefined);
-        return walked.result;
-      });
+      const root = await withPacedCollection(
+        async () => {
+          const walked = await this.visitTargetNode(Buffer.from('/'), tree, this.options.previous, undefined);
+          return walked.result;
+        },
+        undefined,
+        BACKUP_YOUNG_INTERVAL_MS,
+      );
       return { root, counters: this.counters, problems: this.problems, skipped: this.skipped };
     } finally {
       scanStop.abort();

@@ -51,6 +51,22 @@ describe('withPacedCollection', () => {
     expect(calls.length).toBe(after);
   });
 
+  test('a longer young interval passed by the caller gives fewer young collections in the same time', async () => {
+    process.env.BOLT_GC_INTERVAL_MS = '10000';
+    const count = async (youngIntervalMs?: number) => {
+      let young = 0;
+      const collector = { full: () => undefined, young: () => void young++ };
+      await withPacedCollection(() => sleep(420), collector, youngIntervalMs);
+      return young;
+    };
+    const byDefault = await count();
+    const slower = await count(100);
+    expect(byDefault).toBeGreaterThanOrEqual(8);
+    expect(slower).toBeGreaterThanOrEqual(2);
+    expect(slower).toBeLessThanOrEqual(5);
+    expect(byDefault).toBeGreaterThan(2 * slower);
+  });
+
   test('entries handled bring a full collection every 2048 however little time passed, and reset the interval', async () => {
     const calls: string[] = [];
     process.env.BOLT_GC_INTERVAL_MS = '10000';
