@@ -14,7 +14,7 @@ use crate::blobset::{parse_hex_id, NativeBlobSet, SharedIds};
 use crate::bytes::Bytes;
 use crate::compress::{decompress, Codec};
 use crate::error::{Code, CoreErr, CoreResult, ErrorInfo};
-use crate::fs::{scan_dir, ListedEntry, ReadDirsOptionsJs};
+use crate::fs::{pack_listing, scan_dir, DirExtraJs, ListedEntry, ReadDirsOptionsJs};
 use crate::hash::HashAlgo;
 use crate::paths::{bytes_of, display, to_path, JsPath};
 use crate::pool;
@@ -24,15 +24,18 @@ use napi::bindgen_prelude::{Object, Uint8Array};
 use napi::{Env, Result};
 use napi_derive::napi;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// The tree with each node's JSON text kept: a changed directory's matching entries are written
+/// into its new tree as the previous tree had them.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TreeDoc<'a> {
     #[serde(borrow)]
-    nodes: Option<Vec<NodeDoc<'a>>>,
+    nodes: Option<Vec<&'a RawValue>>,
 }
 
 #[derive(Deserialize)]
@@ -75,6 +78,12 @@ struct NodeDoc<'a> {
     subtree: Option<&'a str>,
     error: Option<Cow<'a, str>>,
 }
+
+/// A changed directory of at least this many entries comes back with its listing and previous
+/// tree, for the walk to build it from them: below that, listing it again and decoding its
+/// previous tree costs little, and comparisons run ahead of the walk, so whatever comes back is
+/// held until the walk gets there.
+const CHANGED_PAYLOAD_MIN_ENTRIES: usize = 256;
 
 /// Per listed entry, in `DirComparisonJs::status`.
 const SAME: u8 = 0;
@@ -166,6 +175,14 @@ pub struct DirComparisonJs {
     pub entries: u32,
     pub files: u32,
     pub bytes: f64,
+    /// Only when not `same`, for the walk to build the directory from what was compared:
+    /// the listing as readDirs packs it (`names` are its names), the previous tree's plaintext
+    /// and, per listed entry, where its previous node's JSON starts and ends in it (two u32
+    /// little-endian; both 0 without one).
+    pub stats: Option<Bytes>,
+    pub extras: Option<Vec<DirExtraJs>>,
+    pub tree: Option<Bytes>,
+    pub spans: Option<Bytes>,
 }
 
 #[napi]
@@ -248,6 +265,10 @@ fn failed(error: CoreErr) -> DirComparisonJs {
         entries: 0,
         files: 0,
         bytes: 0.0,
+        stats: None,
+        extras: None,
+        tree: None,
+        spans: None,
     }
 }
 
@@ -256,10 +277,21 @@ fn compare_dir(context: &Context, path: &[u8], tree: &[u8]) -> DirComparisonJs {
         Ok(d) => d,
         Err(e) => return failed(CoreErr::inval(format!("previous tree not compared: {e}"))),
     };
-    let nodes = doc.nodes.unwrap_or_default();
-    let mut by_name: HashMap<&[u8], &NodeDoc> = HashMap::with_capacity(nodes.len());
+    let raw_nodes = doc.nodes.unwrap_or_default();
+    let mut nodes: Vec<(NodeDoc, (u32, u32))> = Vec::with_capacity(raw_nodes.len());
+    for raw in &raw_nodes {
+        let text = raw.get();
+        let node: NodeDoc = match serde_json::from_str(text) {
+            Ok(n) => n,
+            Err(e) => return failed(CoreErr::inval(format!("previous tree not compared: {e}"))),
+        };
+        // RawValue borrows from `tree`: its offset there is where the node's text starts.
+        let start = text.as_ptr() as usize - tree.as_ptr() as usize;
+        nodes.push((node, (start as u32, (start + text.len()) as u32)));
+    }
+    let mut by_name: HashMap<&[u8], &(NodeDoc, (u32, u32))> = HashMap::with_capacity(nodes.len());
     for n in &nodes {
-        if by_name.insert(n.name.as_bytes(), n).is_some() {
+        if by_name.insert(n.0.name.as_bytes(), n).is_some() {
             return failed(CoreErr::inval("previous tree names an entry twice"));
         }
     }
@@ -279,16 +311,25 @@ fn compare_dir(context: &Context, path: &[u8], tree: &[u8]) -> DirComparisonJs {
         entries: 0,
         files: 0,
         bytes: 0.0,
+        stats: None,
+        extras: None,
+        tree: None,
+        spans: None,
     };
+    let mut spans: Vec<u8> = Vec::with_capacity(listed.len() * 8);
     let mut matched = 0usize;
     for entry in &listed {
         out.names.0.extend_from_slice(&entry.name);
         out.ends.0.extend_from_slice(&(out.names.0.len() as u32).to_le_bytes());
-        let status = match by_name.get(entry.name.as_slice()) {
+        let previous = by_name.get(entry.name.as_slice());
+        let (start, end) = previous.map_or((0, 0), |p| p.1);
+        spans.extend_from_slice(&start.to_le_bytes());
+        spans.extend_from_slice(&end.to_le_bytes());
+        let status = match previous {
             // An entry that cannot be lstat'ed is reported by the walk, excluded or not.
             None if entry.error.is_some() => DIFFERS,
             None => NOT_IN_PREVIOUS,
-            Some(node) => {
+            Some((node, _)) => {
                 matched += 1;
                 match compare_entry(context, &known, entry, node) {
                     Verdict::Differs => DIFFERS,
@@ -317,6 +358,14 @@ fn compare_dir(context: &Context, path: &[u8], tree: &[u8]) -> DirComparisonJs {
     out.missing = (nodes.len() - matched) as u32;
     if out.missing > 0 {
         out.same = false;
+    }
+    drop(known);
+    if !out.same && listed.len() >= CHANGED_PAYLOAD_MIN_ENTRIES && tree.len() <= u32::MAX as usize {
+        let packed = pack_listing(listed);
+        out.stats = Some(packed.stats.into());
+        out.extras = Some(packed.extras);
+        out.tree = Some(tree.to_vec().into());
+        out.spans = Some(spans.into());
     }
     out
 }

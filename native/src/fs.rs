@@ -70,10 +70,10 @@ pub struct DirListingJs {
 }
 
 #[derive(Default)]
-struct PackedListing {
-    names: Vec<u8>,
-    stats: Vec<u8>,
-    extras: Vec<DirExtraJs>,
+pub(crate) struct PackedListing {
+    pub names: Vec<u8>,
+    pub stats: Vec<u8>,
+    pub extras: Vec<DirExtraJs>,
 }
 
 impl PackedListing {
@@ -282,7 +282,11 @@ pub(crate) fn scan_dir(path: &[u8], options: ReadDirsOptionsJs) -> CoreResult<Ve
 }
 
 fn list_dir(path: &[u8], options: ReadDirsOptionsJs) -> CoreResult<PackedListing> {
-    let entries = scan_dir(path, options)?;
+    Ok(pack_listing(scan_dir(path, options)?))
+}
+
+/// Entries as readDirs hands them to JavaScript.
+pub(crate) fn pack_listing(entries: Vec<ListedEntry>) -> PackedListing {
     let mut out = PackedListing {
         names: Vec::with_capacity(entries.iter().map(|e| e.name.len()).sum()),
         stats: Vec::with_capacity(entries.len() * STAT_FIELDS * 8),
@@ -304,7 +308,7 @@ fn list_dir(path: &[u8], options: ReadDirsOptionsJs) -> CoreResult<PackedListing
             out.extras.push(extra);
         }
     }
-    Ok(out)
+    out
 }
 
 /// readlinkat with a growing buffer: the target's raw bytes.

@@ -127,6 +127,18 @@ export interface UnchangedDir<R> {
    * previous backup recorded; undefined when one differs (the walk then builds the directory).
    */
   finish(results: R[]): R | undefined;
+  /**
+   * Present when the directory changed and the format kept what it compared: its record of the
+   * previous entries on the listing the comparison made, for the walk to build the directory
+   * from instead of listing it again and reading the whole previous record. Called when the
+   * walk gets there (what it holds until then stays packed).
+   */
+  changed?(): ChangedPrevious;
+}
+
+/** A previous record that comes with the listing it was compared with (UnchangedDir.changed). */
+export interface ChangedPrevious extends PreviousDir {
+  listing: DirEntry[];
 }
 
 export interface ArchiveFormat<R> {
@@ -203,6 +215,14 @@ interface Compared<R> {
   children: Promise<ComparedChild<R>[]>;
 }
 
+/** A directory the format compared and found changed, with what it compared (UnchangedDir.changed). */
+interface ComparedChanged {
+  changed: () => ChangedPrevious;
+}
+
+/** What a comparison settled: unchanged, changed with what was compared, or nothing (walk it the ordinary way). */
+type Verdict<R> = Compared<R> | ComparedChanged | undefined;
+
 interface ComparedChild<R> {
   name: Buffer;
   path: Buffer;
@@ -211,8 +231,8 @@ interface ComparedChild<R> {
    * not held (they are loaded again if the child must be built after all).
    */
   previous: () => Promise<PreviousDir | undefined>;
-  /** Undefined: not comparable or changed; the child is listed and walked the ordinary way. */
-  compared: Compared<R> | undefined;
+  /** Undefined: not comparable (or changed, with nothing kept); the child is listed and walked the ordinary way. */
+  compared: Verdict<R>;
 }
 
 /** A directory whose walk is done; its result settles when its contents are stored. */
@@ -439,13 +459,25 @@ export class Archiver<R> {
       const early = this.compareAhead.get(key);
       this.compareAhead.delete(key);
       const compared = await (early ?? this.compareOne(p, previous));
+      if (compared && 'changed' in compared) return this.walkCompared(p, compared, self) ?? this.walkListed(p, previous, self);
       if (compared) return this.walkUnchanged(p, () => Promise.resolve(previous), self, compared);
     }
     return this.walkListed(p, previous, self, prefetched);
   }
 
+  /** A changed directory built from what its comparison listed; undefined if that cannot be had. */
+  private walkCompared(p: Buffer, compared: ComparedChanged, self: ScannedEntry | undefined): Promise<Walked<R>> | undefined {
+    let previous: ChangedPrevious;
+    try {
+      previous = compared.changed();
+    } catch {
+      return undefined;
+    }
+    return this.walkListed(p, previous, self, Promise.resolve({ path: p, entries: previous.listing }));
+  }
+
   /** Comparisons of the targets started by compareTargetsAhead(), by path. */
-  private readonly compareAhead = new Map<string, Promise<Compared<R> | undefined>>();
+  private readonly compareAhead = new Map<string, Promise<Verdict<R>>>();
   /** Comparison batches in flight: enough to keep the core busy, not so many that they queue before the reads of changed files. */
   private readonly comparing = new Semaphore(8);
   private comparisonsStopped = false;
@@ -491,8 +523,8 @@ export class Archiver<R> {
    * without a record, or holding a read root, are not compared): one batch for the format,
    * nothing when it cannot compare, fails, or comparisons stopped.
    */
-  private async compareMany(paths: Buffer[], previous: (PreviousDir | PreviousRef | undefined)[]): Promise<(Compared<R> | undefined)[]> {
-    const out: (Compared<R> | undefined)[] = new Array(paths.length).fill(undefined);
+  private async compareMany(paths: Buffer[], previous: (PreviousDir | PreviousRef | undefined)[]): Promise<Verdict<R>[]> {
+    const out: Verdict<R>[] = new Array(paths.length).fill(undefined);
     const compareDirs = this.format.compareDirs;
     const comparable = paths.flatMap((p, i) => (previous[i] && !this.readRoots.holdsRoot(p) ? [i] : []));
     if (!compareDirs || comparable.length === 0 || this.comparisonsStopped || this.options.signal?.aborted) return out;
@@ -506,7 +538,7 @@ export class Archiver<R> {
     return out;
   }
 
-  private async compareOne(p: Buffer, previous: PreviousDir): Promise<Compared<R> | undefined> {
+  private async compareOne(p: Buffer, previous: PreviousDir): Promise<Verdict<R>> {
     return (await this.compareMany([p], [previous]))[0];
   }
 
@@ -515,20 +547,23 @@ export class Archiver<R> {
    * entry it would exclude is new, and nothing is missing; then its subdirectories' comparisons
    * start.
    */
-  private accept(p: Buffer, u: UnchangedDir<R> | undefined): Compared<R> | undefined {
-    if (!u || u.missing > 0) return undefined;
+  private accept(p: Buffer, u: UnchangedDir<R> | undefined): Verdict<R> {
+    if (!u) return undefined;
+    const changed = u.changed;
+    const differs = (): Verdict<R> => (changed ? { changed: () => changed.call(u) } : undefined);
+    if (u.missing > 0) return differs();
     const exclude = this.options.exclude;
     const excluded: [string, string][] = [];
     if (!exclude.mayExcludeIn(display(p))) {
-      if (!u.same) return undefined;
+      if (!u.same) return differs();
     } else {
       for (const { name, status } of u.listed()) {
         const text = display(joinPath(p, name));
         const reason = exclude.reason(text);
         if (reason) {
-          if (status !== DIR_ENTRY_NOT_IN_PREVIOUS) return undefined;
+          if (status !== DIR_ENTRY_NOT_IN_PREVIOUS) return differs();
           excluded.push([text, reason]);
-        } else if (status !== DIR_ENTRY_SAME && status !== DIR_ENTRY_SAME_DIR) return undefined;
+        } else if (status !== DIR_ENTRY_SAME && status !== DIR_ENTRY_SAME_DIR) return differs();
       }
     }
     const children = this.compareChildren(p, u);
@@ -556,7 +591,12 @@ export class Archiver<R> {
       const comparedChild = c.compared;
       // What was compared below the child goes once the child is walked (the comparisons run ahead).
       c.compared = undefined;
-      const child = comparedChild ? await this.walkUnchanged(c.path, c.previous, undefined, comparedChild) : await this.walkListed(c.path, await c.previous(), undefined);
+      const child =
+        comparedChild && 'changed' in comparedChild
+          ? await (this.walkCompared(c.path, comparedChild, undefined) ?? this.walkListed(c.path, await c.previous(), undefined))
+          : comparedChild
+            ? await this.walkUnchanged(c.path, c.previous, undefined, comparedChild)
+            : await this.walkListed(c.path, await c.previous(), undefined);
       walked.set(c.name.toString('latin1'), child);
     }
     // The result keeps only what it needs: the comparisons below are let go as the walk goes on.

@@ -117,8 +117,27 @@ interface RawPackedIndex {
   uncompressedLengths: Buffer;
 }
 
+interface RawDirComparison extends Omit<DirComparison, 'error' | 'changed'> {
+  error?: RawErrorInfo | null;
+  stats?: Buffer | null;
+  extras?: RawDirListing['extras'] | null;
+  tree?: Buffer | null;
+  spans?: Buffer | null;
+}
+
 interface RawDirComparer {
-  compare(paths: Path[], trees: TreeSource[]): Promise<(Omit<DirComparison, 'error'> & { error?: RawErrorInfo | null })[]>;
+  compare(paths: Path[], trees: TreeSource[]): Promise<RawDirComparison[]>;
+}
+
+function dirComparison(raw: RawDirComparison, path: Path): DirComparison {
+  const { error, stats, extras, tree, spans, ...rest } = raw;
+  const out: DirComparison = rest;
+  if (error) out.error = toInfo(error);
+  if (stats != null && extras != null && tree != null && spans != null) {
+    // The comparison lists with xattrs and link targets (dircompare.rs), as the restic walk does.
+    out.changed = { listing: () => dirListing({ path, names: rest.names, stats, extras }, { xattrs: true, linkTargets: true }), tree, spans };
+  }
+  return out;
 }
 
 interface RawAeadStream {
@@ -688,7 +707,7 @@ export async function createNativeCore(): Promise<Core> {
       return {
         compare: (paths, trees) =>
           later(async () =>
-            (await comparer.compare(paths, trees)).map(({ error, ...rest }) => (error ? { ...rest, error: toInfo(error) } : rest)),
+            (await comparer.compare(paths, trees)).map((c, i) => dirComparison(c, paths[i]!)),
           ),
       };
     },

@@ -313,6 +313,23 @@ export interface DirComparison {
   entries: number;
   files: number;
   bytes: number;
+  /**
+   * Only for a directory that is not `same` and large enough to be worth it: what the walk
+   * builds it from instead of listing it again and decoding the whole previous tree.
+   */
+  changed?: ChangedDirSource;
+}
+
+/**
+ * A changed directory as the core compared it: the listing (readDirs' packed form, with xattrs
+ * and link targets, `names`/`ends` of the comparison), the previous tree's plaintext and, per
+ * listed entry, where its previous node's JSON lies in that plaintext (u32 LE start and end;
+ * both 0 without one). Kept packed until the walk gets to the directory.
+ */
+export interface ChangedDirSource {
+  listing(): DirListing;
+  tree: Buffer;
+  spans: Buffer;
 }
 
 export interface DirComparer {

@@ -175,6 +175,24 @@ describe('encodeTree', () => {
     }
   });
 
+  test('nodes kept as JSON from an earlier tree go in verbatim, in name order with the others', () => {
+    const earlier = encodeTree([fileNode('b'), fileNode('d')]);
+    const kept = decodeTree(earlier).map((n) => n.name.toString());
+    expect(kept).toEqual(['b', 'd']);
+    const json = (name: string) => {
+      const text = earlier.toString('utf8');
+      const start = text.indexOf(`{"name":"${name}"`);
+      let depth = 0;
+      for (let i = start; ; i++) {
+        if (text[i] === '{') depth++;
+        if (text[i] === '}' && --depth === 0) return Buffer.from(text.slice(start, i + 1));
+      }
+    };
+    const mixed = encodeTree([fileNode('c'), { name: Buffer.from('d'), json: json('d') }, fileNode('a'), { name: Buffer.from('b'), json: json('b') }]);
+    expect(mixed.equals(encodeTree([fileNode('a'), fileNode('b'), fileNode('c'), fileNode('d')]))).toBe(true);
+    expect(() => encodeTree([fileNode('b'), { name: Buffer.from('b'), json: json('b') }])).toThrow(/duplicate/);
+  });
+
   test('rejects what restic would not accept', () => {
     expect(() => encodeTree([fileNode('a'), fileNode('a')])).toThrow(/duplicate/);
     expect(() => encodeNode({ ...fileNode(''), name: Buffer.alloc(0) })).toThrow(/empty name/);

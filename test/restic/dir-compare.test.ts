@@ -237,6 +237,66 @@ describe('unchanged directories compared in the core', () => {
   });
 });
 
+describe('a large changed directory built from what the core compared', () => {
+  // From 256 entries a changed directory comes back with its listing and previous tree: the
+  // walk builds it from them (not listed again in JavaScript), entries found the same keep
+  // their previous node's JSON, and the tree must be the one the JavaScript walk builds.
+  const big = (name = '') => path.join(data, 'big', name);
+  beforeAll(async () => {
+    for (let i = 0; i < 300; i++) write(`big/f${String(i).padStart(3, '0')}.txt`, `big ${i}\n`.repeat(i % 7));
+    write('big/sub/inner.txt', 'inner\n');
+    fs.symlinkSync('f001.txt', big('link'));
+    fs.linkSync(big('f002.txt'), big('f002-hardlink'));
+    execFileSync('mkfifo', [big('fifo')]);
+    if (xattrs) await core.setXattr(big('f003.txt'), Buffer.from('user.note'), Buffer.from('kept'));
+    await both();
+  });
+
+  // The most directories the JavaScript walk may list: "odd names" and the data directory above
+  // it (see the first test), never "big" when it changed itself; a change only below it leaves
+  // "big" the same, so it is listed (with its changed subdirectory) to be rebuilt the ordinary way.
+  const changes: [string, () => void | Promise<void>, number][] = [
+    ['a file grows', () => fs.appendFileSync(big('f010.txt'), 'more\n'), 2],
+    ['files are added, removed and chmod-ed, a symlink turned', () => {
+      write('big/zz-new.txt', 'new\n');
+      fs.unlinkSync(big('f020.txt'));
+      fs.chmodSync(big('f030.txt'), 0o600);
+      fs.unlinkSync(big('link'));
+      fs.symlinkSync('f004.txt', big('link'));
+    }, 2],
+    ['only the subdirectory below changes', () => fs.appendFileSync(big('sub/inner.txt'), 'inner again\n'), 4],
+    ['a hard-linked file changes through its other name', () => fs.appendFileSync(big('f002-hardlink'), 'linked\n'), 2],
+    ['an xattr changes', async () => {
+      if (xattrs) await core.setXattr(big('f003.txt'), Buffer.from('user.note'), Buffer.from('changed'));
+      else fs.utimesSync(big('f003.txt'), new Date(1_400_000_000_000), new Date(1_400_000_000_000));
+    }, 2],
+  ];
+  for (const [what, change, mostListed] of changes) {
+    it(`${what}: the same tree as the JavaScript walk, listing at most ${mostListed} directories`, async () => {
+      const before = await backup('js');
+      await change();
+      const { core: viaCore, js } = await both();
+      expect(viaCore.tree).not.toBe(before.tree);
+      expect(viaCore.listed).toBeLessThanOrEqual(mostListed);
+      expect(js.listed).toBeGreaterThan(viaCore.listed);
+      const again = await both();
+      expect(again.core.tree).toBe(viaCore.tree);
+      expect(again.core.listed).toBeLessThanOrEqual(2);
+    });
+  }
+
+  it('restic reads the tree the comparison built', async () => {
+    await backup('js');
+    fs.appendFileSync(big('f100.txt'), 'for restic\n');
+    await both();
+    const bigNode = decodeTree(await rootTree(repos.core)).find((n) => n.name.toString() === 'big');
+    const nodes = decodeTree(await repos.core.loadBlob('tree', bigNode!.subtree!));
+    expect(nodes.length).toBe(fs.readdirSync(big()).length);
+    expect(nodes.find((n) => n.name.toString() === 'f100.txt')?.size).toBe(fs.statSync(big('f100.txt')).size);
+    expect(nodes.find((n) => n.name.toString() === 'link')?.linkTarget?.toString()).toBe(fs.readlinkSync(big('link')));
+  });
+});
+
 describe('comparing while the lock is confirmed', () => {
   it('a backup that loses the race for the lock during its pause has written nothing', async () => {
     const root = path.join(work, 'repo-core');

@@ -1,13 +1,13 @@
 // How the engine's scanned entries become restic tree blobs (formats/restic.md §7, §12): node
 // fields exactly as restic 0.14 writes them on Linux, so unchanged directories produce the same
 // tree ids as restic's own backup of them.
-import { DIR_ENTRY_SAME_DIR, type Core, type DirComparer, type DirComparison, type EntryStat, type FileChunk, type TreeSource } from '../../native/types.ts';
+import { DIR_ENTRY_SAME, DIR_ENTRY_SAME_DIR, type ChangedDirSource, type Core, type DirComparer, type DirComparison, type DirEntry, type EntryStat, type FileChunk, type TreeSource } from '../../native/types.ts';
 import type { ArchiveFormat, EntryKind, FinishedDir, ListedName, PreviousDir, PreviousFile, PreviousRef, ScannedEntry, UnchangedDir } from '../../engine/archiver.ts';
 import { entryContent } from '../../engine/archiver.ts';
 import { groupName, userName } from '../../engine/user-names.ts';
 import { goModeFromStMode } from './file-mode.ts';
 import { goTimeFromUnix, type GoTime } from '../../util/go-time.ts';
-import { decodeTree, encodeTree, type ResticNode } from './tree.ts';
+import { decodeTree, encodeTree, type RawNode, type ResticNode } from './tree.ts';
 import { idToHex } from './ids.ts';
 import type { Packer } from './packer.ts';
 import type { MasterIndex } from './master-index.ts';
@@ -192,6 +192,148 @@ class ParentFile implements PreviousFile {
   }
 }
 
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+const NODE_LIST_OPEN = Buffer.from('{"nodes":[');
+const NODE_LIST_CLOSE = Buffer.from(']}');
+
+/**
+ * A changed directory of the parent snapshot as the core compared it (DirComparison.changed):
+ * the previous tree's plaintext and where each listed entry's node lies in it, beside the
+ * listing the comparison made (the walk builds the directory from that same listing). An entry
+ * the comparison found the same keeps its previous node's JSON in the new tree: the node the
+ * walk would build for it is that node, field by field, which is the premise unchanged
+ * directories already rest on; so neither node is built. Other entries decode their own node
+ * when the walk asks; the whole tree is never decoded (a directory of 18k entries with a few
+ * changed files held ~700k objects that way).
+ */
+export class ComparedParentDir implements PreviousDir {
+  /** Previous nodes: the listed entries that had one, and those no longer listed. */
+  readonly size: number;
+  readonly listing: DirEntry[];
+
+  constructor(
+    readonly treeId: string,
+    c: DirComparison & { changed: ChangedDirSource },
+    private readonly index: MasterIndex,
+    private readonly subtree: (id: string) => SubtreeRef,
+  ) {
+    const listing = c.changed.listing();
+    if (listing.error) throw new RangeError(`comparison listing failed: ${listing.error.message}`);
+    this.listing = listing.entries;
+    this.status = c.status;
+    this.tree = c.changed.tree;
+    this.spans = c.changed.spans;
+    if (this.spans.length !== this.listing.length * 8 || this.status.length !== this.listing.length) throw new RangeError('comparison spans do not match its listing');
+    let withNode = 0;
+    for (let i = 0; i < this.listing.length; i++) if (this.spanEnd(i) > 0) withNode++;
+    this.size = withNode + c.missing;
+  }
+
+  private readonly status: Buffer;
+  private readonly tree: Buffer;
+  private readonly spans: Buffer;
+
+  private spanEnd(i: number): number {
+    return this.spans.readUInt32LE(i * 8 + 4);
+  }
+
+  /** The listed entry of this name (the listing is in raw name order), or -1. */
+  private find(name: Buffer): number {
+    let lo = 0;
+    let hi = this.listing.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const order = Buffer.compare(this.listing[mid]!.name, name);
+      if (order === 0) return mid;
+      if (order < 0) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
+  }
+
+  private nodeJson(i: number): Buffer | undefined {
+    const start = this.spans.readUInt32LE(i * 8);
+    const end = this.spanEnd(i);
+    return end > start && end <= this.tree.length ? this.tree.subarray(start, end) : undefined;
+  }
+
+  private decoded(i: number): ResticNode | undefined {
+    const json = this.nodeJson(i);
+    if (!json) return undefined;
+    try {
+      return decodeTree(Buffer.concat([NODE_LIST_OPEN, json, NODE_LIST_CLOSE]))[0];
+    } catch {
+      return undefined; // as for a whole tree that does not decode: the entry is read again
+    }
+  }
+
+  /** The previous node's JSON of a non-directory entry the comparison found the same. */
+  sameNode(name: Buffer): RawNode | undefined {
+    const i = this.find(name);
+    if (i < 0 || this.status[i] !== DIR_ENTRY_SAME) return undefined;
+    const json = this.nodeJson(i);
+    return json ? { name: this.listing[i]!.name, json } : undefined;
+  }
+
+  file(name: Buffer): PreviousFile | undefined {
+    const i = this.find(name);
+    if (i < 0) return undefined;
+    const stat = this.listing[i]!.stat;
+    // Same as compared: its content is all indexed and its stat is the one compared, so what
+    // restic's rule checks is that stat itself; the node is decoded only if someone asks.
+    if (this.status[i] === DIR_ENTRY_SAME && stat && (stat.mode & S_IFMT) === S_IFREG) return new ComparedSameFile(stat, () => this.decoded(i), this.index);
+    const node = this.decoded(i);
+    if (!node || node.type !== 'file' || !node.content) return undefined;
+    const index = this.index;
+    return new ParentFile(node, node.content.every((id) => index.has('data', id)), index);
+  }
+
+  node(name: Buffer): ResticNode | undefined {
+    const i = this.find(name);
+    return i < 0 ? undefined : this.decoded(i);
+  }
+
+  async dir(name: Buffer): Promise<PreviousDir | undefined> {
+    const node = this.node(name);
+    if (!node || node.type !== 'dir' || !node.subtree) return undefined;
+    return this.subtree(node.subtree).load();
+  }
+}
+
+/** A file a ComparedParentDir found the same: restic's fields from the stat compared. */
+class ComparedSameFile implements PreviousFile {
+  readonly reusable = true;
+  readonly size: number;
+  readonly mtimeSec: number;
+  readonly mtimeNsec: number;
+  readonly ctimeSec: number;
+  readonly ctimeNsec: number;
+  readonly inode: number;
+
+  constructor(
+    stat: EntryStat,
+    private readonly decode: () => ResticNode | undefined,
+    private readonly index: MasterIndex,
+  ) {
+    this.size = stat.size;
+    this.mtimeSec = stat.mtimeSec;
+    this.mtimeNsec = stat.mtimeNsec;
+    this.ctimeSec = stat.ctimeSec;
+    this.ctimeNsec = stat.ctimeNsec;
+    this.inode = stat.ino;
+  }
+
+  get record(): ResticNode | undefined {
+    return this.decode();
+  }
+
+  get content(): FileChunk[] | undefined {
+    const node = this.decode();
+    return node ? new ParentFile(node, true, this.index).content : undefined;
+  }
+}
+
 /** A tree of the parent snapshot, not loaded yet. */
 export class SubtreeRef implements PreviousRef {
   constructor(
@@ -258,7 +400,9 @@ export class ResticArchiveFormat implements ArchiveFormat<TreeRef> {
     }
     // Built only when excludes need them: an object per entry is what the comparison saves.
     const listed = (): ListedName[] => Array.from(c.status, (status, i) => ({ name: nameAt(i), status }));
+    const { changed } = c;
     return {
+      ...(changed && !c.same ? { changed: () => new ComparedParentDir(treeId, { ...c, changed }, this.index, subtree) } : {}),
       same: c.same,
       missing: c.missing,
       listed,
@@ -276,6 +420,7 @@ export class ResticArchiveFormat implements ArchiveFormat<TreeRef> {
   }
 
   async finishDir(dir: FinishedDir<TreeRef>): Promise<TreeRef> {
+    if (dir.previous instanceof ComparedParentDir) return this.finishComparedDir(dir, dir.previous);
     const nodes = dir.entries.map((e) => nodeFromEntry(e, e.kind === 'dir' ? dir.results.get(e.name.toString('latin1'))?.id : undefined));
     const previous = dir.previous as ParentDir | undefined;
     // Unchanged directory: the same nodes encode to the same bytes, so the parent's tree (which
@@ -289,6 +434,17 @@ export class ResticArchiveFormat implements ArchiveFormat<TreeRef> {
     await this.packer.addTree(id, bytes);
     if (!previous) this.counters.dirsNew += 1;
     else if (previous.treeId === id) this.counters.dirsUnmodified += 1;
+    else this.counters.dirsChanged += 1;
+    return { id };
+  }
+
+  /** A changed directory built from its comparison: entries found the same keep their previous node's JSON. */
+  private async finishComparedDir(dir: FinishedDir<TreeRef>, previous: ComparedParentDir): Promise<TreeRef> {
+    const nodes = dir.entries.map((e) => (e.kind === 'dir' ? undefined : previous.sameNode(e.name)) ?? nodeFromEntry(e, e.kind === 'dir' ? dir.results.get(e.name.toString('latin1'))?.id : undefined));
+    const bytes = encodeTree(nodes);
+    const id = idToHex(this.core.hash('sha256', bytes));
+    await this.packer.addTree(id, bytes);
+    if (previous.treeId === id) this.counters.dirsUnmodified += 1;
     else this.counters.dirsChanged += 1;
     return { id };
   }

@@ -225,16 +225,23 @@ export function encodeNode(node: ResticNode): string {
  * The tree blob for a directory: `{"nodes":[...]}` plus a newline, nodes sorted by raw name
  * bytes. Names must be unique and non-empty.
  */
-export function encodeTree(nodes: readonly ResticNode[]): Buffer {
+/** A node kept as JSON text from an earlier tree (its name given beside it for the order). */
+export interface RawNode {
+  name: Buffer;
+  json: Buffer;
+}
+
+export function encodeTree(nodes: readonly (ResticNode | RawNode)[]): Buffer {
   const sorted = [...nodes].sort((a, b) => Buffer.compare(a.name, b.name));
   for (let i = 1; i < sorted.length; i++) {
-    if (sorted[i - 1]!.name.equals(sorted[i]!.name)) throw new RangeError(`duplicate ${nodeLabel(sorted[i]!)} in tree`);
+    if (sorted[i - 1]!.name.equals(sorted[i]!.name)) throw new RangeError(`duplicate node ${JSON.stringify(goQuote(sorted[i]!.name))} in tree`);
   }
   const sink = new Utf8Sink(sorted.length * 400 + 16);
   sink.ascii('{"nodes":[');
   sorted.forEach((node, i) => {
     if (i > 0) sink.byte(0x2c);
-    writeNode(sink, node);
+    if ('json' in node) sink.raw(node.json);
+    else writeNode(sink, node);
   });
   sink.ascii(']}\n');
   return sink.bytes();
