@@ -79,10 +79,10 @@ struct NodeDoc<'a> {
     error: Option<Cow<'a, str>>,
 }
 
-/// A changed directory of at least this many entries comes back with its listing and previous
-/// tree, for the walk to build it from them: below that, listing it again and decoding its
-/// previous tree costs little, and comparisons run ahead of the walk, so whatever comes back is
-/// held until the walk gets there.
+/// A changed directory of at least this many entries, at least half of them matching, comes
+/// back with its listing and previous tree, for the walk to build it from them: below that,
+/// listing it again and decoding its previous tree costs little, and comparisons run ahead of
+/// the walk, so whatever comes back is held until the walk gets there.
 const CHANGED_PAYLOAD_MIN_ENTRIES: usize = 256;
 
 /// Per listed entry, in `DirComparisonJs::status`.
@@ -103,6 +103,9 @@ struct Context {
     known: SharedIds,
     /// Opens tree blobs read from local pack files.
     sealer: Option<Sealer>,
+    /// Device numbers as read (a filesystem snapshot's) to those the walk records (the live
+    /// path's): src/engine/read-roots.ts, readRootDevices.
+    devices: HashMap<u64, u64>,
 }
 
 /// A previous tree blob: its plaintext, or where it lies in a local pack file (read, opened,
@@ -210,7 +213,13 @@ impl NativeDirComparer {
         group_names: Vec<String>,
         known: &NativeBlobSet,
         seal: Option<SealSpecJs>,
+        devices_read: Option<Vec<f64>>,
+        devices_recorded: Option<Vec<f64>>,
     ) -> Result<Self> {
+        let (read, recorded) = (devices_read.unwrap_or_default(), devices_recorded.unwrap_or_default());
+        if read.len() != recorded.len() {
+            return Err(CoreErr::inval("device lists differ in length").into());
+        }
         if zone_from.is_empty() || zone_from.len() != zone_offsets.len() || zone_offsets.iter().any(|o| o.abs() >= 24 * 60) {
             return Err(CoreErr::inval("a zone is a non-empty list of starts and UTC offsets below a day").into());
         }
@@ -225,6 +234,7 @@ impl NativeDirComparer {
             groups: name_map(gids, group_names)?,
             known: known.ids.clone(),
             sealer: seal.as_ref().map(Sealer::from_js).transpose()?,
+            devices: read.iter().zip(&recorded).map(|(&r, &d)| (r as u64, d as u64)).collect(),
         };
         Ok(NativeDirComparer { context: Arc::new(context) })
     }
@@ -360,7 +370,10 @@ fn compare_dir(context: &Context, path: &[u8], tree: &[u8]) -> DirComparisonJs {
         out.same = false;
     }
     drop(known);
-    if !out.same && listed.len() >= CHANGED_PAYLOAD_MIN_ENTRIES && tree.len() <= u32::MAX as usize {
+    // Mostly the same: otherwise decoding the differing nodes one by one costs more than the
+    // ordinary walk's decoding of the whole tree at once.
+    let matching = out.entries as usize + out.subtrees.0.len() / 32;
+    if !out.same && listed.len() >= CHANGED_PAYLOAD_MIN_ENTRIES && matching * 2 >= listed.len() && tree.len() <= u32::MAX as usize {
         let packed = pack_listing(listed);
         out.stats = Some(packed.stats.into());
         out.extras = Some(packed.extras);
@@ -505,7 +518,8 @@ fn compare_fields(context: &Context, known: &crate::blobset::IdSet, entry: &List
     // The JavaScript walk holds stat numbers as doubles: beyond 2^53 it would record them
     // rounded, which no previous node can be compared with here.
     const EXACT: u64 = 1 << 53;
-    check(st.st_ino < EXACT && st.st_dev < EXACT && st.st_rdev < EXACT && (st.st_nlink as u64) < EXACT)?;
+    let dev = context.devices.get(&st.st_dev).copied().unwrap_or(st.st_dev);
+    check(st.st_ino < EXACT && dev < EXACT && st.st_rdev < EXACT && (st.st_nlink as u64) < EXACT)?;
     // Times outside the zone table are left to the walk.
     let (mtime_offset, ctime_offset) = (context.offset_at(st.st_mtime)?, context.offset_at(st.st_ctime)?);
     // restic records the mtime as atime too (no --with-atime).
@@ -515,7 +529,7 @@ fn compare_fields(context: &Context, known: &crate::blobset::IdSet, entry: &List
     let user = context.users.get(&st.st_uid).map(String::as_str).unwrap_or("");
     let group = context.groups.get(&st.st_gid).map(String::as_str).unwrap_or("");
     check(node.user.as_deref().unwrap_or("") == user && node.group.as_deref().unwrap_or("") == group)?;
-    check(node.inode.unwrap_or(0) == st.st_ino && node.device_id.unwrap_or(0) == st.st_dev)?;
+    check(node.inode.unwrap_or(0) == st.st_ino && node.device_id.unwrap_or(0) == dev)?;
     let links = if matches!(kind, "file" | "symlink" | "dev" | "chardev") { st.st_nlink } else { 0 };
     check(node.links.unwrap_or(0) == links)?;
     let rdev = if matches!(kind, "dev" | "chardev") { st.st_rdev } else { 0 };
@@ -587,6 +601,7 @@ mod tests {
             groups: HashMap::new(),
             known: SharedIds::default(),
             sealer: None,
+            devices: HashMap::new(),
         };
         assert_eq!(context.offset_at(-101), None);
         assert_eq!(context.offset_at(-100), Some(60));

@@ -7,7 +7,7 @@ import { DIR_ENTRY_NOT_IN_PREVIOUS, DIR_ENTRY_SAME, DIR_ENTRY_SAME_DIR, type Cor
 import { ContentPipeline } from './content-pipeline.ts';
 import { Semaphore } from './concurrency.ts';
 import type { ExcludeMatcher } from './exclude.ts';
-import { ReadRootMap, type ReadRoot } from './read-roots.ts';
+import { ReadRootMap, readRootDevices, type ReadRoot } from './read-roots.ts';
 import { scanTotals, type ScanTotals } from './scanner.ts';
 import { handledEntries, withPacedCollection } from '../util/release-memory.ts';
 
@@ -287,6 +287,18 @@ export class Archiver<R> {
     this.fileBudget = new Semaphore(options.filesInFlight ?? 512);
     this.listOptions = { xattrs: format.wantsXattrs('file') || format.wantsXattrs('dir'), linkTargets: true };
     this.readRoots = new ReadRootMap(options.readRoots);
+    this.devices = readRootDevices(options.readRoots ?? [], (p) => core.lstat(p));
+  }
+
+  /** Devices as read below the read roots → as recorded (readRootDevices). */
+  private readonly devices: Map<number, number>;
+
+  /** `stat` with the device the backup records (changed in place: stats are the walk's own). */
+  private recorded(stat: EntryStat): EntryStat {
+    if (this.devices.size === 0) return stat;
+    const dev = this.devices.get(stat.dev);
+    if (dev !== undefined) stat.dev = dev;
+    return stat;
   }
 
   /** Where the recorded path `p` is read from. */
@@ -412,7 +424,7 @@ export class Archiver<R> {
       const childPath = joinPath(p, name);
       let stat: EntryStat;
       try {
-        stat = this.core.lstat(this.source(childPath));
+        stat = this.recorded(this.core.lstat(this.source(childPath)));
       } catch (err) {
         this.problems.push({ path: display(childPath), error: (err as Error).message });
         continue;
@@ -652,7 +664,7 @@ export class Archiver<R> {
           continue;
         }
       }
-      const stat = this.readRoots.isRoot(childPath) ? this.rootStat(childPath, raw.stat) : raw.stat;
+      const stat = this.recorded(this.readRoots.isRoot(childPath) ? this.rootStat(childPath, raw.stat) : raw.stat);
       ((stat.mode & S_IFMT) === 0o040000 ? dirs : others).push({ raw, path: childPath, stat });
     }
     // Most entries of a re-run are settled here without a promise each: listed with all they

@@ -8,6 +8,35 @@ export interface ReadRoot {
   to: string;
 }
 
+/**
+ * Each read root's device as read (its source's) → the device of the recorded path. A btrfs or
+ * ZFS snapshot has a device number of its own, a new one per snapshot: recorded as read, every
+ * node's device_id would change from run to run, so every tree would be stored again and no
+ * directory could be settled by its previous tree (restic issue 3041). Recorded as the live
+ * path's device, a backup read from a snapshot records what a backup of the live path would.
+ * A root whose paths cannot be read, or a device that two roots would map differently, is left
+ * as read.
+ */
+export function readRootDevices(roots: readonly ReadRoot[], lstat: (p: string) => { dev: number }): Map<number, number> {
+  const out = new Map<number, number>();
+  const ambiguous = new Set<number>();
+  for (const { from, to } of roots) {
+    let read: number;
+    let live: number;
+    try {
+      read = lstat(to).dev;
+      live = lstat(from).dev;
+    } catch {
+      continue;
+    }
+    if (read === live) continue;
+    if (out.has(read) && out.get(read) !== live) ambiguous.add(read);
+    out.set(read, live);
+  }
+  for (const dev of ambiguous) out.delete(dev);
+  return out;
+}
+
 function trimmed(p: string): string {
   return p.length > 1 ? p.replace(/\/+$/, '') : p;
 }

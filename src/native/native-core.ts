@@ -210,7 +210,19 @@ interface RawAddon {
   makeEntries(paths: Path[], targets: Uint8Array[] | null): Promise<{ errno: number; message?: string | null }[]>;
   NativeBlobSet: new () => RawBlobSet;
   decodeIndex(json: Uint8Array): Promise<RawPackedIndex | null>;
-  NativeDirComparer: new (zoneFrom: number[], zoneOffsets: number[], zoneEnd: number, uids: number[], userNames: string[], gids: number[], groupNames: string[], known: RawBlobSet, seal: RawSealSpec | null) => RawDirComparer;
+  NativeDirComparer: new (
+    zoneFrom: number[],
+    zoneOffsets: number[],
+    zoneEnd: number,
+    uids: number[],
+    userNames: string[],
+    gids: number[],
+    groupNames: string[],
+    known: RawBlobSet,
+    seal: RawSealSpec | null,
+    devicesRead: number[],
+    devicesRecorded: number[],
+  ) => RawDirComparer;
   NativePackWriter: new (dir: string, blobType: string, targetSize: number, seal: RawSealSpec, dropCached: boolean) => RawPackWriter;
   NativeAeadStream: new (mode: string, key: Uint8Array, nonce: Uint8Array) => RawAeadStream;
   // Filesystem snapshots (native/src/btrfs.rs, zfs.rs): not part of `Core`, see FsSnapshotCore.
@@ -702,6 +714,8 @@ export async function createNativeCore(): Promise<Core> {
             groups.map(([, name]) => name),
             (options.known as NativeBlobSetView).raw,
             options.seal ? sealSpec(options.seal) : null,
+            [...(options.devices?.keys() ?? [])],
+            [...(options.devices?.values() ?? [])],
           ),
       );
       return {

@@ -281,6 +281,8 @@ export interface DirComparerOptions {
   known: BlobSet;
   /** The repository's key, for trees the core reads from local pack files itself. */
   seal?: SealSpec;
+  /** Device numbers as read → as the walk records them (read-roots.ts, readRootDevices). */
+  devices?: ReadonlyMap<number, number>;
 }
 
 /** A previous tree blob: its plaintext, or where it lies in a local pack file. */

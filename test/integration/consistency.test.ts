@@ -191,6 +191,45 @@ describe('consistent backup create on btrfs', () => {
     expect(out.consistency.hooks).toMatchObject([{ service: 'orders', ok: false }]);
   });
 
+  it('records the live device, not the snapshot\'s: an unchanged volume backed up from two snapshots keeps its trees', async () => {
+    // Each btrfs snapshot is a subvolume with a device number of its own: recorded as read, every
+    // node's device_id would change from run to run, so every tree would be stored again and no
+    // directory could be settled by its previous tree (restic issue 3041).
+    const data = volume('stable', { 'a.dat': 3000, 'b.txt': 'bee\n', 'deep/c.txt': 'sea\n' });
+    const config = host.boltfile(['project = "shop"', '[services.stable]', 'volumes = ["stable:/srv"]'], ['[backups.include]', 'bolt_config = false', 'container_volumes = false']);
+    const run = (): { backup: { id: string }; summary: Record<string, number> } => {
+      const r = host.agent(['--config', config, '--json', 'backup', 'create', '--include', data]);
+      expect(r.code).toBe(0);
+      const out = JSON.parse(r.stdout) as { backup: { id: string }; summary: Record<string, number>; consistency: { snapshots: { source: string }[] } };
+      expect(out.consistency.snapshots.map((s) => s.source)).toContain(data);
+      return out;
+    };
+    // A snapshot kept from before (as snapshot-backup keeps them) holds a device number while the
+    // first run snapshots, and lets it go before the second: the two runs read from snapshots
+    // with different device numbers. It lives in a directory of its own, so that neither making
+    // nor deleting it changes a directory the backups record.
+    const keep = path.join(btrfs.mnt, 'keep');
+    fs.mkdirSync(keep);
+    const kept = path.join(keep, 'stable');
+    expect(spawnSync('btrfs', ['subvolume', 'snapshot', '-r', data, kept]).status).toBe(0);
+    expect(fs.statSync(path.join(kept, 'a.dat')).dev).not.toBe(fs.statSync(data).dev);
+    const first = run();
+    expect(spawnSync('btrfs', ['subvolume', 'delete', kept]).status).toBe(0);
+    const second = run();
+    expect(second.summary['files_unmodified']).toBe(3);
+    expect(second.summary['dirs_changed']).toBe(0);
+    expect(second.summary['tree_blobs']).toBe(0);
+    // restic reads the live volume's device in the nodes, as a backup of the live path records it.
+    let tree = (JSON.parse(resticOk(RESTIC_014, host.repo, PASSWORD, ['cat', 'snapshot', second.backup.id])) as { tree: string }).tree;
+    type Node = { name: string; subtree?: string; device_id?: number };
+    const nodesOf = (id: string): Node[] => (JSON.parse(resticOk(RESTIC_014, host.repo, PASSWORD, ['cat', 'blob', id])) as { nodes: Node[] }).nodes;
+    for (const part of data.split('/').filter(Boolean)) tree = nodesOf(tree).find((n) => n.name === part)?.subtree as string;
+    const file = nodesOf(tree).find((n) => n.name === 'a.dat');
+    expect(file?.device_id).toBe(fs.statSync(data).dev);
+    expect(first.backup.id).not.toBe(second.backup.id);
+    expect(snapshotsLeft()).toEqual([]);
+  });
+
   it('reads from the snapshot for ghostsnap repositories too, and the re-checked restore matches the instant', async () => {
     const data = volume('ghost', { 'a.bin': 20_000, 'b.txt': 'bee\n' });
     const instant = contents(data);

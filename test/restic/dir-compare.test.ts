@@ -370,6 +370,30 @@ describe('the core comparer', () => {
     }
   });
 
+  it('compares device ids as the walk records them: a read root\'s device mapped to the live one', async () => {
+    await both();
+    const tree = await rootTree(repos.core);
+    const known = await knownBlobs(repos.core);
+    const dev = fs.lstatSync(path.join(data, 'empty')).dev;
+    // The previous tree as a backup of the live path recorded it, on device `live`; the directory
+    // is now read on device `dev` (a snapshot's).
+    const live = dev + 1000;
+    const moved = Buffer.from(tree.toString().replaceAll(`"device_id":${dev},`, `"device_id":${live},`));
+    expect(moved.equals(tree)).toBe(false);
+    const statusOf = async (c: ReturnType<typeof comparer>) => {
+      const [r] = await c.compare([Buffer.from(data)], [{ plaintext: moved }]);
+      for (let i = 0, start = 0; i < r!.status.length; i++) {
+        const end = r!.ends.readUInt32LE(i * 4);
+        if (r!.names.toString('utf8', start, end) === 'empty') return { same: r!.same, empty: r!.status[i] };
+        start = end;
+      }
+      return { same: r!.same, empty: undefined };
+    };
+    expect(await statusOf(comparer(known))).toEqual({ same: false, empty: DIR_ENTRY_DIFFERS });
+    const mapped = core.newDirComparer!({ zone: localZone(), users: userNames(), groups: groupNames(), known, devices: new Map([[dev, live]]) });
+    expect(await statusOf(mapped)).toEqual({ same: true, empty: DIR_ENTRY_SAME });
+  });
+
   it('any field of a previous node that the walk would record differently makes that entry differ', async () => {
     await both();
     const tree = await rootTree(repos.core);

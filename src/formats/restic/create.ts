@@ -11,6 +11,7 @@ import { BackupError } from '../../backup/errors.ts';
 import { Archiver } from '../../engine/archiver.ts';
 import { ContentPipeline } from '../../engine/content-pipeline.ts';
 import { ExcludeMatcher } from '../../engine/exclude.ts';
+import { readRootDevices, type ReadRoot } from '../../engine/read-roots.ts';
 import { goTimeFromUnix, localZone, parseRfc3339 } from '../../util/go-time.ts';
 import { encodeSnapshot, type ResticSnapshot } from './snapshot.ts';
 import { chooseParent, findSnapshot, loadSnapshots, NAME_TAG_PREFIX, toBackup } from './snapshots.ts';
@@ -49,9 +50,11 @@ function nowParts(date: Date): { sec: number; nsec: number } {
 }
 
 /** The core's comparison of directories with their parent trees, unless BOLT_DIR_COMPARE=0 or the core has none. */
-function dirComparer(core: Core, known: BlobSet, seal: SealSpec): DirComparer | undefined {
+function dirComparer(core: Core, known: BlobSet, seal: SealSpec, readRoots: readonly ReadRoot[]): DirComparer | undefined {
   if (!core.newDirComparer || process.env.BOLT_DIR_COMPARE === '0') return undefined;
-  return core.newDirComparer({ zone: localZone(), users: userNames(), groups: groupNames(), known, seal });
+  // The same devices as the walk records (Archiver: readRootDevices of the same roots).
+  const devices = readRootDevices(readRoots, (p) => core.lstat(p));
+  return core.newDirComparer({ zone: localZone(), users: userNames(), groups: groupNames(), known, seal, devices });
 }
 
 /** `indexLoaded`: the index has been read (for reporting index files that could not be). */
@@ -105,7 +108,7 @@ export async function createResticBackup(repo: ResticRepository, core: Core, set
       // hold part buffers already, so they keep 16 MiB segments.
       { threads: settings.threads, ...(writer && repo.storage.spoolDirectory ? { segmentBytes: 256 * 1024 * 1024 } : {}) },
     );
-    const format = new ResticArchiveFormat(core, packer, index, previous ? dirComparer(core, known, repo.seal) : undefined);
+    const format = new ResticArchiveFormat(core, packer, index, previous ? dirComparer(core, known, repo.seal, options.readRoot ?? []) : undefined);
     const archiver = new Archiver(core, pipeline, format, {
       targets: options.paths,
       ...(options.readRoot ? { readRoots: options.readRoot } : {}),
