@@ -17,7 +17,8 @@ use std::io::Write;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, TryLockError};
 use std::thread::JoinHandle;
 
 const ENTRY_PLAIN: usize = 37;
@@ -50,6 +51,8 @@ pub(crate) struct State {
     syncing: VecDeque<JoinHandle<CoreResult<FinishedPackJs>>>,
     /// A write failed: the writer refuses further blobs (their ids are already "known").
     failure: Option<CoreErr>,
+    /// Whether `failure` is set, readable without the lock (see NativePackWriter::failure).
+    failed: Arc<AtomicBool>,
     sequence: u64,
 }
 
@@ -74,6 +77,7 @@ pub struct FinishedPackJs {
 #[napi]
 pub struct NativePackWriter {
     pub(crate) state: Arc<Mutex<State>>,
+    failed: Arc<AtomicBool>,
 }
 
 fn io(what: &str, path: &std::path::Path, e: std::io::Error) -> CoreErr {
@@ -110,7 +114,7 @@ impl State {
             Ok(true) => self.close_open(),
             Ok(false) => Ok(()),
             Err(e) => {
-                self.failure = Some(e.clone());
+                self.fail(&e);
                 Err(e)
             }
         }
@@ -141,7 +145,7 @@ impl State {
         })();
         if let Err(e) = result {
             let _ = std::fs::remove_file(&pack.path);
-            self.failure = Some(e.clone());
+            self.fail(&e);
             return Err(e);
         }
         // The pack's fsync (~10 ms) runs beside the next pack's appends instead of holding the
@@ -183,10 +187,16 @@ impl State {
             }
             Err(e) => {
                 let e = CoreErr::new(Code::Io, format!("cannot start a thread to sync a pack: {e}"));
-                self.failure = Some(e.clone());
+                self.fail(&e);
                 Err(e)
             }
         }
+    }
+
+    /// Records the writer's (first) failure.
+    fn fail(&mut self, e: &CoreErr) {
+        self.failure = Some(e.clone());
+        self.failed.store(true, Ordering::Release);
     }
 
     /// Moves synced packs to `finished`; a failed sync becomes the writer's failure.
@@ -207,7 +217,9 @@ impl State {
             match handle.join() {
                 Ok(Ok(done)) => self.finished.push(done),
                 Ok(Err(e)) => {
-                    self.failure.get_or_insert_with(|| e.clone());
+                    if self.failure.is_none() {
+                        self.fail(&e);
+                    }
                     first_error.get_or_insert(e);
                 }
                 Err(panic) => std::panic::resume_unwind(panic),
@@ -268,7 +280,7 @@ fn rand_suffix() -> CoreResult<String> {
 impl NativePackWriter {
     /// Another handle on the same writer (for the pipeline's worker threads).
     pub(crate) fn share(&self) -> NativePackWriter {
-        NativePackWriter { state: Arc::clone(&self.state) }
+        NativePackWriter { state: Arc::clone(&self.state), failed: Arc::clone(&self.failed) }
     }
 
     /// From the file pipeline's worker threads.
@@ -293,7 +305,9 @@ impl NativePackWriter {
         if !matches!(sealer, Sealer::Restic(_)) {
             return Err(CoreErr::inval("the pack writer writes restic packs: seal must be \"restic\"").into());
         }
+        let failed = Arc::new(AtomicBool::new(false));
         Ok(NativePackWriter {
+            failed: Arc::clone(&failed),
             state: Arc::new(Mutex::new(State {
                 dir: PathBuf::from(dir),
                 target: u64::from(target_size.max(1)),
@@ -304,6 +318,7 @@ impl NativePackWriter {
                 finished: Vec::new(),
                 syncing: VecDeque::new(),
                 failure: None,
+                failed,
                 sequence: 0,
             })),
         })
@@ -327,18 +342,31 @@ impl NativePackWriter {
         Ok(synced?)
     }
 
-    /// Packs completed (written and synced) since the last call.
+    /// Packs completed (written and synced) since the last call. It does not wait for the writer:
+    /// the core's threads hold it through each append (a write of up to a chunk), and JavaScript
+    /// asks after every batch of files, so while one appends this takes nothing and a later call
+    /// takes them; `wait` (at the end, after close()) waits for it. Waiting each time held the
+    /// JavaScript thread, which is what a first backup's small files wait for.
     #[napi]
-    pub fn take_finished(&self) -> Vec<FinishedPackJs> {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+    pub fn take_finished(&self, wait: Option<bool>) -> Vec<FinishedPackJs> {
+        let mut state = match self.state.try_lock() {
+            Ok(state) => state,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) if wait == Some(true) => self.state.lock().unwrap_or_else(|e| e.into_inner()),
+            Err(TryLockError::WouldBlock) => return Vec::new(),
+        };
         // A failed sync is reported by failure(), which the caller checks first.
         let _ = state.collect(Collect::Done);
         std::mem::take(&mut state.finished)
     }
 
-    /// Why the writer stopped, if it did (a full disk, a vanished folder).
+    /// Why the writer stopped, if it did (a full disk, a vanished folder); the writer's lock is
+    /// taken only when it did (see take_finished).
     #[napi]
     pub fn failure(&self) -> Option<ErrorInfo> {
+        if !self.failed.load(Ordering::Acquire) {
+            return None;
+        }
         self.state.lock().unwrap_or_else(|e| e.into_inner()).failure.as_ref().map(|e| e.info())
     }
 
@@ -353,5 +381,61 @@ impl NativePackWriter {
         for f in s.finished.drain(..) {
             let _ = std::fs::remove_file(&f.path);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    fn writer() -> NativePackWriter {
+        let failed = Arc::new(AtomicBool::new(false));
+        let state = State {
+            dir: std::env::temp_dir(),
+            target: 1 << 20,
+            tree: false,
+            drop_cached: false,
+            sealer: Sealer::None,
+            open: None,
+            finished: Vec::new(),
+            syncing: VecDeque::new(),
+            failure: None,
+            failed: Arc::clone(&failed),
+            sequence: 0,
+        };
+        NativePackWriter { state: Arc::new(Mutex::new(state)), failed }
+    }
+
+    fn pack(name: &str) -> FinishedPackJs {
+        FinishedPackJs { path: name.into(), id: vec![0u8; 32].into(), size: 1.0, blobs: Vec::new() }
+    }
+
+    #[test]
+    fn asking_for_finished_packs_does_not_wait_for_an_append_unless_told_to() {
+        let w = writer();
+        w.state.lock().unwrap().finished.push(pack("a"));
+        // A core thread appending holds the lock.
+        let appending = w.state.lock().unwrap();
+        let other = w.share();
+        let (tx, rx) = mpsc::channel();
+        let asker = std::thread::spawn(move || {
+            tx.send((other.take_finished(None).len(), other.failure().is_none())).unwrap();
+            other.take_finished(Some(true)).into_iter().map(|p| p.path).collect::<Vec<_>>()
+        });
+        assert_eq!(rx.recv_timeout(Duration::from_secs(10)).expect("answered while the lock was held"), (0, true));
+        drop(appending);
+        assert_eq!(asker.join().unwrap(), vec!["a".to_string()]);
+        assert!(w.take_finished(None).is_empty());
+    }
+
+    #[test]
+    fn a_failure_is_reported_through_the_flag() {
+        let w = writer();
+        assert!(w.failure().is_none());
+        w.state.lock().unwrap().fail(&CoreErr::new(Code::Io, "cannot write: disk full"));
+        assert_eq!(w.failure().map(|e| e.message), Some("cannot write: disk full".to_string()));
+        assert_eq!(w.share().failure().map(|e| e.message), Some("cannot write: disk full".to_string()));
     }
 }

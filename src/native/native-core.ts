@@ -300,7 +300,7 @@ function sealSpec(spec: SealSpec): RawSealSpec {
 interface RawPackWriter {
   add(id: Uint8Array, sealed: Uint8Array, uncompressedLength: number): void;
   close(): void;
-  takeFinished(): { path: string; id: Buffer; size: number; blobs: { id: Buffer; offset: number; length: number; uncompressedLength: number }[] }[];
+  takeFinished(wait?: boolean | null): { path: string; id: Buffer; size: number; blobs: { id: Buffer; offset: number; length: number; uncompressedLength: number }[] }[];
   failure(): RawErrorInfo | null | undefined;
   discard(): void;
 }
@@ -316,8 +316,8 @@ class NativePackWriterView implements PackWriter {
     sync(() => this.raw.close());
   }
 
-  takeFinished(): FinishedPack[] {
-    return sync(() => this.raw.takeFinished());
+  takeFinished(wait = false): FinishedPack[] {
+    return sync(() => this.raw.takeFinished(wait));
   }
 
   failure(): CoreErrorInfo | undefined {

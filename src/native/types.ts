@@ -134,8 +134,11 @@ export interface PackWriter {
   add(id: Uint8Array, sealed: Uint8Array, uncompressedLength: number): void;
   /** Closes the open pack even when below the target size. */
   close(): void;
-  /** Packs completed since the last call. */
-  takeFinished(): FinishedPack[];
+  /**
+   * Packs completed since the last call. While the core appends (the writer is busy) it takes
+   * nothing rather than wait, unless `wait` (at the end, after close()).
+   */
+  takeFinished(wait?: boolean): FinishedPack[];
   /** Why the writer stopped (a write failed); further blobs are refused. */
   failure(): CoreErrorInfo | undefined;
   /** Deletes the temporary files of unfinished and untaken packs. */

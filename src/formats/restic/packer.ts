@@ -119,14 +119,15 @@ export class Packer implements BlobSink {
   }
 
   /** Publishes and indexes the packs the core's writers finished; surfaces a writer's failure. */
-  private async collectNative(): Promise<void> {
+  /** Stores the packs the core's writers finished; `wait`: all of them (after close()). */
+  private async collectNative(wait = false): Promise<void> {
     const native = this.native;
     if (!native) return;
     for (const type of ['data', 'tree'] as const) {
       const writer = native.writers[type];
       const failure = writer.failure();
       if (failure) throw CoreError.from(failure);
-      const finished = writer.takeFinished();
+      const finished = writer.takeFinished(wait);
       try {
         while (finished.length) await this.publishFinished(type, finished[0] as FinishedPack).then(() => finished.shift());
       } catch (err) {
@@ -306,7 +307,7 @@ export class Packer implements BlobSink {
     if (this.native) {
       this.native.writers.data.close();
       this.native.writers.tree.close();
-      await this.collectNative();
+      await this.collectNative(true);
     } else {
       await this.closeOpen('data');
       await this.closeOpen('tree');
