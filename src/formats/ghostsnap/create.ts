@@ -12,6 +12,7 @@ import type { CreateOptions } from '../../backup/backend.ts';
 import type { BackupSummary, CreateResult } from '../../backup/types.ts';
 import { CorruptDataError } from '../../backup/errors.ts';
 import { Archiver } from '../../engine/archiver.ts';
+import { archiveProgress } from '../../engine/archive-progress.ts';
 import { ContentPipeline } from '../../engine/content-pipeline.ts';
 import { ExcludeMatcher } from '../../engine/exclude.ts';
 import { currentUserName } from '../../engine/user-names.ts';
@@ -138,14 +139,7 @@ export async function createGhostsnapBackup(repo: GhostsnapRepository, core: Cor
         previous: parentTree?.at(Buffer.from('/')),
         ...(options.signal ? { signal: options.signal } : {}),
         scan: wantsTotals(options.progress),
-        onProgress: (c, current, totals) =>
-          options.progress?.update({
-            operation: 'backup',
-            files_done: c.filesNew + c.filesChanged + c.filesUnmodified,
-            bytes_done: c.bytesProcessed,
-            ...(totals ? { files_total: totals.files, bytes_total: totals.bytes } : {}),
-            current,
-          }),
+        ...archiveProgress(options.progress),
       });
       let result;
       try {

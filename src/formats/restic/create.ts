@@ -9,6 +9,7 @@ import type { CreateOptions } from '../../backup/backend.ts';
 import type { CreateResult } from '../../backup/types.ts';
 import { BackupError } from '../../backup/errors.ts';
 import { Archiver } from '../../engine/archiver.ts';
+import { archiveProgress } from '../../engine/archive-progress.ts';
 import { ContentPipeline } from '../../engine/content-pipeline.ts';
 import { ExcludeMatcher } from '../../engine/exclude.ts';
 import { readRootDevices, type ReadRoot } from '../../engine/read-roots.ts';
@@ -116,14 +117,7 @@ export async function createResticBackup(repo: ResticRepository, core: Core, set
       previous,
       ...(signal ? { signal } : {}),
       scan: wantsTotals(options.progress),
-      onProgress: (c, current, totals) =>
-        options.progress?.update({
-          operation: 'backup',
-          files_done: c.filesNew + c.filesChanged + c.filesUnmodified,
-          bytes_done: c.bytesProcessed,
-          ...(totals ? { files_total: totals.files, bytes_total: totals.bytes } : {}),
-          current,
-        }),
+      ...archiveProgress(options.progress),
     });
     archiver.compareTargetsAhead();
     return { format, archiver };
