@@ -80,9 +80,11 @@ struct NodeDoc<'a> {
 }
 
 /// A changed directory of at least this many entries, at least half of them matching, comes
-/// back with its listing and previous tree, for the walk to build it from them: below that,
-/// listing it again and decoding its previous tree costs little, and comparisons run ahead of
-/// the walk, so whatever comes back is held until the walk gets there.
+/// back with its listing and previous tree when asked for (`changed`), for the walk to build it
+/// from them: below that, listing it again and decoding its previous tree costs little. The walk
+/// asks when it gets to the directory (src/formats/restic/archive-format.ts), not in the
+/// comparisons that run ahead of it, which would hold every such directory's listing and tree
+/// until then.
 const CHANGED_PAYLOAD_MIN_ENTRIES: usize = 256;
 
 /// Per listed entry, in `DirComparisonJs::status`.
@@ -178,6 +180,9 @@ pub struct DirComparisonJs {
     pub entries: u32,
     pub files: u32,
     pub bytes: f64,
+    /// Not `same`, but worth building from what the comparison saw (see
+    /// CHANGED_PAYLOAD_MIN_ENTRIES): asked with `changed`, it comes with the fields below.
+    pub rebuildable: bool,
     /// Only when not `same`, for the walk to build the directory from what was compared:
     /// the listing as readDirs packs it (`names` are its names), the previous tree's plaintext
     /// and, per listed entry, where its previous node's JSON starts and ends in it (two u32
@@ -240,9 +245,11 @@ impl NativeDirComparer {
     }
 
     /// Compares each directory (`paths[i]`, read from there) with its previous tree blob
-    /// (`trees[i]`).
+    /// (`trees[i]`). With `changed`, a directory that changed comes back with what the walk
+    /// builds it from (DirComparisonJs::stats and below), when it is worth it.
     #[napi(catch_unwind)]
-    pub fn compare<'env>(&self, env: &'env Env, paths: Vec<JsPath>, trees: Vec<TreeSourceJs>) -> Result<Object<'env>> {
+    pub fn compare<'env>(&self, env: &'env Env, paths: Vec<JsPath>, trees: Vec<TreeSourceJs>, changed: Option<bool>) -> Result<Object<'env>> {
+        let changed = changed == Some(true);
         if paths.len() != trees.len() {
             return Err(CoreErr::inval("compare needs one tree per path").into());
         }
@@ -252,9 +259,9 @@ impl NativeDirComparer {
                 .iter()
                 .zip(trees.iter())
                 .map(|(p, t)| match &t.plaintext {
-                    Some(plain) => compare_dir(&context, bytes_of(p), plain),
+                    Some(plain) => compare_dir(&context, bytes_of(p), plain, changed),
                     None => match read_tree(&context, t) {
-                        Ok(plain) => compare_dir(&context, bytes_of(p), &plain),
+                        Ok(plain) => compare_dir(&context, bytes_of(p), &plain, changed),
                         Err(e) => failed(e),
                     },
                 })
@@ -275,6 +282,7 @@ fn failed(error: CoreErr) -> DirComparisonJs {
         entries: 0,
         files: 0,
         bytes: 0.0,
+        rebuildable: false,
         stats: None,
         extras: None,
         tree: None,
@@ -282,7 +290,7 @@ fn failed(error: CoreErr) -> DirComparisonJs {
     }
 }
 
-fn compare_dir(context: &Context, path: &[u8], tree: &[u8]) -> DirComparisonJs {
+fn compare_dir(context: &Context, path: &[u8], tree: &[u8], changed: bool) -> DirComparisonJs {
     let doc: TreeDoc = match serde_json::from_slice(tree) {
         Ok(d) => d,
         Err(e) => return failed(CoreErr::inval(format!("previous tree not compared: {e}"))),
@@ -321,6 +329,7 @@ fn compare_dir(context: &Context, path: &[u8], tree: &[u8]) -> DirComparisonJs {
         entries: 0,
         files: 0,
         bytes: 0.0,
+        rebuildable: false,
         stats: None,
         extras: None,
         tree: None,
@@ -373,7 +382,8 @@ fn compare_dir(context: &Context, path: &[u8], tree: &[u8]) -> DirComparisonJs {
     // Mostly the same: otherwise decoding the differing nodes one by one costs more than the
     // ordinary walk's decoding of the whole tree at once.
     let matching = out.entries as usize + out.subtrees.0.len() / 32;
-    if !out.same && listed.len() >= CHANGED_PAYLOAD_MIN_ENTRIES && matching * 2 >= listed.len() && tree.len() <= u32::MAX as usize {
+    out.rebuildable = !out.same && listed.len() >= CHANGED_PAYLOAD_MIN_ENTRIES && matching * 2 >= listed.len() && tree.len() <= u32::MAX as usize;
+    if changed && out.rebuildable {
         let packed = pack_listing(listed);
         out.stats = Some(packed.stats.into());
         out.extras = Some(packed.extras);

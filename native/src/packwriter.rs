@@ -17,7 +17,7 @@ use std::io::Write;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, TryLockError};
 use std::thread::JoinHandle;
 
@@ -78,6 +78,8 @@ pub struct FinishedPackJs {
 pub struct NativePackWriter {
     pub(crate) state: Arc<Mutex<State>>,
     failed: Arc<AtomicBool>,
+    /// take_finished calls in a row that found the writer busy (see there).
+    missed: Arc<AtomicU32>,
 }
 
 fn io(what: &str, path: &std::path::Path, e: std::io::Error) -> CoreErr {
@@ -270,6 +272,8 @@ enum Collect {
 
 /// Packs being synced at once; a writer producing faster than the disk syncs waits.
 const MAX_SYNCING: usize = 4;
+/// take_finished calls in a row that find the writer busy before one waits for it.
+const MAX_MISSED: u32 = 8;
 
 fn rand_suffix() -> CoreResult<String> {
     let mut b = [0u8; 6];
@@ -280,7 +284,7 @@ fn rand_suffix() -> CoreResult<String> {
 impl NativePackWriter {
     /// Another handle on the same writer (for the pipeline's worker threads).
     pub(crate) fn share(&self) -> NativePackWriter {
-        NativePackWriter { state: Arc::clone(&self.state), failed: Arc::clone(&self.failed) }
+        NativePackWriter { state: Arc::clone(&self.state), failed: Arc::clone(&self.failed), missed: Arc::clone(&self.missed) }
     }
 
     /// From the file pipeline's worker threads.
@@ -308,6 +312,7 @@ impl NativePackWriter {
         let failed = Arc::new(AtomicBool::new(false));
         Ok(NativePackWriter {
             failed: Arc::clone(&failed),
+            missed: Arc::new(AtomicU32::new(0)),
             state: Arc::new(Mutex::new(State {
                 dir: PathBuf::from(dir),
                 target: u64::from(target_size.max(1)),
@@ -345,16 +350,21 @@ impl NativePackWriter {
     /// Packs completed (written and synced) since the last call. It does not wait for the writer:
     /// the core's threads hold it through each append (a write of up to a chunk), and JavaScript
     /// asks after every batch of files, so while one appends this takes nothing and a later call
-    /// takes them; `wait` (at the end, after close()) waits for it. Waiting each time held the
-    /// JavaScript thread, which is what a first backup's small files wait for.
+    /// takes them; `wait` (at the end, after close()), or MAX_MISSED busy calls in a row (a slow
+    /// disk keeps the writer busy: packs must not wait for the end of the backup to be stored),
+    /// waits for it. Waiting each time held the JavaScript thread, which is what a first backup's
+    /// small files wait for.
     #[napi]
     pub fn take_finished(&self, wait: Option<bool>) -> Vec<FinishedPackJs> {
         let mut state = match self.state.try_lock() {
             Ok(state) => state,
             Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(TryLockError::WouldBlock) if wait == Some(true) => self.state.lock().unwrap_or_else(|e| e.into_inner()),
+            Err(TryLockError::WouldBlock) if wait == Some(true) || self.missed.fetch_add(1, Ordering::Relaxed) + 1 >= MAX_MISSED => {
+                self.state.lock().unwrap_or_else(|e| e.into_inner())
+            }
             Err(TryLockError::WouldBlock) => return Vec::new(),
         };
+        self.missed.store(0, Ordering::Relaxed);
         // A failed sync is reported by failure(), which the caller checks first.
         let _ = state.collect(Collect::Done);
         std::mem::take(&mut state.finished)
@@ -405,7 +415,7 @@ mod tests {
             failed: Arc::clone(&failed),
             sequence: 0,
         };
-        NativePackWriter { state: Arc::new(Mutex::new(state)), failed }
+        NativePackWriter { state: Arc::new(Mutex::new(state)), failed, missed: Arc::new(AtomicU32::new(0)) }
     }
 
     fn pack(name: &str) -> FinishedPackJs {
@@ -428,6 +438,26 @@ mod tests {
         drop(appending);
         assert_eq!(asker.join().unwrap(), vec!["a".to_string()]);
         assert!(w.take_finished(None).is_empty());
+    }
+
+    #[test]
+    fn a_writer_busy_call_after_call_is_waited_for_in_the_end() {
+        let w = writer();
+        w.state.lock().unwrap().finished.push(pack("b"));
+        let appending = w.state.lock().unwrap();
+        let other = w.share();
+        let (tx, rx) = mpsc::channel();
+        let asker = std::thread::spawn(move || {
+            for _ in 1..MAX_MISSED {
+                assert!(other.take_finished(None).is_empty());
+            }
+            tx.send(()).unwrap();
+            other.take_finished(None).into_iter().map(|p| p.path).collect::<Vec<_>>()
+        });
+        rx.recv_timeout(Duration::from_secs(10)).expect("the first calls answered at once");
+        std::thread::sleep(Duration::from_millis(50));
+        drop(appending);
+        assert_eq!(asker.join().unwrap(), vec!["b".to_string()]);
     }
 
     #[test]

@@ -128,12 +128,13 @@ export interface UnchangedDir<R> {
    */
   finish(results: R[]): R | undefined;
   /**
-   * Present when the directory changed and the format kept what it compared: its record of the
-   * previous entries on the listing the comparison made, for the walk to build the directory
-   * from instead of listing it again and reading the whole previous record. Called when the
-   * walk gets there (what it holds until then stays packed).
+   * Present when the directory changed but is worth building from a comparison: compares it
+   * again, now, and gives its record of the previous entries on the listing that comparison
+   * made, for the walk to build the directory from instead of listing it again and reading the
+   * whole previous record (undefined when that cannot be had). Called when the walk gets to the
+   * directory: the comparisons ahead of the walk hold nothing of it.
    */
-  changed?(): ChangedPrevious;
+  changed?(): Promise<ChangedPrevious | undefined>;
 }
 
 /** A previous record that comes with the listing it was compared with (UnchangedDir.changed). */
@@ -215,9 +216,9 @@ interface Compared<R> {
   children: Promise<ComparedChild<R>[]>;
 }
 
-/** A directory the format compared and found changed, with what it compared (UnchangedDir.changed). */
+/** A directory the format compared and found changed, worth building from a comparison (UnchangedDir.changed). */
 interface ComparedChanged {
-  changed: () => ChangedPrevious;
+  changed: () => Promise<ChangedPrevious | undefined>;
 }
 
 /** What a comparison settled: unchanged, changed with what was compared, or nothing (walk it the ordinary way). */
@@ -471,20 +472,16 @@ export class Archiver<R> {
       const early = this.compareAhead.get(key);
       this.compareAhead.delete(key);
       const compared = await (early ?? this.compareOne(p, previous));
-      if (compared && 'changed' in compared) return this.walkCompared(p, compared, self) ?? this.walkListed(p, previous, self);
+      if (compared && 'changed' in compared) return (await this.walkCompared(p, compared, self)) ?? this.walkListed(p, previous, self);
       if (compared) return this.walkUnchanged(p, () => Promise.resolve(previous), self, compared);
     }
     return this.walkListed(p, previous, self, prefetched);
   }
 
-  /** A changed directory built from what its comparison listed; undefined if that cannot be had. */
-  private walkCompared(p: Buffer, compared: ComparedChanged, self: ScannedEntry | undefined): Promise<Walked<R>> | undefined {
-    let previous: ChangedPrevious;
-    try {
-      previous = compared.changed();
-    } catch {
-      return undefined;
-    }
+  /** A changed directory built from what a comparison listed; undefined if that cannot be had. */
+  private async walkCompared(p: Buffer, compared: ComparedChanged, self: ScannedEntry | undefined): Promise<Walked<R> | undefined> {
+    const previous = await compared.changed().catch(() => undefined);
+    if (!previous) return undefined;
     return this.walkListed(p, previous, self, Promise.resolve({ path: p, entries: previous.listing }));
   }
 
@@ -605,7 +602,7 @@ export class Archiver<R> {
       c.compared = undefined;
       const child =
         comparedChild && 'changed' in comparedChild
-          ? await (this.walkCompared(c.path, comparedChild, undefined) ?? this.walkListed(c.path, await c.previous(), undefined))
+          ? ((await this.walkCompared(c.path, comparedChild, undefined)) ?? (await this.walkListed(c.path, await c.previous(), undefined)))
           : comparedChild
             ? await this.walkUnchanged(c.path, c.previous, undefined, comparedChild)
             : await this.walkListed(c.path, await c.previous(), undefined);

@@ -14,27 +14,40 @@ export interface ReadRoot {
  * node's device_id would change from run to run, so every tree would be stored again and no
  * directory could be settled by its previous tree (restic issue 3041). Recorded as the live
  * path's device, a backup read from a snapshot records what a backup of the live path would.
- * A root whose paths cannot be read, or a device that two roots would map differently, is left
- * as read.
+ * A root whose paths cannot be read, or a device that two roots (also one read where it lives)
+ * would record differently, is left as read.
  */
 export function readRootDevices(roots: readonly ReadRoot[], lstat: (p: string) => { dev: number }): Map<number, number> {
-  const out = new Map<number, number>();
+  const seen = new Map<number, number>();
   const ambiguous = new Set<number>();
   for (const { from, to } of roots) {
     let read: number;
     let live: number;
     try {
-      read = lstat(to).dev;
-      live = lstat(from).dev;
+      read = deviceInside(to, lstat);
+      live = deviceInside(from, lstat);
     } catch {
       continue;
     }
-    if (read === live) continue;
-    if (out.has(read) && out.get(read) !== live) ambiguous.add(read);
-    out.set(read, live);
+    if (seen.has(read) && seen.get(read) !== live) ambiguous.add(read);
+    seen.set(read, live);
   }
-  for (const dev of ambiguous) out.delete(dev);
+  const out = new Map<number, number>();
+  for (const [read, live] of seen) if (read !== live && !ambiguous.has(read)) out.set(read, live);
   return out;
+}
+
+/**
+ * The device of what is inside the directory `p`: lstat of `p/.` goes through `p`, so an
+ * automount there (a ZFS `.zfs/snapshot/<name>` nothing has entered yet) is mounted first, as
+ * the walk's listing of it will; lstat of `p` itself would report the mount point's device.
+ */
+function deviceInside(p: string, lstat: (p: string) => { dev: number }): number {
+  try {
+    return lstat(p.endsWith('/') ? `${p}.` : `${p}/.`).dev;
+  } catch {
+    return lstat(p).dev; // not a directory
+  }
 }
 
 function trimmed(p: string): string {

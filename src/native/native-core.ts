@@ -126,7 +126,7 @@ interface RawDirComparison extends Omit<DirComparison, 'error' | 'changed'> {
 }
 
 interface RawDirComparer {
-  compare(paths: Path[], trees: TreeSource[]): Promise<RawDirComparison[]>;
+  compare(paths: Path[], trees: TreeSource[], changed: boolean): Promise<RawDirComparison[]>;
 }
 
 function dirComparison(raw: RawDirComparison, path: Path): DirComparison {
@@ -719,9 +719,9 @@ export async function createNativeCore(): Promise<Core> {
           ),
       );
       return {
-        compare: (paths, trees) =>
+        compare: (paths, trees, changed = false) =>
           later(async () =>
-            (await comparer.compare(paths, trees)).map((c, i) => dirComparison(c, paths[i]!)),
+            (await comparer.compare(paths, trees, changed)).map((c, i) => dirComparison(c, paths[i]!)),
           ),
       };
     },

@@ -319,8 +319,13 @@ export interface DirComparison {
   files: number;
   bytes: number;
   /**
-   * Only for a directory that is not `same` and large enough to be worth it: what the walk
-   * builds it from instead of listing it again and decoding the whole previous tree.
+   * Not `same`, but large enough and mostly matching, so worth building from what a comparison
+   * saw: compared again with `changed`, it comes with `changed`.
+   */
+  rebuildable: boolean;
+  /**
+   * Only when asked for (compare's `changed`) and `rebuildable`: what the walk builds the
+   * directory from instead of listing it again and decoding the whole previous tree.
    */
   changed?: ChangedDirSource;
 }
@@ -329,7 +334,7 @@ export interface DirComparison {
  * A changed directory as the core compared it: the listing (readDirs' packed form, with xattrs
  * and link targets, `names`/`ends` of the comparison), the previous tree's plaintext and, per
  * listed entry, where its previous node's JSON lies in that plaintext (u32 LE start and end;
- * both 0 without one). Kept packed until the walk gets to the directory.
+ * both 0 without one).
  */
 export interface ChangedDirSource {
   listing(): DirListing;
@@ -338,8 +343,11 @@ export interface ChangedDirSource {
 }
 
 export interface DirComparer {
-  /** `paths[i]` is read and compared with `trees[i]`, its previous tree blob. */
-  compare(paths: Buffer[], trees: TreeSource[]): Promise<DirComparison[]>;
+  /**
+   * `paths[i]` is read and compared with `trees[i]`, its previous tree blob; with `changed`, a
+   * `rebuildable` directory comes with what the walk builds it from.
+   */
+  compare(paths: Buffer[], trees: TreeSource[], changed?: boolean): Promise<DirComparison[]>;
 }
 
 /** An index file in parallel arrays (native/src/indexjson.rs). */

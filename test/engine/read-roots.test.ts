@@ -21,9 +21,13 @@ describe('ReadRootMap', () => {
 });
 
 describe('readRootDevices', () => {
-  const devices: Record<string, number> = { '/srv': 40, '/snap/srv': 71, '/srv/db': 41, '/snap/db': 72, '/live': 50, '/mnt/live': 50 };
+  // Directories, stat'ed through `dir/.` as readRootDevices does; '/snap/zfs' is an automount
+  // point that shows its own device until something goes inside it.
+  const devices: Record<string, number> = { '/srv': 40, '/snap/srv': 71, '/srv/db': 41, '/snap/db': 72, '/live': 50, '/mnt/live': 50, '/tank': 60, '/snap/zfs': 60 };
+  const inside: Record<string, number> = { '/snap/zfs': 73 };
   const lstat = (p: string) => {
-    const dev = devices[p];
+    const dir = p.endsWith('/.') ? p.slice(0, -2) : undefined;
+    const dev = dir !== undefined ? (inside[dir] ?? devices[dir]) : devices[p];
     if (dev === undefined) throw new Error(`ENOENT: ${p}`);
     return { dev };
   };
@@ -43,7 +47,7 @@ describe('readRootDevices', () => {
     ]);
   });
 
-  it('leaves a root it cannot stat, and a device two roots would map differently, as read', () => {
+  it('leaves a root it cannot stat, and a device two roots would record differently, as read', () => {
     expect(readRootDevices([{ from: '/gone', to: '/snap/srv' }], lstat).size).toBe(0);
     const map = readRootDevices(
       [
@@ -54,5 +58,19 @@ describe('readRootDevices', () => {
       lstat,
     );
     expect([...map]).toEqual([[72, 41]]);
+    // One root read where it lives keeps its device: another read from the same device
+    // (restoring several roots into one scratch filesystem) cannot be told apart from it.
+    const shared = readRootDevices(
+      [
+        { from: '/live', to: '/live' },
+        { from: '/srv', to: '/mnt/live' },
+      ],
+      lstat,
+    );
+    expect(shared.size).toBe(0);
+  });
+
+  it('looks inside an automount point for the device the walk will read', () => {
+    expect([...readRootDevices([{ from: '/tank', to: '/snap/zfs' }], lstat)]).toEqual([[73, 60]]);
   });
 });

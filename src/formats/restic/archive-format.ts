@@ -384,12 +384,22 @@ export class ResticArchiveFormat implements ArchiveFormat<TreeRef> {
     const compared = await comparer.compare(asked.map((i) => sources[i]!), asked.map((i) => trees[i]!.source));
     for (const [k, i] of asked.entries()) {
       const c = compared[k];
-      if (c && !c.error) out[i] = this.unchangedDir(c, trees[i]!.treeId, trees[i]!.subtree);
+      if (!c || c.error) continue;
+      const { source, treeId, subtree } = trees[i]!;
+      const rebuild = c.rebuildable ? () => this.compareChanged(comparer, sources[i]!, source, treeId, subtree) : undefined;
+      out[i] = this.unchangedDir(c, treeId, subtree, rebuild);
     }
     return out;
   }
 
-  private unchangedDir(c: DirComparison, treeId: string, subtree: (id: string) => SubtreeRef): UnchangedDir<TreeRef> {
+  /** A changed directory compared again, now, with what the walk builds it from; undefined when that cannot be had. */
+  private async compareChanged(comparer: DirComparer, path: Buffer, source: TreeSource, treeId: string, subtree: (id: string) => SubtreeRef): Promise<ComparedParentDir | undefined> {
+    const [c] = await comparer.compare([path], [source], true);
+    if (!c || c.error || !c.changed) return undefined;
+    return new ComparedParentDir(treeId, { ...c, changed: c.changed }, this.index, subtree);
+  }
+
+  private unchangedDir(c: DirComparison, treeId: string, subtree: (id: string) => SubtreeRef, rebuild: (() => Promise<ComparedParentDir | undefined>) | undefined): UnchangedDir<TreeRef> {
     const nameAt = (i: number): Buffer => c.names.subarray(i === 0 ? 0 : c.ends.readUInt32LE((i - 1) * 4), c.ends.readUInt32LE(i * 4));
     const subdirs: UnchangedDir<TreeRef>['subdirs'] = [];
     const subtrees: string[] = [];
@@ -400,9 +410,8 @@ export class ResticArchiveFormat implements ArchiveFormat<TreeRef> {
     }
     // Built only when excludes need them: an object per entry is what the comparison saves.
     const listed = (): ListedName[] => Array.from(c.status, (status, i) => ({ name: nameAt(i), status }));
-    const { changed } = c;
     return {
-      ...(changed && !c.same ? { changed: () => new ComparedParentDir(treeId, { ...c, changed }, this.index, subtree) } : {}),
+      ...(rebuild ? { changed: rebuild } : {}),
       same: c.same,
       missing: c.missing,
       listed,
