@@ -335,15 +335,18 @@ fn compare_dir(context: &Context, path: &[u8], tree: &[u8], changed: bool) -> Di
         tree: None,
         spans: None,
     };
-    let mut spans: Vec<u8> = Vec::with_capacity(listed.len() * 8);
+    // Only a comparison asked for what the walk builds a changed directory from needs them.
+    let mut spans: Vec<u8> = Vec::with_capacity(if changed { listed.len() * 8 } else { 0 });
     let mut matched = 0usize;
     for entry in &listed {
         out.names.0.extend_from_slice(&entry.name);
         out.ends.0.extend_from_slice(&(out.names.0.len() as u32).to_le_bytes());
         let previous = by_name.get(entry.name.as_slice());
-        let (start, end) = previous.map_or((0, 0), |p| p.1);
-        spans.extend_from_slice(&start.to_le_bytes());
-        spans.extend_from_slice(&end.to_le_bytes());
+        if changed {
+            let (start, end) = previous.map_or((0, 0), |p| p.1);
+            spans.extend_from_slice(&start.to_le_bytes());
+            spans.extend_from_slice(&end.to_le_bytes());
+        }
         let status = match previous {
             // An entry that cannot be lstat'ed is reported by the walk, excluded or not.
             None if entry.error.is_some() => DIFFERS,

@@ -187,6 +187,8 @@ export interface ArchiveOptions {
   filesInFlight?: number;
   /** Read below these roots elsewhere (a filesystem snapshot); entries keep the recorded paths. */
   readRoots?: readonly ReadRoot[];
+  /** readRootDevices of `readRoots`, when the caller worked it out already (for its comparer). */
+  devices?: ReadonlyMap<number, number>;
 }
 
 export interface ArchiveResult<R> {
@@ -288,11 +290,11 @@ export class Archiver<R> {
     this.fileBudget = new Semaphore(options.filesInFlight ?? 512);
     this.listOptions = { xattrs: format.wantsXattrs('file') || format.wantsXattrs('dir'), linkTargets: true };
     this.readRoots = new ReadRootMap(options.readRoots);
-    this.devices = readRootDevices(options.readRoots ?? [], (p) => core.lstat(p));
+    this.devices = options.devices ?? readRootDevices(options.readRoots ?? [], (p) => core.lstat(p));
   }
 
   /** Devices as read below the read roots → as recorded (readRootDevices). */
-  private readonly devices: Map<number, number>;
+  private readonly devices: ReadonlyMap<number, number>;
 
   /** `stat` with the device the backup records (changed in place: stats are the walk's own). */
   private recorded(stat: EntryStat): EntryStat {
@@ -472,17 +474,20 @@ export class Archiver<R> {
       const early = this.compareAhead.get(key);
       this.compareAhead.delete(key);
       const compared = await (early ?? this.compareOne(p, previous));
-      if (compared && 'changed' in compared) return (await this.walkCompared(p, compared, self)) ?? this.walkListed(p, previous, self);
-      if (compared) return this.walkUnchanged(p, () => Promise.resolve(previous), self, compared);
+      if (compared) return this.walkVerdict(p, compared, () => Promise.resolve(previous), self);
     }
     return this.walkListed(p, previous, self, prefetched);
   }
 
-  /** A changed directory built from what a comparison listed; undefined if that cannot be had. */
-  private async walkCompared(p: Buffer, compared: ComparedChanged, self: ScannedEntry | undefined): Promise<Walked<R> | undefined> {
-    const previous = await compared.changed().catch(() => undefined);
-    if (!previous) return undefined;
-    return this.walkListed(p, previous, self, Promise.resolve({ path: p, entries: previous.listing }));
+  /**
+   * Walks `p` as its comparison settled: unchanged (only the subdirectories), changed and built
+   * from what a comparison listed again, or (nothing to go on) listed the ordinary way.
+   */
+  private async walkVerdict(p: Buffer, verdict: Verdict<R>, previous: () => Promise<PreviousDir | undefined>, self: ScannedEntry | undefined): Promise<Walked<R>> {
+    if (verdict && !('changed' in verdict)) return this.walkUnchanged(p, previous, self, verdict);
+    const compared = verdict ? await verdict.changed().catch(() => undefined) : undefined;
+    if (compared) return this.walkListed(p, compared, self, Promise.resolve({ path: p, entries: compared.listing }));
+    return this.walkListed(p, await previous(), self);
   }
 
   /** Comparisons of the targets started by compareTargetsAhead(), by path. */
@@ -600,12 +605,7 @@ export class Archiver<R> {
       const comparedChild = c.compared;
       // What was compared below the child goes once the child is walked (the comparisons run ahead).
       c.compared = undefined;
-      const child =
-        comparedChild && 'changed' in comparedChild
-          ? ((await this.walkCompared(c.path, comparedChild, undefined)) ?? (await this.walkListed(c.path, await c.previous(), undefined)))
-          : comparedChild
-            ? await this.walkUnchanged(c.path, c.previous, undefined, comparedChild)
-            : await this.walkListed(c.path, await c.previous(), undefined);
+      const child = await this.walkVerdict(c.path, comparedChild, c.previous, undefined);
       walked.set(c.name.toString('latin1'), child);
     }
     // The result keeps only what it needs: the comparisons below are let go as the walk goes on.

@@ -135,7 +135,7 @@ function dirComparison(raw: RawDirComparison, path: Path): DirComparison {
   if (error) out.error = toInfo(error);
   if (stats != null && extras != null && tree != null && spans != null) {
     // The comparison lists with xattrs and link targets (dircompare.rs), as the restic walk does.
-    out.changed = { listing: () => dirListing({ path, names: rest.names, stats, extras }, { xattrs: true, linkTargets: true }), tree, spans };
+    out.changed = { listing: dirListing({ path, names: rest.names, stats, extras }, { xattrs: true, linkTargets: true }), tree, spans };
   }
   return out;
 }

@@ -337,7 +337,7 @@ export interface DirComparison {
  * both 0 without one).
  */
 export interface ChangedDirSource {
-  listing(): DirListing;
+  listing: DirListing;
   tree: Buffer;
   spans: Buffer;
 }

@@ -208,8 +208,6 @@ const NODE_LIST_CLOSE = Buffer.from(']}');
  * changed files held ~700k objects that way).
  */
 export class ComparedParentDir implements PreviousDir {
-  /** Previous nodes: the listed entries that had one, and those no longer listed. */
-  readonly size: number;
   readonly listing: DirEntry[];
 
   constructor(
@@ -218,25 +216,18 @@ export class ComparedParentDir implements PreviousDir {
     private readonly index: MasterIndex,
     private readonly subtree: (id: string) => SubtreeRef,
   ) {
-    const listing = c.changed.listing();
+    const { listing } = c.changed;
     if (listing.error) throw new RangeError(`comparison listing failed: ${listing.error.message}`);
     this.listing = listing.entries;
     this.status = c.status;
     this.tree = c.changed.tree;
     this.spans = c.changed.spans;
     if (this.spans.length !== this.listing.length * 8 || this.status.length !== this.listing.length) throw new RangeError('comparison spans do not match its listing');
-    let withNode = 0;
-    for (let i = 0; i < this.listing.length; i++) if (this.spanEnd(i) > 0) withNode++;
-    this.size = withNode + c.missing;
   }
 
   private readonly status: Buffer;
   private readonly tree: Buffer;
   private readonly spans: Buffer;
-
-  private spanEnd(i: number): number {
-    return this.spans.readUInt32LE(i * 8 + 4);
-  }
 
   /** The listed entry of this name (the listing is in raw name order), or -1. */
   private find(name: Buffer): number {
@@ -254,7 +245,7 @@ export class ComparedParentDir implements PreviousDir {
 
   private nodeJson(i: number): Buffer | undefined {
     const start = this.spans.readUInt32LE(i * 8);
-    const end = this.spanEnd(i);
+    const end = this.spans.readUInt32LE(i * 8 + 4);
     return end > start && end <= this.tree.length ? this.tree.subarray(start, end) : undefined;
   }
 

@@ -12,7 +12,7 @@ import { Archiver } from '../../engine/archiver.ts';
 import { archiveProgress } from '../../engine/archive-progress.ts';
 import { ContentPipeline } from '../../engine/content-pipeline.ts';
 import { ExcludeMatcher } from '../../engine/exclude.ts';
-import { readRootDevices, type ReadRoot } from '../../engine/read-roots.ts';
+import { readRootDevices } from '../../engine/read-roots.ts';
 import { goTimeFromUnix, localZone, parseRfc3339 } from '../../util/go-time.ts';
 import { encodeSnapshot, type ResticSnapshot } from './snapshot.ts';
 import { chooseParent, findSnapshot, loadSnapshots, NAME_TAG_PREFIX, toBackup } from './snapshots.ts';
@@ -51,10 +51,8 @@ function nowParts(date: Date): { sec: number; nsec: number } {
 }
 
 /** The core's comparison of directories with their parent trees, unless BOLT_DIR_COMPARE=0 or the core has none. */
-function dirComparer(core: Core, known: BlobSet, seal: SealSpec, readRoots: readonly ReadRoot[]): DirComparer | undefined {
+function dirComparer(core: Core, known: BlobSet, seal: SealSpec, devices: ReadonlyMap<number, number>): DirComparer | undefined {
   if (!core.newDirComparer || process.env.BOLT_DIR_COMPARE === '0') return undefined;
-  // The same devices as the walk records (Archiver: readRootDevices of the same roots).
-  const devices = readRootDevices(readRoots, (p) => core.lstat(p));
   return core.newDirComparer({ zone: localZone(), users: userNames(), groups: groupNames(), known, seal, devices });
 }
 
@@ -109,10 +107,13 @@ export async function createResticBackup(repo: ResticRepository, core: Core, set
       // hold part buffers already, so they keep 16 MiB segments.
       { threads: settings.threads, ...(writer && repo.storage.spoolDirectory ? { segmentBytes: 256 * 1024 * 1024 } : {}) },
     );
-    const format = new ResticArchiveFormat(core, packer, index, previous ? dirComparer(core, known, repo.seal, options.readRoot ?? []) : undefined);
+    // The comparison records the same devices as the walk, worked out once for both.
+    const devices = readRootDevices(options.readRoot ?? [], (p) => core.lstat(p));
+    const format = new ResticArchiveFormat(core, packer, index, previous ? dirComparer(core, known, repo.seal, devices) : undefined);
     const archiver = new Archiver(core, pipeline, format, {
       targets: options.paths,
       ...(options.readRoot ? { readRoots: options.readRoot } : {}),
+      devices,
       exclude,
       previous,
       ...(signal ? { signal } : {}),
