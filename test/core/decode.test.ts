@@ -235,6 +235,47 @@ describeEachCore('decodeBlobs', (core) => {
     expect(long.errors.at(-1)).not.toBeNull();
   });
 
+  it('jobs after jobs (the core keeps small buffers per thread): a truncated range never yields an earlier job\'s bytes', async () => {
+    const seal: SealSpec = { kind: 'restic', key: hex(sealVectors.vectors[0]!.key_hex) };
+    const plains = [randomBytes(40_000), Buffer.alloc(90_000, 'k'), randomBytes(700_000), randomBytes(5_000)];
+    const boxes = plains.map((p, i) => core().seal(seal, i === 1 ? core().compress({ kind: 'zstd', level: 3 }, p) : p));
+    let offset = 0;
+    const blobs: DecodeBlobSpec[] = boxes.map((b, i) => {
+      const spec = { offset, length: b.length, rawLength: i === 1 ? plains[i]!.length : 0, compressed: i === 1, id: hex(sha256(plains[i]!)) };
+      offset += b.length;
+      return spec;
+    });
+    const whole = join(tmp, `kept-${Math.random().toString(36).slice(2)}`);
+    writeFileSync(whole, Buffer.concat(boxes));
+    // The same range, cut off inside its third blob: what a reused buffer held there must not show.
+    const cut = join(tmp, `kept-cut-${Math.random().toString(36).slice(2)}`);
+    writeFileSync(cut, Buffer.concat(boxes).subarray(0, blobs[2]!.offset + 1000));
+    for (let round = 0; round < 6; round++) {
+      const jobs = [whole, cut, whole, cut].map(async (path) => {
+        const out = join(tmp, `kept-out-${Math.random().toString(36).slice(2)}`);
+        const fd = openSync(out, 'w+');
+        let positions = 0;
+        const targets = plains.map((p) => ({ fd, position: (positions += p.length) - p.length }));
+        try {
+          const res = await core().decodeBlobs({ file: { path, offset: 0, length: offset }, blobs: blobs.map((b, i) => ({ ...b, targets: [targets[i]!] })), seal, codec: 'zstd', hash: 'sha256' });
+          return { path, errors: res.errors.map((e) => e?.code ?? null), written: readFileSync(out) };
+        } finally {
+          closeSync(fd);
+        }
+      });
+      for (const { path, errors, written } of await Promise.all(jobs)) {
+        if (path === whole) {
+          expect(errors).toEqual([null, null, null, null]);
+          expect(sha256(written)).toBe(sha256(Buffer.concat(plains)));
+        } else {
+          // The blobs past the cut are refused as outside the file; the ones before it are whole.
+          expect(errors).toEqual([null, null, 'EINVAL', 'EINVAL']);
+          expect(sha256(written)).toBe(sha256(Buffer.concat([plains[0]!, plains[1]!])));
+        }
+      }
+    }
+  });
+
   it('new files: created, written and finished in the call; a failed blob leaves its file unfinished; creation failures reported', async () => {
     const { data, blobs, plains, seal } = sampleRange();
     const corrupt = Buffer.from(data);
