@@ -6,10 +6,12 @@
 //! tree blobs in separate packs).
 
 use crate::bytes::Bytes;
+use crate::compress::zstd_compress;
 use crate::error::{Code, CoreErr, CoreResult, ErrorInfo};
+use crate::pool;
 use crate::seal::{SealSpecJs, Sealer};
-use napi::bindgen_prelude::Buffer;
-use napi::Result;
+use napi::bindgen_prelude::{Buffer, Object};
+use napi::{Env, Result};
 use napi_derive::napi;
 use sha2::{Digest, Sha256};
 use std::fs::{File, OpenOptions};
@@ -77,6 +79,8 @@ pub struct FinishedPackJs {
 #[napi]
 pub struct NativePackWriter {
     pub(crate) state: Arc<Mutex<State>>,
+    /// The pack's seal, for blobs encoded here (encodeAndAdd) outside the writer's lock.
+    sealer: Arc<Sealer>,
     failed: Arc<AtomicBool>,
     /// take_finished calls in a row that found the writer busy (see there).
     missed: Arc<AtomicU32>,
@@ -284,7 +288,7 @@ fn rand_suffix() -> CoreResult<String> {
 impl NativePackWriter {
     /// Another handle on the same writer (for the pipeline's worker threads).
     pub(crate) fn share(&self) -> NativePackWriter {
-        NativePackWriter { state: Arc::clone(&self.state), failed: Arc::clone(&self.failed), missed: Arc::clone(&self.missed) }
+        NativePackWriter { state: Arc::clone(&self.state), sealer: Arc::clone(&self.sealer), failed: Arc::clone(&self.failed), missed: Arc::clone(&self.missed) }
     }
 
     /// From the file pipeline's worker threads.
@@ -311,6 +315,7 @@ impl NativePackWriter {
         }
         let failed = Arc::new(AtomicBool::new(false));
         Ok(NativePackWriter {
+            sealer: Arc::new(sealer.clone()),
             failed: Arc::clone(&failed),
             missed: Arc::new(AtomicU32::new(0)),
             state: Arc::new(Mutex::new(State {
@@ -334,6 +339,25 @@ impl NativePackWriter {
     pub fn add(&self, id: Buffer, sealed: Buffer, uncompressed_length: u32) -> Result<()> {
         let id: [u8; 32] = id.as_ref().try_into().map_err(|_| CoreErr::inval("blob id must be 32 bytes"))?;
         Ok(self.append(id, &sealed, uncompressed_length)?)
+    }
+
+    /// Compresses (zstd at `zstdLevel`, when given), seals and appends one blob on a core thread.
+    /// Trees arrive one at a time from the walk: done there, each took two round trips to the
+    /// core and a write under the writer's lock on the JavaScript thread.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn encode_and_add<'env>(&self, env: &'env Env, id: Buffer, plaintext: Buffer, zstd_level: Option<i32>) -> Result<Object<'env>> {
+        let id: [u8; 32] = id.as_ref().try_into().map_err(|_| CoreErr::inval("blob id must be 32 bytes"))?;
+        let sealer = Arc::clone(&self.sealer);
+        let state = Arc::clone(&self.state);
+        pool::spawn(env, move || {
+            let compressed = match zstd_level {
+                Some(level) => Some(zstd_compress(&plaintext, level)?),
+                None => None,
+            };
+            let sealed = sealer.seal(compressed.as_deref().unwrap_or(&plaintext), None)?;
+            let uncompressed_length = if compressed.is_some() { plaintext.len() as u32 } else { 0 };
+            state.lock().unwrap_or_else(|e| e.into_inner()).append(id, &sealed, uncompressed_length)
+        })
     }
 
     /// Closes the open pack (end of the run), even when it is below the target size, and waits

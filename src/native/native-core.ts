@@ -299,6 +299,7 @@ function sealSpec(spec: SealSpec): RawSealSpec {
 
 interface RawPackWriter {
   add(id: Uint8Array, sealed: Uint8Array, uncompressedLength: number): void;
+  encodeAndAdd(id: Uint8Array, plaintext: Uint8Array, zstdLevel: number | null): Promise<void>;
   close(): void;
   takeFinished(wait?: boolean | null): { path: string; id: Buffer; size: number; blobs: { id: Buffer; offset: number; length: number; uncompressedLength: number }[] }[];
   failure(): RawErrorInfo | null | undefined;
@@ -310,6 +311,10 @@ class NativePackWriterView implements PackWriter {
 
   add(id: Uint8Array, sealed: Uint8Array, uncompressedLength: number): void {
     sync(() => this.raw.add(id, sealed, uncompressedLength));
+  }
+
+  encodeAndAdd(id: Uint8Array, plaintext: Uint8Array, zstdLevel?: number): Promise<void> {
+    return later(() => this.raw.encodeAndAdd(id, plaintext, zstdLevel ?? null));
   }
 
   close(): void {

@@ -132,6 +132,11 @@ export interface PackWriterOptions {
 /** Appends sealed blobs to restic pack files of about the target size (Core.newPackWriter). */
 export interface PackWriter {
   add(id: Uint8Array, sealed: Uint8Array, uncompressedLength: number): void;
+  /**
+   * Compresses (zstd at `zstdLevel`, when given), seals and appends one blob on a core thread;
+   * settles once appended (or with the error that stopped the writer).
+   */
+  encodeAndAdd(id: Uint8Array, plaintext: Uint8Array, zstdLevel?: number): Promise<void>;
   /** Closes the open pack even when below the target size. */
   close(): void;
   /**

@@ -58,6 +58,55 @@ describe('native pack writer', () => {
     expect(writer.takeFinished()).toEqual([]);
   });
 
+  it('encodeAndAdd: plaintexts compressed (or not) and sealed on core threads, each one appended once', async () => {
+    const core = await nativeCore();
+    const dir = join(tmp.dir, 'encoded');
+    mkdirSync(dir);
+    const writer = core.newPackWriter!({ dir, blobType: 'tree', targetSize: 16 * 1024, seal });
+    const plains = Array.from({ length: 40 }, (_, i) => (i % 4 === 3 ? randomBytes(3_000 + i) : Buffer.from(JSON.stringify({ nodes: Array.from({ length: 50 + i }, (_, k) => ({ name: `entry-${k}`, type: 'file' })) }) + '\n')));
+    const ids = plains.map((p) => createHash('sha256').update(p).digest());
+    // All in flight at once, every other one compressed.
+    await Promise.all(plains.map((p, i) => writer.encodeAndAdd(ids[i]!, p, i % 2 === 0 ? 3 : undefined)));
+    writer.close();
+    const packs = writer.takeFinished(true);
+    expect(writer.failure()).toBeUndefined();
+    expect(packs.length).toBeGreaterThanOrEqual(2);
+    const found = new Map<string, Buffer>();
+    for (const pack of packs) {
+      checkPack(core, pack);
+      const file = readFileSync(pack.path);
+      for (const b of pack.blobs) {
+        const opened = core.open(seal, file.subarray(b.offset, b.offset + b.length));
+        const plain = b.uncompressedLength > 0 ? core.decompress('zstd', opened, b.uncompressedLength) : opened;
+        expect(found.has(Buffer.from(b.id).toString('hex'))).toBe(false);
+        found.set(Buffer.from(b.id).toString('hex'), plain);
+      }
+    }
+    expect(found.size).toBe(plains.length);
+    plains.forEach((p, i) => {
+      const stored = packs.flatMap((pack) => pack.blobs).find((b) => Buffer.from(b.id).equals(ids[i]!));
+      expect(stored?.uncompressedLength, `blob ${i}`).toBe(i % 2 === 0 ? p.length : 0);
+      expect(found.get(ids[i]!.toString('hex'))?.equals(p), `blob ${i}`).toBe(true);
+    });
+    // Compressed trees are smaller than their plaintext; the others are stored as they are.
+    const sizes = packs.flatMap((pack) => pack.blobs);
+    expect(sizes.find((b) => Buffer.from(b.id).equals(ids[0]!))!.length).toBeLessThan(plains[0]!.length);
+    expect(sizes.find((b) => Buffer.from(b.id).equals(ids[1]!))!.length).toBe(plains[1]!.length + 32);
+  });
+
+  it('encodeAndAdd on a writer that failed rejects with the failure', async () => {
+    const core = await nativeCore();
+    const dir = join(tmp.dir, 'encoded-vanishing');
+    mkdirSync(dir);
+    const writer = core.newPackWriter!({ dir, blobType: 'tree', targetSize: 16 * 1024, seal });
+    rmSync(dir, { recursive: true });
+    await expect(writer.encodeAndAdd(createHash('sha256').update('x').digest(), randomBytes(1000))).rejects.toThrow(/cannot create/);
+    await expect(writer.encodeAndAdd(createHash('sha256').update('y').digest(), randomBytes(1000), 3)).rejects.toThrow(/stopped earlier/);
+    expect(writer.failure()?.message).toMatch(/cannot create/);
+    await expect(writer.encodeAndAdd(Buffer.alloc(5), randomBytes(10))).rejects.toThrow(/32 bytes/);
+    writer.discard();
+  });
+
   it('a failed write stops the writer; discard() leaves no temporary file', async () => {
     const core = await nativeCore();
     const dir = join(tmp.dir, 'vanishing');

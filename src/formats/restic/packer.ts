@@ -24,6 +24,8 @@ import type { MasterIndex } from './master-index.ts';
  */
 const INDEX_MAX_BLOBS = 25_000;
 const INDEX_MAX_AGE_MS = 10 * 60 * 1000;
+/** Trees: small, highly compressible, written one by one (data blobs use the configured compression). */
+const TREE_ZSTD_LEVEL = 3;
 
 interface OpenPack {
   blobs: PackedBlob[];
@@ -191,14 +193,14 @@ export class Packer implements BlobSink {
     if (this.treesSeen.has(id) || this.index.has('tree', id)) return;
     this.treesSeen.add(id);
     const compressed = this.repo.version === 2 && plaintext.length > 0;
-    const payload = compressed ? await this.repo.core.compressAsync({ kind: 'zstd', level: 3 }, plaintext) : plaintext;
-    const sealed = await this.repo.core.sealAsync(this.repo.seal, payload);
     this.stats.treeBlobs += 1;
     this.stats.dataAdded += plaintext.length;
     if (this.native) {
-      this.native.writers.tree.add(Buffer.from(id, 'hex'), sealed, compressed ? plaintext.length : 0);
+      await this.native.writers.tree.encodeAndAdd(Buffer.from(id, 'hex'), plaintext, compressed ? TREE_ZSTD_LEVEL : undefined);
       return this.collectNative();
     }
+    const payload = compressed ? await this.repo.core.compressAsync({ kind: 'zstd', level: TREE_ZSTD_LEVEL }, plaintext) : plaintext;
+    const sealed = await this.repo.core.sealAsync(this.repo.seal, payload);
     await this.add('tree', { id: Buffer.from(id, 'hex'), data: sealed, uncompressedLength: compressed ? plaintext.length : 0 });
   }
 

@@ -164,7 +164,7 @@ export class ResticRepository {
 
   /** Seals and writes an unpacked file; returns its id (SHA-256 of the stored bytes). */
   async writeUnpacked(type: 'index' | 'snapshots' | 'locks', json: Uint8Array): Promise<string> {
-    const sealed = await this.core.sealAsync(this.seal, encodeUnpacked(this.core, this.version, json));
+    const sealed = await this.core.sealAsync(this.seal, await encodeUnpacked(this.core, this.version, json));
     const id = idToHex(await this.core.hashAsync('sha256', sealed));
     await this.storage.put(objectKey(type, id), sealed);
     return id;

@@ -7,9 +7,10 @@ const COMPRESSED = 0x02;
 /** Upper bound for a decompressed unpacked file (restic keeps index files well below this). */
 const MAX_UNPACKED = 1 << 30;
 
-export function encodeUnpacked(core: Core, version: 1 | 2, json: Uint8Array, level = 3): Buffer {
+/** Compressed on a core thread: an index file's JSON is megabytes (~25 ms on the JavaScript thread). */
+export async function encodeUnpacked(core: Core, version: 1 | 2, json: Uint8Array, level = 3): Promise<Buffer> {
   if (version === 1) return Buffer.from(json);
-  const frame = core.compress({ kind: 'zstd', level }, json);
+  const frame = await core.compressAsync({ kind: 'zstd', level }, json);
   return Buffer.concat([Buffer.of(COMPRESSED), frame]);
 }
 
