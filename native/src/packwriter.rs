@@ -439,7 +439,7 @@ mod tests {
             failed: Arc::clone(&failed),
             sequence: 0,
         };
-        NativePackWriter { state: Arc::new(Mutex::new(state)), failed, missed: Arc::new(AtomicU32::new(0)) }
+        NativePackWriter { state: Arc::new(Mutex::new(state)), sealer: Arc::new(Sealer::None), failed, missed: Arc::new(AtomicU32::new(0)) }
     }
 
     fn pack(name: &str) -> FinishedPackJs {
