@@ -11,6 +11,7 @@ use std::ptr;
 /// Below this size a copy costs less than an external buffer's finalizer.
 const COPY_LIMIT: usize = 64 * 1024;
 
+#[derive(Default)]
 pub struct Bytes(pub Vec<u8>);
 
 impl From<Vec<u8>> for Bytes {

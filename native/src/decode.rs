@@ -407,10 +407,10 @@ pub fn decode_blobs<'env>(env: &'env Env, request: DecodeRequestJs) -> Result<Ob
         let mut result = DecodeResultJs { plaintexts: Vec::with_capacity(blobs.len()), errors: Vec::with_capacity(blobs.len()), files: Vec::with_capacity(files.len()) };
         let (fds, writes) = create_local_files(&files, &mut blobs, &mut result.files);
         let mut failed = vec![false; files.len()];
-        let DecodeBuffers { read, mut scratch } = DecodeBuffers::take();
-        let (mut bytes, unused_read) = match (&data, &file) {
-            (Some(d), _) => (Ok(BlobBytes::Data(d)), read),
-            (None, Some(f)) => (RangeReader::open(f, read).map(BlobBytes::File), Vec::new()),
+        let DecodeBuffers { mut read, mut scratch } = DecodeBuffers::take();
+        let mut bytes = match (&data, &file) {
+            (Some(d), _) => Ok(BlobBytes::Data(d)),
+            (None, Some(f)) => RangeReader::open(f, std::mem::take(&mut read)).map(BlobBytes::File),
             (None, None) => unreachable!("checked above"),
         };
         match &mut bytes {
@@ -444,10 +444,9 @@ pub fn decode_blobs<'env>(env: &'env Env, request: DecodeRequestJs) -> Result<Ob
                 }
             }
         }
-        let read = match bytes {
-            Ok(BlobBytes::File(reader)) => reader.buf,
-            _ => unused_read,
-        };
+        if let Ok(BlobBytes::File(reader)) = bytes {
+            read = reader.buf;
+        }
         DecodeBuffers { read, scratch }.keep();
         for (k, request) in files.iter().enumerate() {
             let fd = fds[k];

@@ -161,6 +161,7 @@ impl Context {
 }
 
 #[napi(object, object_from_js = false)]
+#[derive(Default)]
 pub struct DirComparisonJs {
     /// The directory could not be listed or its previous tree not parsed: compare nothing.
     pub error: Option<ErrorInfo>,
@@ -271,23 +272,7 @@ impl NativeDirComparer {
 }
 
 fn failed(error: CoreErr) -> DirComparisonJs {
-    DirComparisonJs {
-        error: Some(error.info()),
-        same: false,
-        names: Vec::new().into(),
-        ends: Vec::new().into(),
-        status: Vec::new().into(),
-        subtrees: Vec::new().into(),
-        missing: 0,
-        entries: 0,
-        files: 0,
-        bytes: 0.0,
-        rebuildable: false,
-        stats: None,
-        extras: None,
-        tree: None,
-        spans: None,
-    }
+    DirComparisonJs { error: Some(error.info()), ..Default::default() }
 }
 
 fn compare_dir(context: &Context, path: &[u8], tree: &[u8], changed: bool) -> DirComparisonJs {
@@ -319,21 +304,10 @@ fn compare_dir(context: &Context, path: &[u8], tree: &[u8], changed: bool) -> Di
     };
     let known = context.known.lock();
     let mut out = DirComparisonJs {
-        error: None,
         same: true,
-        names: Vec::new().into(),
         ends: Vec::with_capacity(listed.len() * 4).into(),
         status: Vec::with_capacity(listed.len()).into(),
-        subtrees: Vec::new().into(),
-        missing: 0,
-        entries: 0,
-        files: 0,
-        bytes: 0.0,
-        rebuildable: false,
-        stats: None,
-        extras: None,
-        tree: None,
-        spans: None,
+        ..Default::default()
     };
     // Only a comparison asked for what the walk builds a changed directory from needs them.
     let mut spans: Vec<u8> = Vec::with_capacity(if changed { listed.len() * 8 } else { 0 });

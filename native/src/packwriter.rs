@@ -46,7 +46,7 @@ pub(crate) struct State {
     tree: bool,
     /// Drop each finished pack's pages from the page cache once synced and hashed.
     drop_cached: bool,
-    sealer: Sealer,
+    sealer: Arc<Sealer>,
     open: Option<OpenPack>,
     finished: Vec<FinishedPackJs>,
     /// Complete packs whose data is being made durable on a thread of their own.
@@ -79,7 +79,7 @@ pub struct FinishedPackJs {
 #[napi]
 pub struct NativePackWriter {
     pub(crate) state: Arc<Mutex<State>>,
-    /// The pack's seal, for blobs encoded here (encodeAndAdd) outside the writer's lock.
+    /// The state's seal, for blobs encoded here (encodeAndAdd) outside the writer's lock.
     sealer: Arc<Sealer>,
     failed: Arc<AtomicBool>,
     /// take_finished calls in a row that found the writer busy (see there).
@@ -309,13 +309,13 @@ impl NativePackWriter {
             "tree" => true,
             other => return Err(CoreErr::inval(format!("unknown blob type {other:?}")).into()),
         };
-        let sealer = Sealer::from_js(&seal)?;
-        if !matches!(sealer, Sealer::Restic(_)) {
+        let sealer = Arc::new(Sealer::from_js(&seal)?);
+        if !matches!(*sealer, Sealer::Restic(_)) {
             return Err(CoreErr::inval("the pack writer writes restic packs: seal must be \"restic\"").into());
         }
         let failed = Arc::new(AtomicBool::new(false));
         Ok(NativePackWriter {
-            sealer: Arc::new(sealer.clone()),
+            sealer: Arc::clone(&sealer),
             failed: Arc::clone(&failed),
             missed: Arc::new(AtomicU32::new(0)),
             state: Arc::new(Mutex::new(State {
@@ -347,16 +347,11 @@ impl NativePackWriter {
     #[napi(ts_return_type = "Promise<void>")]
     pub fn encode_and_add<'env>(&self, env: &'env Env, id: Buffer, plaintext: Buffer, zstd_level: Option<i32>) -> Result<Object<'env>> {
         let id: [u8; 32] = id.as_ref().try_into().map_err(|_| CoreErr::inval("blob id must be 32 bytes"))?;
-        let sealer = Arc::clone(&self.sealer);
-        let state = Arc::clone(&self.state);
+        let writer = self.share();
         pool::spawn(env, move || {
-            let compressed = match zstd_level {
-                Some(level) => Some(zstd_compress(&plaintext, level)?),
-                None => None,
-            };
-            let sealed = sealer.seal(compressed.as_deref().unwrap_or(&plaintext), None)?;
-            let uncompressed_length = if compressed.is_some() { plaintext.len() as u32 } else { 0 };
-            state.lock().unwrap_or_else(|e| e.into_inner()).append(id, &sealed, uncompressed_length)
+            let compressed = zstd_level.map(|level| zstd_compress(&plaintext, level)).transpose()?;
+            let sealed = writer.sealer.seal(compressed.as_deref().unwrap_or(&plaintext), None)?;
+            writer.append(id, &sealed, if compressed.is_some() { plaintext.len() as u32 } else { 0 })
         })
     }
 
@@ -431,7 +426,7 @@ mod tests {
             target: 1 << 20,
             tree: false,
             drop_cached: false,
-            sealer: Sealer::None,
+            sealer: Arc::new(Sealer::None),
             open: None,
             finished: Vec::new(),
             syncing: VecDeque::new(),
@@ -439,7 +434,7 @@ mod tests {
             failed: Arc::clone(&failed),
             sequence: 0,
         };
-        NativePackWriter { state: Arc::new(Mutex::new(state)), sealer: Arc::new(Sealer::None), failed, missed: Arc::new(AtomicU32::new(0)) }
+        NativePackWriter { sealer: Arc::clone(&state.sealer), state: Arc::new(Mutex::new(state)), failed, missed: Arc::new(AtomicU32::new(0)) }
     }
 
     fn pack(name: &str) -> FinishedPackJs {

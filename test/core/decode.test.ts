@@ -96,21 +96,22 @@ describeEachCore('decodeBlobs', (core) => {
   }
 
   /** Three blobs sealed by the core under test: plain, zstd, zstd; ids from node:crypto. */
-  function sampleRange(): { data: Buffer; blobs: DecodeBlobSpec[]; plains: Buffer[]; seal: SealSpec } {
-    const seal: SealSpec = { kind: 'restic', key: hex(sealVectors.vectors[0]!.key_hex) };
-    const plains = [Buffer.from('first blob'), Buffer.alloc(5000, 'b'), Buffer.from('third blob, compressed '.repeat(20))];
-    const boxes = [
-      core().seal(seal, plains[0]!),
-      core().seal(seal, core().compress({ kind: 'zstd', level: 3 }, plains[1]!)),
-      core().seal(seal, core().compress({ kind: 'zstd', level: 3 }, plains[2]!)),
-    ];
+  /** `plains` sealed back to back (those `compressed` picks zstd-compressed first), and their specs. */
+  function sealedRun(seal: SealSpec, plains: Buffer[], compressed: (i: number) => boolean): { data: Buffer; blobs: DecodeBlobSpec[] } {
+    const boxes = plains.map((p, i) => core().seal(seal, compressed(i) ? core().compress({ kind: 'zstd', level: 3 }, p) : p));
     let offset = 0;
     const blobs = boxes.map((b, i) => {
-      const spec: DecodeBlobSpec = { offset, length: b.length, rawLength: i === 0 ? 0 : plains[i]!.length, compressed: i > 0, id: hex(sha256(plains[i]!)) };
+      const spec: DecodeBlobSpec = { offset, length: b.length, rawLength: compressed(i) ? plains[i]!.length : 0, compressed: compressed(i), id: hex(sha256(plains[i]!)) };
       offset += b.length;
       return spec;
     });
-    return { data: Buffer.concat(boxes), blobs, plains, seal };
+    return { data: Buffer.concat(boxes), blobs };
+  }
+
+  function sampleRange(): { data: Buffer; blobs: DecodeBlobSpec[]; plains: Buffer[]; seal: SealSpec } {
+    const seal: SealSpec = { kind: 'restic', key: hex(sealVectors.vectors[0]!.key_hex) };
+    const plains = [Buffer.from('first blob'), Buffer.alloc(5000, 'b'), Buffer.from('third blob, compressed '.repeat(20))];
+    return { ...sealedRun(seal, plains, (i) => i > 0), plains, seal };
   }
 
   it('one bad blob does not stop the others (EAUTH, EHASH, ECORRUPT, EINVAL)', async () => {
@@ -179,15 +180,8 @@ describeEachCore('decodeBlobs', (core) => {
     const seal: SealSpec = { kind: 'restic', key: hex(sealVectors.vectors[0]!.key_hex) };
     const plains = [Buffer.alloc(300_000, 'x'), Buffer.from('short'), randomBytes(200_000), Buffer.alloc(70_000, 'q'), Buffer.from('tail')];
     const compressed = [true, false, false, true, true];
-    const boxes = plains.map((p, i) => core().seal(seal, compressed[i] ? core().compress({ kind: 'zstd', level: 3 }, p) : p));
     const damaged = 3;
-    let offset = 0;
-    const blobs: DecodeBlobSpec[] = boxes.map((b, i) => {
-      const spec = { offset, length: b.length, rawLength: compressed[i] ? plains[i]!.length : 0, compressed: compressed[i]!, id: hex(sha256(plains[i]!)) };
-      offset += b.length;
-      return spec;
-    });
-    const data = Buffer.concat(boxes);
+    const { data, blobs } = sealedRun(seal, plains, (i) => compressed[i]!);
     data[blobs[damaged]!.offset + 30] = (data[blobs[damaged]!.offset + 30] as number) ^ 0x40;
     const paths = plains.map(() => join(tmp, `reuse-${Math.random().toString(36).slice(2)}`));
     const fds = paths.map((p) => openSync(p, 'w+'));
@@ -204,16 +198,11 @@ describeEachCore('decodeBlobs', (core) => {
     const seal: SealSpec = { kind: 'restic', key: hex(sealVectors.vectors[0]!.key_hex) };
     const MiB = 1024 * 1024;
     const plains = [randomBytes(1.5 * MiB), randomBytes(3 * MiB), randomBytes(5 * MiB + 7), Buffer.alloc(100_000, 'z'), randomBytes(2.5 * MiB)];
-    const boxes = plains.map((p, i) => core().seal(seal, i === 3 ? core().compress({ kind: 'zstd', level: 3 }, p) : p));
     const prefix = 1000;
-    let offset = 0;
-    const blobs: DecodeBlobSpec[] = boxes.map((b, i) => {
-      const spec = { offset, length: b.length, rawLength: i === 3 ? plains[i]!.length : 0, compressed: i === 3, id: hex(sha256(plains[i]!)) };
-      offset += b.length;
-      return spec;
-    });
+    const { data, blobs } = sealedRun(seal, plains, (i) => i === 3);
+    const offset = data.length;
     const path = join(tmp, `pieces-${Math.random().toString(36).slice(2)}`);
-    writeFileSync(path, Buffer.concat([randomBytes(prefix), ...boxes, randomBytes(500)]));
+    writeFileSync(path, Buffer.concat([randomBytes(prefix), data, randomBytes(500)]));
     const file = { path, offset: prefix, length: offset };
     const all = await core().decodeBlobs({ file, blobs, seal, codec: 'zstd', hash: 'sha256' });
     expect(all.errors).toEqual(plains.map(() => null));
@@ -238,18 +227,13 @@ describeEachCore('decodeBlobs', (core) => {
   it('jobs after jobs (the core keeps small buffers per thread): a truncated range never yields an earlier job\'s bytes', async () => {
     const seal: SealSpec = { kind: 'restic', key: hex(sealVectors.vectors[0]!.key_hex) };
     const plains = [randomBytes(40_000), Buffer.alloc(90_000, 'k'), randomBytes(700_000), randomBytes(5_000)];
-    const boxes = plains.map((p, i) => core().seal(seal, i === 1 ? core().compress({ kind: 'zstd', level: 3 }, p) : p));
-    let offset = 0;
-    const blobs: DecodeBlobSpec[] = boxes.map((b, i) => {
-      const spec = { offset, length: b.length, rawLength: i === 1 ? plains[i]!.length : 0, compressed: i === 1, id: hex(sha256(plains[i]!)) };
-      offset += b.length;
-      return spec;
-    });
+    const { data, blobs } = sealedRun(seal, plains, (i) => i === 1);
+    const offset = data.length;
     const whole = join(tmp, `kept-${Math.random().toString(36).slice(2)}`);
-    writeFileSync(whole, Buffer.concat(boxes));
+    writeFileSync(whole, data);
     // The same range, cut off inside its third blob: what a reused buffer held there must not show.
     const cut = join(tmp, `kept-cut-${Math.random().toString(36).slice(2)}`);
-    writeFileSync(cut, Buffer.concat(boxes).subarray(0, blobs[2]!.offset + 1000));
+    writeFileSync(cut, data.subarray(0, blobs[2]!.offset + 1000));
     for (let round = 0; round < 6; round++) {
       const jobs = [whole, cut, whole, cut].map(async (path) => {
         const out = join(tmp, `kept-out-${Math.random().toString(36).slice(2)}`);

@@ -120,8 +120,10 @@ export class Packer implements BlobSink {
     return this.native?.writers.data;
   }
 
-  /** Publishes and indexes the packs the core's writers finished; surfaces a writer's failure. */
-  /** Stores the packs the core's writers finished; `wait`: all of them (after close()). */
+  /**
+   * Publishes and indexes the packs the core's writers finished (`wait`: all of them, after
+   * close()); surfaces a writer's failure.
+   */
   private async collectNative(wait = false): Promise<void> {
     const native = this.native;
     if (!native) return;

@@ -221,16 +221,16 @@ export function encodeNode(node: ResticNode): string {
   return sink.bytes().toString('utf8');
 }
 
-/**
- * The tree blob for a directory: `{"nodes":[...]}` plus a newline, nodes sorted by raw name
- * bytes. Names must be unique and non-empty.
- */
 /** A node kept as JSON text from an earlier tree (its name given beside it for the order). */
 export interface RawNode {
   name: Buffer;
   json: Buffer;
 }
 
+/**
+ * The tree blob for a directory: `{"nodes":[...]}` plus a newline, nodes sorted by raw name
+ * bytes. Names must be unique and non-empty.
+ */
 export function encodeTree(nodes: readonly (ResticNode | RawNode)[]): Buffer {
   const sorted = [...nodes].sort((a, b) => Buffer.compare(a.name, b.name));
   for (let i = 1; i < sorted.length; i++) {
