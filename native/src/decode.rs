@@ -11,7 +11,7 @@ use napi::bindgen_prelude::{Object, Uint8Array};
 use napi::{Env, Result};
 use napi_derive::napi;
 use crate::fs::{create_for_writing, finish_one, FinishRequestJs};
-use crate::paths::{bytes_of, display, to_path, JsPath};
+use crate::paths::{bytes_of, display, path_of, JsPath};
 use std::borrow::Cow;
 use std::os::unix::fs::FileExt;
 
@@ -161,10 +161,10 @@ fn create_local_files(files: &[FinishRequestJs], blobs: &mut [BlobSpec], results
     (fds, writes)
 }
 
-struct Decoder {
-    sealer: Sealer,
-    codec: Codec,
-    hash: HashAlgo,
+pub(crate) struct Decoder<S: std::ops::Deref<Target = Sealer> = Box<Sealer>> {
+    pub sealer: S,
+    pub codec: Codec,
+    pub hash: HashAlgo,
 }
 
 /// A local file's range is read in pieces of this size (or one blob, when larger) into a buffer
@@ -177,7 +177,7 @@ const READ_PIECE: usize = 1 << 20;
 /// The range of a local file that blob offsets refer to, read piece by piece. A file that ends
 /// early fails the blobs past its end only (as with a short download); a read error fails the
 /// blobs of that piece.
-struct RangeReader {
+pub(crate) struct RangeReader {
     file: std::fs::File,
     name: String,
     start: u64,
@@ -191,16 +191,26 @@ struct RangeReader {
 
 impl RangeReader {
     fn open(file: &DecodeFileJs, buf: Vec<u8>) -> CoreResult<Self> {
-        let name = display(bytes_of(&file.path));
-        if !whole_number(file.offset) || !whole_number(file.length) || file.length > (1u64 << 31) as f64 {
-            return Err(CoreErr::inval(format!("bad range {}+{} of {name}", file.offset, file.length)));
+        Self::open_path(bytes_of(&file.path), file.offset, file.length, buf)
+    }
+
+    /// `length` bytes of the file at `path` from `offset`, read through `buf`.
+    pub(crate) fn open_path(path: &[u8], offset: f64, length: f64, buf: Vec<u8>) -> CoreResult<Self> {
+        let name = display(path);
+        if !whole_number(offset) || !whole_number(length) || length > (1u64 << 31) as f64 {
+            return Err(CoreErr::inval(format!("bad range {offset}+{length} of {name}")));
         }
-        let f = std::fs::File::open(to_path(&file.path)).map_err(|e| CoreErr::new(Code::IoRead, format!("cannot open {name}: {e}")).with_subject(name.clone()))?;
-        Ok(RangeReader { file: f, name, start: file.offset as u64, len: file.length as u64, buf, filled: 0, buf_at: 0 })
+        let f = std::fs::File::open(path_of(path)).map_err(|e| CoreErr::new(Code::IoRead, format!("cannot open {name}: {e}")).with_subject(name.clone()))?;
+        Ok(RangeReader { file: f, name, start: offset as u64, len: length as u64, buf, filled: 0, buf_at: 0 })
+    }
+
+    /// The buffer, for the next reader.
+    pub(crate) fn into_buf(self) -> Vec<u8> {
+        self.buf
     }
 
     /// Bytes `offset..offset+length` of the range (`end` is their sum, checked by the caller).
-    fn get(&mut self, offset: u64, length: u64, end: u64) -> CoreResult<&[u8]> {
+    pub(crate) fn get(&mut self, offset: u64, length: u64, end: u64) -> CoreResult<&[u8]> {
         if !(offset >= self.buf_at && end <= self.buf_at + self.filled as u64) {
             let want = (length as usize).max(READ_PIECE.min((self.len - offset) as usize));
             if self.buf.len() < want {
@@ -257,12 +267,12 @@ impl BlobBytes<'_> {
     }
 }
 
-fn hex(id: &[u8]) -> String {
+pub(crate) fn hex(id: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     id.iter().flat_map(|&b| [DIGITS[usize::from(b >> 4)] as char, DIGITS[usize::from(b & 15)] as char]).collect()
 }
 
-fn pwrite_all(fd: i32, mut data: &[u8], mut pos: u64) -> std::io::Result<()> {
+pub(crate) fn pwrite_all(fd: i32, mut data: &[u8], mut pos: u64) -> std::io::Result<()> {
     while !data.is_empty() {
         // SAFETY: data is a live slice of data.len() bytes; pwrite does not retain the pointer.
         let n = unsafe { libc::pwrite(fd, data.as_ptr().cast(), data.len(), pos as libc::off_t) };
@@ -285,7 +295,7 @@ fn pwrite_all(fd: i32, mut data: &[u8], mut pos: u64) -> std::io::Result<()> {
 /// Buffers one decode job reuses from blob to blob when the plaintexts go to files: allocating
 /// (and faulting in) fresh megabytes per blob cost more than the copy they hold.
 #[derive(Default)]
-struct Scratch {
+pub(crate) struct Scratch {
     opened: Vec<u8>,
     plain: Vec<u8>,
 }
@@ -294,9 +304,9 @@ struct Scratch {
 /// ones per job (a restore runs ~5k) were zeroed and faulted in every time, and given back to
 /// the kernel after: ~2 % of a restore's CPU in page faults, page clearing and memset.
 #[derive(Default)]
-struct DecodeBuffers {
-    read: Vec<u8>,
-    scratch: Scratch,
+pub(crate) struct DecodeBuffers {
+    pub read: Vec<u8>,
+    pub scratch: Scratch,
 }
 
 /// Larger buffers (a job with big blobs) are freed, so each core thread keeps at most three of
@@ -308,67 +318,23 @@ thread_local! {
 }
 
 impl DecodeBuffers {
-    fn take() -> Self {
+    pub(crate) fn take() -> Self {
         KEPT_DECODE_BUFFERS.with(|kept| std::mem::take(&mut *kept.borrow_mut()))
     }
 
-    fn keep(self) {
+    pub(crate) fn keep(self) {
         let small = |v: Vec<u8>| if v.capacity() <= KEPT_BUFFER_MAX { v } else { Vec::new() };
         let kept = DecodeBuffers { read: small(self.read), scratch: Scratch { opened: small(self.scratch.opened), plain: small(self.scratch.plain) } };
         KEPT_DECODE_BUFFERS.with(|slot| *slot.borrow_mut() = kept);
     }
 }
 
-impl Decoder {
+impl<S: std::ops::Deref<Target = Sealer>> Decoder<S> {
     /// Opens, decompresses and checks one blob whose sealed bytes are `sealed`.
     fn sealed(&self, sealed: &[u8], blob: &BlobSpec, scratch: &mut Scratch) -> CoreResult<Option<Vec<u8>>> {
-        // The id's hex only when something failed: formatted for every blob it was 0.5 % of a
-        // restore's CPU.
         let tag = |e: CoreErr| if e.subject.is_none() { e.with_subject(hex(&blob.id)) } else { e };
-        let raw = blob.raw_length;
-        if !(raw >= 0.0 && raw.fract() == 0.0) {
-            return Err(tag(CoreErr::inval(format!("bad raw length {raw}"))));
-        }
-        if blob.id.len() != 32 {
-            return Err(tag(CoreErr::inval(format!("a blob id is 32 bytes, got {}", blob.id.len()))));
-        }
         // Plaintexts handed to JavaScript must be owned; those written to files need not be.
-        let to_files = blob.targets.is_some();
-        let Scratch { opened: open_buf, plain: plain_buf } = scratch;
-        // Unsealed blobs (ghostsnap opens the whole pack data section first) are read in place.
-        let opened: Cow<[u8]> = match self.sealer {
-            Sealer::None => Cow::Borrowed(sealed),
-            _ if to_files => {
-                let n = self.sealer.opened_len(sealed.len()).map_err(tag)?;
-                if open_buf.len() < n {
-                    open_buf.resize(n, 0);
-                }
-                self.sealer.open_into(sealed, &mut open_buf[..n]).map_err(tag)?;
-                Cow::Borrowed(&open_buf[..n])
-            }
-            _ => Cow::Owned(self.sealer.open(sealed).map_err(tag)?),
-        };
-        let plain: Cow<[u8]> = if blob.compressed {
-            if to_files && raw > 0.0 && matches!(self.codec, Codec::Zstd) {
-                zstd_decompress_exact_into(&opened, raw as usize, plain_buf).map_err(tag)?;
-                Cow::Borrowed(&plain_buf[..])
-            } else if raw > 0.0 {
-                Cow::Owned(decompress(self.codec, &opened, raw as i64, None).map_err(tag)?)
-            } else {
-                Cow::Owned(decompress(self.codec, &opened, -1, Some(UNKNOWN_RAW_MAX)).map_err(tag)?)
-            }
-        } else {
-            if raw > 0.0 && opened.len() as f64 != raw {
-                return Err(tag(CoreErr::new(
-                    Code::Corrupt,
-                    format!("blob is {} bytes, expected {raw}", opened.len()),
-                )));
-            }
-            opened
-        };
-        if self.hash.digest(&plain)[..] != blob.id[..] {
-            return Err(tag(CoreErr::new(Code::Hash, format!("plaintext does not hash to {}", hex(&blob.id)))));
-        }
+        let plain = self.plaintext(sealed, &blob.id, blob.raw_length, blob.compressed, blob.targets.is_some(), scratch)?;
         match &blob.targets {
             Some(targets) => {
                 for &(fd, position) in targets {
@@ -388,12 +354,63 @@ impl Decoder {
             None => Ok(Some(plain.into_owned())),
         }
     }
+
+    /// Opens, decompresses and hash-checks one blob whose sealed bytes are `sealed`. With
+    /// `borrowed`, the plaintext may be left in `scratch` (it is written out, not kept).
+    pub(crate) fn plaintext<'a>(&self, sealed: &'a [u8], id: &[u8], raw: f64, compressed: bool, borrowed: bool, scratch: &'a mut Scratch) -> CoreResult<Cow<'a, [u8]>> {
+        // The id's hex only when something failed: formatted for every blob it was 0.5 % of a
+        // restore's CPU.
+        let tag = |e: CoreErr| if e.subject.is_none() { e.with_subject(hex(id)) } else { e };
+        if !(raw >= 0.0 && raw.fract() == 0.0) {
+            return Err(tag(CoreErr::inval(format!("bad raw length {raw}"))));
+        }
+        if id.len() != 32 {
+            return Err(tag(CoreErr::inval(format!("a blob id is 32 bytes, got {}", id.len()))));
+        }
+        let to_files = borrowed;
+        let Scratch { opened: open_buf, plain: plain_buf } = scratch;
+        // Unsealed blobs (ghostsnap opens the whole pack data section first) are read in place.
+        let opened: Cow<[u8]> = match *self.sealer {
+            Sealer::None => Cow::Borrowed(sealed),
+            _ if to_files => {
+                let n = self.sealer.opened_len(sealed.len()).map_err(tag)?;
+                if open_buf.len() < n {
+                    open_buf.resize(n, 0);
+                }
+                self.sealer.open_into(sealed, &mut open_buf[..n]).map_err(tag)?;
+                Cow::Borrowed(&open_buf[..n])
+            }
+            _ => Cow::Owned(self.sealer.open(sealed).map_err(tag)?),
+        };
+        let plain: Cow<[u8]> = if compressed {
+            if to_files && raw > 0.0 && matches!(self.codec, Codec::Zstd) {
+                zstd_decompress_exact_into(&opened, raw as usize, plain_buf).map_err(tag)?;
+                Cow::Borrowed(&plain_buf[..])
+            } else if raw > 0.0 {
+                Cow::Owned(decompress(self.codec, &opened, raw as i64, None).map_err(tag)?)
+            } else {
+                Cow::Owned(decompress(self.codec, &opened, -1, Some(UNKNOWN_RAW_MAX)).map_err(tag)?)
+            }
+        } else {
+            if raw > 0.0 && opened.len() as f64 != raw {
+                return Err(tag(CoreErr::new(
+                    Code::Corrupt,
+                    format!("blob is {} bytes, expected {raw}", opened.len()),
+                )));
+            }
+            opened
+        };
+        if self.hash.digest(&plain)[..] != id[..] {
+            return Err(tag(CoreErr::new(Code::Hash, format!("plaintext does not hash to {}", hex(id)))));
+        }
+        Ok(plain)
+    }
 }
 
 #[napi(js_name = "decodeBlobs", catch_unwind)]
 pub fn decode_blobs<'env>(env: &'env Env, request: DecodeRequestJs) -> Result<Object<'env>> {
     let decoder = Decoder {
-        sealer: Sealer::from_js(&request.seal)?,
+        sealer: Box::new(Sealer::from_js(&request.seal)?),
         codec: Codec::parse(&request.codec)?,
         hash: HashAlgo::parse(&request.hash)?,
     };

@@ -16,7 +16,7 @@ use crate::compress::{decompress, Codec};
 use crate::error::{Code, CoreErr, CoreResult, ErrorInfo};
 use crate::fs::{pack_listing, scan_dir, DirExtraJs, ListedEntry, ReadDirsOptionsJs};
 use crate::hash::HashAlgo;
-use crate::paths::{bytes_of, display, to_path, JsPath};
+use crate::paths::{bytes_of, display, path_of, JsPath};
 use crate::pool;
 use crate::seal::{SealSpecJs, Sealer};
 use std::os::unix::fs::FileExt;
@@ -33,50 +33,50 @@ use std::sync::Arc;
 /// into its new tree as the previous tree had them.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct TreeDoc<'a> {
+pub(crate) struct TreeDoc<'a> {
     #[serde(borrow)]
-    nodes: Option<Vec<&'a RawValue>>,
+    pub(crate) nodes: Option<Vec<&'a RawValue>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct XattrDoc<'a> {
+pub(crate) struct XattrDoc<'a> {
     #[serde(borrow)]
-    name: Cow<'a, str>,
-    value: Option<&'a str>,
+    pub(crate) name: Cow<'a, str>,
+    pub(crate) value: Option<&'a str>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NodeDoc<'a> {
+pub(crate) struct NodeDoc<'a> {
     #[serde(borrow)]
-    name: Cow<'a, str>,
+    pub(crate) name: Cow<'a, str>,
     #[serde(rename = "type")]
-    kind: &'a str,
-    mode: Option<u32>,
-    mtime: Option<&'a str>,
-    atime: Option<&'a str>,
-    ctime: Option<&'a str>,
-    uid: Option<u32>,
-    gid: Option<u32>,
-    user: Option<Cow<'a, str>>,
-    group: Option<Cow<'a, str>>,
-    inode: Option<u64>,
-    device_id: Option<u64>,
-    size: Option<u64>,
-    links: Option<u64>,
-    linktarget: Option<Cow<'a, str>>,
-    linktarget_raw: Option<&'a str>,
+    pub(crate) kind: &'a str,
+    pub(crate) mode: Option<u32>,
+    pub(crate) mtime: Option<&'a str>,
+    pub(crate) atime: Option<&'a str>,
+    pub(crate) ctime: Option<&'a str>,
+    pub(crate) uid: Option<u32>,
+    pub(crate) gid: Option<u32>,
+    pub(crate) user: Option<Cow<'a, str>>,
+    pub(crate) group: Option<Cow<'a, str>>,
+    pub(crate) inode: Option<u64>,
+    pub(crate) device_id: Option<u64>,
+    pub(crate) size: Option<u64>,
+    pub(crate) links: Option<u64>,
+    pub(crate) linktarget: Option<Cow<'a, str>>,
+    pub(crate) linktarget_raw: Option<&'a str>,
     #[serde(borrow)]
-    extended_attributes: Option<Vec<XattrDoc<'a>>>,
+    pub(crate) extended_attributes: Option<Vec<XattrDoc<'a>>>,
     /// restic 0.17+ (Windows attributes); the JavaScript walk ignores them too.
     #[allow(dead_code)]
-    generic_attributes: Option<serde::de::IgnoredAny>,
-    device: Option<u64>,
+    pub(crate) generic_attributes: Option<serde::de::IgnoredAny>,
+    pub(crate) device: Option<u64>,
     #[serde(borrow)]
-    content: Option<Vec<&'a str>>,
-    subtree: Option<&'a str>,
-    error: Option<Cow<'a, str>>,
+    pub(crate) content: Option<Vec<&'a str>>,
+    pub(crate) subtree: Option<&'a str>,
+    pub(crate) error: Option<Cow<'a, str>>,
 }
 
 /// A changed directory of at least this many entries, at least half of them matching, comes
@@ -136,13 +136,19 @@ fn read_tree(context: &Context, source: &TreeSourceJs) -> CoreResult<Vec<u8>> {
     if !(whole(length) && whole(uncompressed) && offset >= 0.0 && offset.fract() == 0.0 && offset < (1u64 << 53) as f64) || id.len() != 32 {
         return Err(CoreErr::inval("bad tree location"));
     }
-    let name = display(bytes_of(file));
+    read_tree_blob(sealer, bytes_of(file), offset as u64, length as usize, uncompressed as usize, id)
+}
+
+/// The plaintext of the tree blob `id` at `offset` (`length` sealed bytes; `uncompressed` 0 for
+/// an uncompressed one) of the local pack file `path`: read, opened, decompressed, hash-checked.
+pub(crate) fn read_tree_blob(sealer: &Sealer, path: &[u8], offset: u64, length: usize, uncompressed: usize, id: &[u8]) -> CoreResult<Vec<u8>> {
+    let name = display(path);
     let read_err = |e: std::io::Error| CoreErr::new(Code::IoRead, format!("cannot read {name}: {e}")).with_subject(name.clone());
-    let f = std::fs::File::open(to_path(file)).map_err(read_err)?;
-    let mut sealed = vec![0u8; length as usize];
-    f.read_exact_at(&mut sealed, offset as u64).map_err(read_err)?;
+    let f = std::fs::File::open(path_of(path)).map_err(read_err)?;
+    let mut sealed = vec![0u8; length];
+    f.read_exact_at(&mut sealed, offset).map_err(read_err)?;
     let opened = sealer.open(&sealed)?;
-    let plain = if uncompressed > 0.0 { decompress(Codec::Zstd, &opened, uncompressed as i64, None)? } else { opened };
+    let plain = if uncompressed > 0 { decompress(Codec::Zstd, &opened, uncompressed as i64, None)? } else { opened };
     if HashAlgo::Sha256.digest(&plain)[..] != id[..] {
         return Err(CoreErr::new(Code::Hash, format!("tree blob in {name} at {offset} does not hash to its id")));
     }
@@ -425,7 +431,7 @@ fn digits(s: &[u8]) -> Option<i64> {
 }
 
 /// An RFC 3339 time as Go writes it: (unix seconds, nanoseconds, offset minutes).
-fn parse_time(text: &str) -> Option<(i64, u32, i32)> {
+pub(crate) fn parse_time(text: &str) -> Option<(i64, u32, i32)> {
     let s = text.as_bytes();
     if s.len() < 20 || s[4] != b'-' || s[7] != b'-' || s[10] != b'T' || s[13] != b':' || s[16] != b':' {
         return None;

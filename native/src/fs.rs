@@ -487,11 +487,34 @@ fn check(rc: libc::c_int, what: &str, problems: &mut Vec<String>) {
     }
 }
 
+/// What finish_entry sets on a restored entry.
+pub(crate) struct Metadata<'a> {
+    /// (uid, gid); None: left as created.
+    pub owner: Option<(u32, u32)>,
+    /// chmod bits; None: left alone (symlinks have none).
+    pub mode: Option<u32>,
+    pub xattrs: Vec<(&'a [u8], &'a [u8])>,
+    /// atime, mtime.
+    pub times: CoreResult<[libc::timespec; 2]>,
+}
+
 /// Applies one entry's metadata through `fd` (then closed) when it is >= 0, else by path; the
 /// problems found, each as "cannot …: reason".
 pub(crate) fn finish_one(r: &FinishRequestJs, fd: i32) -> Vec<String> {
+    let times = timespec(r.atime_sec, r.atime_nsec).and_then(|a| Ok([a, timespec(r.mtime_sec, r.mtime_nsec)?]));
+    let meta = Metadata {
+        owner: r.uid.zip(r.gid),
+        mode: r.mode,
+        xattrs: r.xattrs.iter().map(|x| (&x.name[..], &x.value[..])).collect(),
+        times,
+    };
+    finish_entry(bytes_of(&r.path), &meta, fd)
+}
+
+/// finish_one's work, for entries the core restores itself (src/restore.rs) as for requests.
+pub(crate) fn finish_entry(path: &[u8], r: &Metadata<'_>, fd: i32) -> Vec<String> {
     let mut problems = Vec::new();
-    let c = match to_cstring(bytes_of(&r.path)) {
+    let c = match to_cstring(path) {
         Ok(c) => c,
         Err(e) => {
             if fd >= 0 {
@@ -502,7 +525,7 @@ pub(crate) fn finish_one(r: &FinishRequestJs, fd: i32) -> Vec<String> {
         }
     };
     let by_fd = fd >= 0;
-    if let (Some(uid), Some(gid)) = (r.uid, r.gid) {
+    if let Some((uid, gid)) = r.owner {
         // SAFETY: fchown/lchown only read their arguments; c is NUL-terminated.
         let rc = unsafe { if by_fd { libc::fchown(fd, uid, gid) } else { libc::lchown(c.as_ptr(), uid, gid) } };
         check(rc, "cannot set owner", &mut problems);
@@ -512,24 +535,23 @@ pub(crate) fn finish_one(r: &FinishRequestJs, fd: i32) -> Vec<String> {
         let rc = unsafe { if by_fd { libc::fchmod(fd, mode as libc::mode_t) } else { libc::chmod(c.as_ptr(), mode as libc::mode_t) } };
         check(rc, "cannot set mode", &mut problems);
     }
-    for x in &r.xattrs {
-        let Ok(name) = CString::new(x.name.to_vec()) else {
+    for &(xname, value) in &r.xattrs {
+        let Ok(name) = CString::new(xname) else {
             problems.push("cannot set extended attribute: its name contains a NUL byte".to_string());
             continue;
         };
         // SAFETY: name and c are NUL-terminated; value is readable for value.len() bytes.
         let rc = unsafe {
             if by_fd {
-                libc::fsetxattr(fd, name.as_ptr(), x.value.as_ptr().cast(), x.value.len(), 0)
+                libc::fsetxattr(fd, name.as_ptr(), value.as_ptr().cast(), value.len(), 0)
             } else {
-                libc::lsetxattr(c.as_ptr(), name.as_ptr(), x.value.as_ptr().cast(), x.value.len(), 0)
+                libc::lsetxattr(c.as_ptr(), name.as_ptr(), value.as_ptr().cast(), value.len(), 0)
             }
         };
-        check(rc, &format!("cannot set extended attribute {}", String::from_utf8_lossy(&x.name)), &mut problems);
+        check(rc, &format!("cannot set extended attribute {}", String::from_utf8_lossy(xname)), &mut problems);
     }
-    match (timespec(r.atime_sec, r.atime_nsec), timespec(r.mtime_sec, r.mtime_nsec)) {
-        (Ok(a), Ok(m)) => {
-            let times = [a, m];
+    match &r.times {
+        Ok(times) => {
             // SAFETY: times points to two valid timespecs; c is NUL-terminated.
             let rc = unsafe {
                 if by_fd {
@@ -540,7 +562,7 @@ pub(crate) fn finish_one(r: &FinishRequestJs, fd: i32) -> Vec<String> {
             };
             check(rc, "cannot set times", &mut problems);
         }
-        (Err(e), _) | (_, Err(e)) => problems.push(format!("cannot set times: {e}")),
+        Err(e) => problems.push(format!("cannot set times: {e}")),
     }
     if by_fd {
         // SAFETY: the caller hands the descriptor over; it is closed exactly once, here.

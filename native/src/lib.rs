@@ -21,6 +21,7 @@ mod packwriter;
 mod paths;
 mod pipeline;
 mod pool;
+mod restore;
 mod seal;
 mod zfs;
 

@@ -5,7 +5,7 @@ use napi::bindgen_prelude::Uint8Array;
 use napi::Either;
 use std::ffi::{CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub type JsPath = Either<String, Uint8Array>;
 
@@ -14,10 +14,6 @@ pub fn bytes_of(p: &JsPath) -> &[u8] {
         Either::A(s) => s.as_bytes(),
         Either::B(b) => b,
     }
-}
-
-pub fn to_path(p: &JsPath) -> PathBuf {
-    path_of(bytes_of(p)).to_path_buf()
 }
 
 /// A path's raw bytes as a Path (Unix paths are bytes, not text).

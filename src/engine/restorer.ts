@@ -69,9 +69,32 @@ export interface NewFilesRead {
   files: NewFileResult[];
 }
 
+/**
+ * Regular files the source writes itself (a native core's restore), a directory's worth at a
+ * time: the restorer counts them into windows and has the source write each window's groups.
+ */
+export interface SourceFileGroup {
+  kind: 'group';
+  id: number;
+  files: number;
+  bytes: number;
+}
+
+/** Part of a window of groups done: files finished, bytes written (or checked), problems. */
+export interface GroupStep {
+  files: number;
+  bytes: number;
+  problems: FileProblem[];
+}
+
 export interface RestoreSource {
-  /** Depth-first, a directory before its contents. */
-  nodes(): AsyncIterable<RestoreNode>;
+  /** Depth-first, a directory before its contents (a group after its directory). */
+  nodes(): AsyncIterable<RestoreNode | SourceFileGroup>;
+  /**
+   * Writes (verify-only: reads and checks) the files of `groups` as one window, their
+   * directories in place; each step reported as it is done. Present when nodes() yields groups.
+   */
+  writeGroups?(groups: readonly SourceFileGroup[], step: (done: GroupStep) => void, options: { concurrency: number; checkAbort: () => void }): Promise<void>;
   locate(id: Buffer): BlobPlace | undefined;
   /** Reads, verifies and writes blobs of one pack (sorted by offset); one error (or null) per blob. */
   readBlobs(pack: string, blobs: BlobRead[]): Promise<(string | null)[]>;
@@ -198,31 +221,42 @@ export class Restorer {
     // Files are restored in windows: each window's packs are read once, and memory holds one
     // window's plan, not the whole tree's.
     let files: RestoreNode[] = [];
+    let groups: SourceFileGroup[] = [];
+    let windowFiles = 0;
     let windowBytes = 0;
     // One window is written while the walk (tree reads, directories, symlinks) fills the next,
     // so neither the walk nor the tail of a window leaves the cores idle.
     let writing: Promise<void> = Promise.resolve();
     for await (const node of this.source.nodes()) {
       this.checkAbort();
-      if (node.kind === 'file') {
-        if (node.hardlinkKey) {
-          if (this.linked.has(node.hardlinkKey)) {
-            this.deferredLinks.push(node);
-            continue;
+      if (node.kind === 'file' || node.kind === 'group') {
+        if (node.kind === 'group') {
+          groups.push(node);
+          windowFiles += node.files;
+          windowBytes += node.bytes;
+        } else {
+          if (node.hardlinkKey) {
+            if (this.linked.has(node.hardlinkKey)) {
+              this.deferredLinks.push(node);
+              continue;
+            }
+            this.linked.set(node.hardlinkKey, node);
           }
-          this.linked.set(node.hardlinkKey, node);
+          files.push(node);
+          windowFiles += 1;
+          windowBytes += node.size;
         }
-        files.push(node);
-        windowBytes += node.size;
-        if (files.length >= (this.options.windowFiles ?? WINDOW_FILES) || windowBytes >= (this.options.windowBytes ?? WINDOW_BYTES)) {
+        if (windowFiles >= (this.options.windowFiles ?? WINDOW_FILES) || windowBytes >= (this.options.windowBytes ?? WINDOW_BYTES)) {
           await writing;
           // The window's directories exist once what was queued before it is done.
-          const window = files;
-          writing = this.flushStructure().then(() => this.restoreFiles(window));
+          const window = { files, groups };
+          writing = this.flushStructure().then(() => this.writeWindow(window.files, window.groups));
           // Its failure is seen by the next await; this only keeps it from counting as unhandled
           // when the walk fails first.
           writing.catch(() => {});
           files = [];
+          groups = [];
+          windowFiles = 0;
           windowBytes = 0;
         }
       } else if (node.kind === 'dir' && !this.options.verifyOnly) {
@@ -238,7 +272,7 @@ export class Restorer {
     }
     await writing;
     await this.flushStructure();
-    await this.restoreFiles(files);
+    await this.writeWindow(files, groups);
     for (const node of this.deferredLinks) await this.restoreHardlink(node);
     const hash = this.options.recheck;
     if (hash && !this.options.verifyOnly) {
@@ -258,6 +292,27 @@ export class Restorer {
     }
     this.options.progress?.done(completed(this.options.verifyOnly ? 'verify' : 'restore', this.counters.files, this.counters.bytes));
     return { counters: this.counters, problems: this.problems };
+  }
+
+  private async writeWindow(files: RestoreNode[], groups: SourceFileGroup[]): Promise<void> {
+    await this.restoreFiles(files);
+    if (groups.length === 0) return;
+    if (!this.source.writeGroups) throw new Error('the restore source yielded file groups it cannot write');
+    let steps = 0;
+    await this.source.writeGroups(
+      groups,
+      (done) => {
+        this.counters.files += done.files;
+        this.counters.bytes += done.bytes;
+        for (const problem of done.problems) this.problems.push(problem);
+        this.progress(`batch ${++steps}`);
+      },
+      { concurrency: this.options.packConcurrency ?? 4, checkAbort: () => this.checkAbort() },
+    );
+  }
+
+  private progress(current: string): void {
+    this.options.progress?.update({ operation: this.options.verifyOnly ? 'verify' : 'restore', files_done: this.counters.files, bytes_done: this.counters.bytes, ...(this.totals ? { files_total: this.totals.files, bytes_total: this.totals.bytes } : {}), current });
   }
 
   /**
@@ -474,14 +529,16 @@ export class Restorer {
     // at one offset (each is then decoded and hash-checked on its own).
     const byPack = new Map<string, Map<number | string, PlannedBlob>>();
     for (const node of nodes) {
-      const plan: PlannedFile = { node, fd: -1, opening: undefined, remaining: node.size, failed: undefined };
+      // What is left to write is what its located chunks hold: a file whose chunks do not add
+      // up to its size still finishes (and is reported) when the last of them is written.
+      const plan: PlannedFile = { node, fd: -1, opening: undefined, remaining: 0, failed: undefined };
       let position = 0;
       for (const chunk of node.chunks ?? []) {
         const place = chunk.place ?? this.source.locate(chunk.id);
         if (!place) {
           plan.failed ??= `data blob ${chunk.id.toString('hex').slice(0, 16)}… is not in the index`;
-          plan.remaining -= chunk.length;
         } else {
+          plan.remaining += chunk.length;
           let blobs = byPack.get(place.pack);
           if (!blobs) byPack.set(place.pack, (blobs = new Map()));
           let key: number | string = place.offset;
@@ -531,7 +588,7 @@ export class Restorer {
       await this.readBatch(pack, blobs, files);
       const left = (packBatches.get(pack) ?? 1) - 1;
       packBatches.set(pack, left);
-      if (left === 0) this.options.progress?.update({ operation: this.options.verifyOnly ? 'verify' : 'restore', files_done: this.counters.files, bytes_done: this.counters.bytes, ...(this.totals ? { files_total: this.totals.files, bytes_total: this.totals.bytes } : {}), current: `pack ${++packsDone}/${packCount}` });
+      if (left === 0) this.progress(`pack ${++packsDone}/${packCount}`);
     });
   }
 

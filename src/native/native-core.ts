@@ -15,6 +15,9 @@ import type {
   DirComparerOptions,
   DirComparison,
   PackedIndex,
+  ResticRestore,
+  ResticRestoreOptions,
+  RestoreStep,
   TreeSource,
   ChunkerSpec,
   CompressionSpec,
@@ -223,6 +226,11 @@ interface RawAddon {
     devicesRead: number[],
     devicesRecorded: number[],
   ) => RawDirComparer;
+  NativeRestore: new (packs: Path[], packIds: string[], data: Uint8Array, trees: Uint8Array, seal: RawSealSpec, owner: boolean, verifyOnly: boolean) => {
+    readDirectory(tree: Uint8Array, dir: Path, display: string): Promise<{ group: number; files: number; bytes: number; rest?: Buffer | null }>;
+    planWindow(groups: Uint8Array): Promise<RestoreStep & { window: number; batches: number }>;
+    runBatch(window: number, batch: number): Promise<RestoreStep>;
+  };
   NativePackWriter: new (dir: string, blobType: string, targetSize: number, seal: RawSealSpec, dropCached: boolean) => RawPackWriter;
   NativeAeadStream: new (mode: string, key: Uint8Array, nonce: Uint8Array) => RawAeadStream;
   // Filesystem snapshots (native/src/btrfs.rs, zfs.rs): not part of `Core`, see FsSnapshotCore.
@@ -728,6 +736,18 @@ export async function createNativeCore(): Promise<Core> {
           later(async () =>
             (await comparer.compare(paths, trees, changed)).map((c, i) => dirComparison(c, paths[i]!)),
           ),
+      };
+    },
+    newResticRestore: (options: ResticRestoreOptions): ResticRestore => {
+      const restore = sync(() => new raw.NativeRestore(options.packFiles, options.packIds, options.dataBlobs, options.treeBlobs, sealSpec(options.seal), options.owner, options.verifyOnly));
+      return {
+        readDirectory: (tree, dir, display) =>
+          later(async () => {
+            const { rest, ...found } = await restore.readDirectory(tree, dir, display);
+            return rest ? { ...found, rest } : found;
+          }),
+        planWindow: (groups) => later(() => restore.planWindow(Buffer.from(Uint32Array.from(groups).buffer))),
+        runBatch: (window, batch) => later(() => restore.runBatch(window, batch)),
       };
     },
     newPackWriter: (options: PackWriterOptions) =>

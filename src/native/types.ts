@@ -355,6 +355,52 @@ export interface DirComparer {
   compare(paths: Buffer[], trees: TreeSource[], changed?: boolean): Promise<DirComparison[]>;
 }
 
+/** What a core restore needs to read a local restic repository (native/src/restore.rs). */
+export interface ResticRestoreOptions {
+  /** The local file of each pack, numbered as in the index rows… */
+  packFiles: (string | Buffer)[];
+  /** …and its id (hex), for messages. */
+  packIds: string[];
+  /** The first location of every data / tree blob: 52 bytes per blob (id, then pack number u32, offset f64, length u32 and uncompressed length u32, little-endian). */
+  dataBlobs: Uint8Array;
+  treeBlobs: Uint8Array;
+  seal: SealSpec;
+  /** Set owners (as root). */
+  owner: boolean;
+  /** Read and check every blob, write nothing. */
+  verifyOnly: boolean;
+}
+
+/** A directory as the core read it: its plain regular files as a group, the rest for the walk. */
+export interface RestoreDirectory {
+  /** The group holding its plain regular files; 0 when there are none. */
+  group: number;
+  files: number;
+  bytes: number;
+  /** The other nodes as a tree blob's JSON (the whole tree when the core did not model it); absent when there are none. */
+  rest?: Buffer;
+}
+
+/** One step of a core restore window: files finished, bytes written (or checked), problems. */
+export interface RestoreStep {
+  files: number;
+  bytes: number;
+  problems: { path: string; error: string }[];
+}
+
+/**
+ * The regular files of a restic restore, written by the core: the walk hands it each directory's
+ * tree, then windows of groups; each window's batches run on the core's threads.
+ */
+export interface ResticRestore {
+  /** Rejects when the tree cannot be read here (the walk then reads it itself). */
+  readDirectory(tree: Uint8Array, dir: Buffer, display: string): Promise<RestoreDirectory>;
+  /** Plans groups as one window; files with nothing to read are finished in this step. */
+  planWindow(groups: readonly number[]): Promise<RestoreStep & { window: number; batches: number }>;
+  /** Runs batch `batch` (0 ≤ batch < batches) of a planned window, once. */
+  runBatch(window: number, batch: number): Promise<RestoreStep>;
+}
+
 /** An index file in parallel arrays (native/src/indexjson.rs). */
 export interface PackedIndex {
   /** 32 bytes per superseded index file. */
@@ -448,6 +494,8 @@ export interface Core {
    * builds no object per entry); absent in the portable core (the walk then compares in JavaScript).
    */
   newDirComparer?(options: DirComparerOptions): DirComparer;
+  /** A restic restore's regular files written by the core from a local repository; absent in the portable core. */
+  newResticRestore?(options: ResticRestoreOptions): ResticRestore;
   /**
    * A restic index file's JSON in packed arrays, or null when it is not in the common form (the
    * caller then decodes it in JavaScript); absent in the portable core.

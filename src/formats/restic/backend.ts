@@ -7,7 +7,7 @@ import type { ResticRepository } from './repository.ts';
 import type { MasterIndex } from './master-index.ts';
 import { createResticBackup, type ResticWriteSettings } from './create.ts';
 import { findSnapshot, loadSnapshots, toBackup } from './snapshots.ts';
-import { IncludeFilter, ResticRestoreSource, restoreRoot } from './restore-source.ts';
+import { coreRestoreFor, IncludeFilter, ResticRestoreSource, restoreRoot } from './restore-source.ts';
 import { checkResticRepository } from './check.ts';
 import { forgetResticSnapshots } from './forget.ts';
 import { resticStats } from './stats.ts';
@@ -71,7 +71,8 @@ export class ResticBackend implements BackupBackend {
     // The walk of the snapshot's trees starts there too, once both are in.
     const sourceFor = (index: MasterIndex, tree: string) => {
       const problems: FileProblem[] = [];
-      return { problems, source: new ResticRestoreSource(this.repo, this.core, index, tree, restoreRoot(options.target), new IncludeFilter(options.include ?? []), problems) };
+      const native = coreRestoreFor(this.repo, this.core, index, { ...options, recheck: options.recheck === true });
+      return { problems, source: new ResticRestoreSource(this.repo, this.core, index, tree, restoreRoot(options.target), new IncludeFilter(options.include ?? []), problems, native) };
     };
     type Walk = ReturnType<typeof sourceFor>;
     let warm: { snapshots: ReturnType<typeof loadSnapshots>; index: Promise<MasterIndex>; walk: Promise<Walk & { id: string; index: MasterIndex }> } | undefined;

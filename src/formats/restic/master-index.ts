@@ -27,6 +27,7 @@ export interface PackInfo {
 
 const ID_BYTES = 32;
 const NONE = -1;
+const FIRST_ROW_BYTES = 52;
 
 /** Hex digit values by char code; 255 for anything else. */
 const HEX_VALUE = (() => {
@@ -158,6 +159,24 @@ class LocationTable {
     return Buffer.from(this.ids.buffer, this.ids.byteOffset + row * ID_BYTES, ID_BYTES).toString('hex');
   }
 
+  /**
+   * The first location of every id as rows of 52 bytes: id, pack number (u32), offset (f64),
+   * length and uncompressed length (u32 each), little-endian (native/src/restore.rs).
+   */
+  firstRows(): Buffer {
+    const out = Buffer.allocUnsafe(this.size * FIRST_ROW_BYTES);
+    let at = 0;
+    for (const row of this.heads()) {
+      out.set(this.ids.subarray(row * ID_BYTES, (row + 1) * ID_BYTES), at);
+      out.writeUInt32LE(this.pack[row] as number, at + 32);
+      out.writeDoubleLE(this.offset[row] as number, at + 36);
+      out.writeUInt32LE(this.length[row] as number, at + 44);
+      out.writeUInt32LE(this.uncompressed[row] as number, at + 48);
+      at += FIRST_ROW_BYTES;
+    }
+    return out;
+  }
+
   /** Every distinct id, 32 bytes each, concatenated. */
   distinctIds(): Buffer {
     const out = Buffer.allocUnsafe(this.size * ID_BYTES);
@@ -272,6 +291,16 @@ export class MasterIndex {
   *entries(type: BlobType): IterableIterator<[string, BlobLocation[]]> {
     const table = this.tables[type];
     for (const row of table.heads()) yield [table.idHex(row), table.locations(row, this.packIds)];
+  }
+
+  /** The first location of each blob of one type in rows (LocationTable.firstRows), packs numbered as in packList(). */
+  firstRows(type: BlobType): Buffer {
+    return this.tables[type].firstRows();
+  }
+
+  /** Pack ids by the number firstRows gives them. */
+  packList(): readonly string[] {
+    return this.packIds;
   }
 
   /** The distinct ids of one type, 32 bytes each, concatenated (to seed a core BlobSet). */

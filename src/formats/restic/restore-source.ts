@@ -2,8 +2,9 @@
 // first, with --include filtering and path checks) and its blobs, fetched pack range by pack
 // range and decoded straight into the target files.
 import path from 'node:path';
-import type { Core, DecodeResult, FinishRequest } from '../../native/types.ts';
-import type { BlobPlace, BlobRead, NewFilesBlobRead, NewFilesRead, RestoreNode, RestoreSource, RestoreTotals } from '../../engine/restorer.ts';
+import type { Core, DecodeResult, FinishRequest, ResticRestore } from '../../native/types.ts';
+import type { BlobPlace, BlobRead, GroupStep, NewFilesBlobRead, NewFilesRead, RestoreNode, RestoreSource, RestoreTotals, SourceFileGroup } from '../../engine/restorer.ts';
+import { mapLimit } from '../../engine/concurrency.ts';
 import type { FileProblem } from '../../backup/types.ts';
 import { globToRegexSource } from '../../engine/exclude.ts';
 import { releasedBytes } from '../../util/release-memory.ts';
@@ -41,8 +42,26 @@ function validName(name: Buffer): boolean {
 
 /** Subtrees of a directory read ahead of the walk (per level of the walk). */
 const SUBTREES_AHEAD = 8;
+
+type WalkItem = RestoreNode | SourceFileGroup;
+
+/** A directory's tree as the walk reads it: its nodes, and its plain files when the core keeps them. */
+interface DirRead {
+  nodes: ResticNode[];
+  group?: SourceFileGroup;
+}
+
 /** Stands in for a subtree read handed to the walk (the reads array keeps no tree alive). */
-const DONE: Promise<ResticNode[]> = Promise.resolve([]);
+const DONE: Promise<DirRead> = Promise.resolve({ nodes: [] });
+
+/** `dir` + "/" + `name`, as raw bytes. */
+function childPath(dir: Buffer, name: Buffer): Buffer {
+  const path = Buffer.allocUnsafe(dir.length + 1 + name.length);
+  dir.copy(path, 0);
+  path[dir.length] = 0x2f;
+  name.copy(path, dir.length + 1);
+  return path;
+}
 
 export class ResticRestoreSource implements RestoreSource {
   constructor(
@@ -54,6 +73,11 @@ export class ResticRestoreSource implements RestoreSource {
     private readonly target: string,
     private readonly include: IncludeFilter,
     private readonly problems: FileProblem[],
+    /**
+     * The core's restore of regular files (a local repository, no include filter): then each
+     * directory's plain files are read and written by the core as one group.
+     */
+    private readonly native?: ResticRestore,
   ) {}
 
   /**
@@ -122,7 +146,7 @@ export class ResticRestoreSource implements RestoreSource {
   }
 
   /** The walk started before the restore asked for it: the nodes read so far, and the rest of it. */
-  private primed: { nodes: RestoreNode[]; walk: AsyncIterator<RestoreNode>; stop: boolean; ended: Promise<boolean> } | undefined;
+  private primed: { nodes: WalkItem[]; walk: AsyncIterator<WalkItem>; stop: boolean; ended: Promise<boolean> } | undefined;
 
   /**
    * Starts the walk ahead of the restore (during the lock's re-check pause, ~0.1 s of trees read
@@ -131,7 +155,7 @@ export class ResticRestoreSource implements RestoreSource {
    */
   prime(limit: number): void {
     const walk = this.walkRoot()[Symbol.asyncIterator]();
-    const primed = { nodes: [] as RestoreNode[], walk, stop: false, ended: Promise.resolve(false) };
+    const primed = { nodes: [] as WalkItem[], walk, stop: false, ended: Promise.resolve(false) };
     primed.ended = (async () => {
       while (!primed.stop && primed.nodes.length < limit) {
         const next = await walk.next();
@@ -144,7 +168,7 @@ export class ResticRestoreSource implements RestoreSource {
     this.primed = primed;
   }
 
-  async *nodes(): AsyncIterable<RestoreNode> {
+  async *nodes(): AsyncIterable<WalkItem> {
     const primed = this.primed;
     this.primed = undefined;
     if (!primed) {
@@ -160,7 +184,7 @@ export class ResticRestoreSource implements RestoreSource {
     for (let next = await primed.walk.next(); !next.done; next = await primed.walk.next()) yield next.value;
   }
 
-  private walkRoot(): AsyncGenerator<RestoreNode> {
+  private walkRoot(): AsyncGenerator<WalkItem> {
     return this.walk(this.rootTree, Buffer.from(this.target === '/' ? '' : this.target.replace(/\/+$/, '')), '', [], false);
   }
 
@@ -168,22 +192,26 @@ export class ResticRestoreSource implements RestoreSource {
    * Depth-first walk. `pending` are ancestor directories not yet emitted: with an include
    * filter a directory is emitted only once something below it (or itself) is included.
    */
-  private async *walk(treeId: string, destDir: Buffer, originalDir: string, pending: RestoreNode[], included: boolean, loading?: Promise<ResticNode[]>): AsyncGenerator<RestoreNode> {
-    let nodes: ResticNode[];
+  private async *walk(treeId: string, destDir: Buffer, originalDir: string, pending: RestoreNode[], included: boolean, loading?: Promise<DirRead>): AsyncGenerator<WalkItem> {
+    let dir: DirRead;
     try {
-      nodes = await (loading ?? this.loadTree(treeId));
+      dir = await (loading ?? this.readDir(treeId, destDir, originalDir));
     } catch (err) {
       this.problems.push({ path: originalDir || '/', error: `cannot read tree ${treeId.slice(0, 12)}…: ${(err as Error).message}` });
       return;
     }
+    const { nodes, group } = dir;
+    // Groups come only without an include filter (restore-source's caller), so no pending ancestors.
+    if (group) yield group;
     // The next few subtrees are read while this directory's entries are handed out: one at a
     // time, each read waited for its round trip to the core (~4.3k trees in a restore of /usr).
-    const subtrees: string[] = [];
-    for (const node of nodes) if (node.type === 'dir' && node.subtree) subtrees.push(node.subtree);
-    const reads: Promise<ResticNode[]>[] = [];
+    const subtrees: ResticNode[] = [];
+    for (const node of nodes) if (node.type === 'dir' && node.subtree && validName(node.name)) subtrees.push(node);
+    const reads: Promise<DirRead>[] = [];
     const readAhead = (upTo: number): void => {
       for (let i = reads.length; i < Math.min(upTo, subtrees.length); i++) {
-        const read = this.loadTree(subtrees[i] as string);
+        const sub = subtrees[i] as ResticNode;
+        const read = this.readDir(sub.subtree as string, childPath(destDir, sub.name), `${originalDir}/${sub.name.toString('utf8')}`);
         read.catch(() => {}); // surfaces where the subtree is walked
         reads.push(read);
       }
@@ -191,22 +219,19 @@ export class ResticRestoreSource implements RestoreSource {
     readAhead(SUBTREES_AHEAD);
     let subtreeAt = 0;
     for (const node of nodes) {
-      let loadingSubtree: Promise<ResticNode[]> | undefined;
-      if (node.type === 'dir' && node.subtree) {
-        loadingSubtree = reads[subtreeAt];
-        reads[subtreeAt++] = DONE;
-        readAhead(subtreeAt + SUBTREES_AHEAD);
-      }
       const nameText = node.name.toString('utf8');
       const original = `${originalDir}/${nameText}`;
       if (!validName(node.name)) {
         this.problems.push({ path: original, error: `refused: the backup names an entry ${JSON.stringify(nameText)} that would escape the target` });
         continue;
       }
-      const dest = Buffer.allocUnsafe(destDir.length + 1 + node.name.length);
-      destDir.copy(dest, 0);
-      dest[destDir.length] = 0x2f;
-      node.name.copy(dest, destDir.length + 1);
+      let loadingSubtree: Promise<DirRead> | undefined;
+      if (node.type === 'dir' && node.subtree) {
+        loadingSubtree = reads[subtreeAt];
+        reads[subtreeAt++] = DONE;
+        readAhead(subtreeAt + SUBTREES_AHEAD);
+      }
+      const dest = childPath(destDir, node.name);
       const restoreNode = this.toRestoreNode(node, dest, original);
       const isIncluded = included || this.include.matches(original);
       if (node.type === 'dir') {
@@ -231,6 +256,33 @@ export class ResticRestoreSource implements RestoreSource {
 
   private async loadTree(id: string): Promise<ResticNode[]> {
     return decodeTree(await this.repo.loadBlob('tree', id, this.index));
+  }
+
+  /** A directory's tree: through the core when it restores the files, else decoded here. */
+  private async readDir(id: string, dest: Buffer, original: string): Promise<DirRead> {
+    if (this.native) {
+      // A tree the core cannot read (a damaged copy, say) is read the ordinary way, which tries
+      // its other locations and names what is wrong.
+      const dir = await this.native.readDirectory(Buffer.from(id, 'hex'), dest, original).catch(() => undefined);
+      if (dir) {
+        const nodes = dir.rest ? decodeTree(dir.rest) : [];
+        return dir.group ? { nodes, group: { kind: 'group', id: dir.group, files: dir.files, bytes: dir.bytes } } : { nodes };
+      }
+    }
+    return { nodes: await this.loadTree(id) };
+  }
+
+  /** One window of the core's groups: planned, then its batches run on the core's threads. */
+  async writeGroups(groups: readonly SourceFileGroup[], step: (done: GroupStep) => void, options: { concurrency: number; checkAbort: () => void }): Promise<void> {
+    const native = this.native;
+    if (!native) throw new Error('this restore has no file groups');
+    const planned = await native.planWindow(groups.map((g) => g.id));
+    step(planned);
+    const batches = Array.from({ length: planned.batches }, (_, i) => i);
+    await mapLimit(batches, options.concurrency, async (batch) => {
+      options.checkAbort();
+      step(await native.runBatch(planned.window, batch));
+    });
   }
 
   locate(id: Buffer | string): BlobPlace | undefined {
@@ -316,6 +368,26 @@ function spans(blobs: readonly { place: BlobPlace }[]): [number, number][] {
     start = end;
   }
   return out;
+}
+
+/**
+ * The core's restore of regular files, when it can do the work: a native core, a repository on
+ * local storage (it reads the packs itself), no include filter and no read-back afterwards (both
+ * need every file as a node). Otherwise undefined, and the walk hands out every file.
+ */
+export function coreRestoreFor(repo: ResticRepository, core: Core, index: MasterIndex, options: { include?: readonly string[]; recheck?: boolean; verifyOnly?: boolean }): ResticRestore | undefined {
+  const localFile = repo.storage.localFile;
+  if (!core.newResticRestore || !localFile || options.recheck || (options.include ?? []).length > 0) return undefined;
+  const packIds = [...index.packList()];
+  return core.newResticRestore({
+    packFiles: packIds.map((id) => localFile.call(repo.storage, objectKey('data', id))),
+    packIds,
+    dataBlobs: index.firstRows('data'),
+    treeBlobs: index.firstRows('tree'),
+    seal: repo.seal,
+    owner: process.getuid?.() === 0,
+    verifyOnly: options.verifyOnly === true,
+  });
 }
 
 /** The destination root for a restore: the target directory, or "/" for the original paths. */

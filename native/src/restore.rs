@@ -1,0 +1,730 @@
+//! The regular files of a restic restore, written by the core (formats/restic.md §7, §8).
+//!
+//! The walk (src/formats/restic/restore-source.ts) hands each directory's tree id here. The core
+//! reads the tree from its local pack, keeps the directory's plain regular files as a group and
+//! gives the walk back the other nodes (directories, symlinks, special and hard-linked files,
+//! names it must refuse) as a tree of their own. Windows of groups are then planned pack by pack
+//! and written in batches on the core's threads: each file is created, written and given its
+//! metadata here, so a restore of 56k files builds no JavaScript object per file.
+//!
+//! What it does not model goes to the walk unchanged: a tree the strict parser below refuses
+//! (unknown keys, escaped names, odd times) comes back whole, and a tree it cannot read makes
+//! the walk read it the ordinary way (which also tries the blob's other locations).
+
+use crate::blobset::parse_hex_id;
+use crate::bytes::{le_u32s, Bytes};
+use crate::compress::Codec;
+use crate::decode::{hex, pwrite_all, DecodeBuffers, Decoder, RangeReader};
+use crate::dircompare::{parse_time, read_tree_blob, NodeDoc, TreeDoc};
+use crate::error::{Code, CoreErr, CoreResult};
+use crate::fs::{create_for_writing, finish_entry, Metadata};
+use crate::hash::HashAlgo;
+use crate::paths::{bytes_of, path_of, JsPath};
+use crate::pool;
+use crate::seal::{SealSpecJs, Sealer};
+use napi::bindgen_prelude::{Object, Uint8Array};
+use napi::{Env, Result};
+use napi_derive::napi;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+type Id = [u8; 32];
+
+/// Blobs closer than this are read in one range (as restore-source.ts, MERGE_GAP)…
+const MERGE_GAP: u64 = 256 * 1024;
+/// …and a range spans at most this much of its pack.
+const MAX_SPAN: u64 = 32 << 20;
+/// Files one batch writes: a pack of small files makes several batches, so the last packs of a
+/// window do not run their files one after another on one thread while the others idle.
+const FILES_PER_BATCH: usize = 128;
+/// One index row: id (32 bytes), pack number (u32), offset (f64), length and uncompressed
+/// length (u32 each), little-endian.
+const INDEX_ROW: usize = 52;
+
+/// What may stand where a file is restored and is removed first (as the engine's restorer,
+/// REPLACEABLE): a symlink, a directory, a FIFO, a running program.
+const REPLACEABLE: [i32; 4] = [libc::ELOOP, libc::EISDIR, libc::ENXIO, libc::ETXTBSY];
+
+#[derive(Clone, Copy)]
+struct BlobAt {
+    pack: u32,
+    offset: u64,
+    length: u32,
+    uncompressed: u32,
+}
+
+impl BlobAt {
+    fn raw_length(self) -> u64 {
+        if self.uncompressed > 0 {
+            u64::from(self.uncompressed)
+        } else {
+            u64::from(self.length).saturating_sub(32)
+        }
+    }
+}
+
+/// The first location of each id in `rows` (INDEX_ROW bytes each).
+fn index_of(rows: &[u8], packs: usize) -> CoreResult<HashMap<Id, BlobAt>> {
+    if rows.len() % INDEX_ROW != 0 {
+        return Err(CoreErr::inval(format!("index rows are {INDEX_ROW} bytes each, got {} bytes", rows.len())));
+    }
+    let mut map = HashMap::with_capacity(rows.len() / INDEX_ROW);
+    for row in rows.chunks_exact(INDEX_ROW) {
+        let u32_at = |at: usize| u32::from_le_bytes([row[at], row[at + 1], row[at + 2], row[at + 3]]);
+        let mut offset = [0u8; 8];
+        offset.copy_from_slice(&row[36..44]);
+        let offset = f64::from_le_bytes(offset);
+        let pack = u32_at(32);
+        if pack as usize >= packs || !(offset >= 0.0 && offset.fract() == 0.0 && offset < (1u64 << 53) as f64) {
+            return Err(CoreErr::inval(format!("bad index row: pack {pack} of {packs}, offset {offset}")));
+        }
+        let mut id = [0u8; 32];
+        id.copy_from_slice(&row[..32]);
+        map.entry(id).or_insert(BlobAt { pack, offset: offset as u64, length: u32_at(44), uncompressed: u32_at(48) });
+    }
+    Ok(map)
+}
+
+/// A regular file as its tree records it, with what restoring it needs.
+struct FileRecord {
+    name: Vec<u8>,
+    size: u64,
+    /// chmod bits.
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    atime: libc::timespec,
+    mtime: libc::timespec,
+    xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+    content: Vec<Id>,
+}
+
+/// A directory's plain regular files.
+struct Group {
+    dir: Vec<u8>,
+    display: String,
+    files: Vec<FileRecord>,
+}
+
+/// Go's FileMode permission, setuid, setgid and sticky bits as chmod bits (file-mode.ts, chmodBits).
+fn chmod_bits(go_mode: u32) -> u32 {
+    let mut bits = go_mode & 0o777;
+    if go_mode & (1 << 23) != 0 {
+        bits |= libc::S_ISUID;
+    }
+    if go_mode & (1 << 22) != 0 {
+        bits |= libc::S_ISGID;
+    }
+    if go_mode & (1 << 20) != 0 {
+        bits |= libc::S_ISVTX;
+    }
+    bits
+}
+
+/// Names written as they are (Go's unquoting would change none of their bytes) that the walk
+/// would not refuse: not empty, `.` or `..`, no `/` or NUL.
+fn restorable_name(name: &[u8]) -> bool {
+    !name.is_empty() && name != b"." && name != b".." && !name.iter().any(|&b| matches!(b, b'/' | 0 | b'"' | b'\\' | b'\n'))
+}
+
+/// Standard padded base64 (Go's encoding of []byte), strictly; None for anything else.
+fn unbase64(text: &str) -> Option<Vec<u8>> {
+    let s = text.as_bytes();
+    if s.len() % 4 != 0 {
+        return None;
+    }
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(s.len() / 4 * 3);
+    for (k, quad) in s.chunks_exact(4).enumerate() {
+        let last = k + 1 == s.len() / 4;
+        let pad = quad.iter().rev().take_while(|&&c| c == b'=').count();
+        if pad > 2 || (pad > 0 && !last) {
+            return None;
+        }
+        let mut n = 0u32;
+        for &c in &quad[..4 - pad] {
+            n = (n << 6) | u32::from(value(c)?);
+        }
+        n <<= 6 * pad as u32;
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        // Go refuses bits left over in the last character.
+        if (pad == 1 && bytes[2] != 0) || (pad == 2 && bytes[1] != 0) {
+            return None;
+        }
+        out.extend_from_slice(&bytes[..3 - pad]);
+    }
+    Some(out)
+}
+
+fn timespec_of(text: &str) -> Option<libc::timespec> {
+    let (sec, nsec, _) = parse_time(text)?;
+    Some(libc::timespec { tv_sec: sec as libc::time_t, tv_nsec: nsec as libc::c_long })
+}
+
+/// A node the walk's decoder would refuse (and with it the whole tree).
+struct Malformed;
+
+/// The node as a file the core restores; None when the walk must see it.
+fn file_record(node: &NodeDoc) -> std::result::Result<Option<FileRecord>, Malformed> {
+    let time = |text: Option<&str>| text.map(|t| timespec_of(t).ok_or(Malformed)).transpose();
+    let (mtime, atime) = (time(node.mtime)?, time(node.atime)?);
+    time(node.ctime)?;
+    let xattrs = match &node.extended_attributes {
+        Some(list) => list.iter().map(|x| Some((x.name.as_bytes().to_vec(), x.value.map_or(Some(Vec::new()), unbase64)?))).collect::<Option<Vec<_>>>().ok_or(Malformed)?,
+        None => Vec::new(),
+    };
+    let content = match &node.content {
+        Some(ids) => ids.iter().map(|id| parse_hex_id(id)).collect::<Option<Vec<_>>>().ok_or(Malformed)?,
+        None => Vec::new(),
+    };
+    if node.kind != "file" || !restorable_name(node.name.as_bytes()) {
+        return Ok(None);
+    }
+    // Hard links are grouped by the walk; an entry recorded with an error is its business too,
+    // and so are times left out (the zero time).
+    if node.links.unwrap_or(0) > 1 && node.inode.unwrap_or(0) != 0 || node.error.as_deref().is_some_and(|e| !e.is_empty()) {
+        return Ok(None);
+    }
+    let (Some(mtime), Some(atime)) = (mtime, atime) else {
+        return Ok(None);
+    };
+    Ok(Some(FileRecord {
+        name: node.name.as_bytes().to_vec(),
+        size: node.size.unwrap_or(0),
+        mode: chmod_bits(node.mode.unwrap_or(0)),
+        uid: node.uid.unwrap_or(0),
+        gid: node.gid.unwrap_or(0),
+        atime,
+        mtime,
+        xattrs,
+        content,
+    }))
+}
+
+/// The tree's plain regular files, and the other nodes as a tree of their own (None when there
+/// are none); None when the tree is not in the form modelled here.
+fn split_tree(plain: &[u8]) -> Option<(Vec<FileRecord>, Option<Vec<u8>>)> {
+    let doc: TreeDoc = serde_json::from_slice(plain).ok()?;
+    let mut files = Vec::new();
+    let mut rest: Vec<u8> = Vec::new();
+    for raw in doc.nodes.unwrap_or_default() {
+        let node: NodeDoc = serde_json::from_str(raw.get()).ok()?;
+        match file_record(&node).ok()? {
+            Some(file) => files.push(file),
+            None => {
+                rest.extend_from_slice(if rest.is_empty() { b"{\"nodes\":[" } else { b"," });
+                rest.extend_from_slice(raw.get().as_bytes());
+            }
+        }
+    }
+    if !rest.is_empty() {
+        rest.extend_from_slice(b"]}");
+    }
+    Some((files, (!rest.is_empty()).then_some(rest)))
+}
+
+#[napi(object, object_from_js = false)]
+pub struct RestoreDirJs {
+    /// The group of the directory's files (0: none).
+    pub group: u32,
+    pub files: u32,
+    pub bytes: f64,
+    /// The nodes the walk handles, as a tree blob's JSON; absent when there are none.
+    pub rest: Option<Bytes>,
+}
+
+#[napi(object, object_from_js = false)]
+pub struct RestoreProblemJs {
+    pub path: String,
+    pub error: String,
+}
+
+/// Files finished (written completely and closed, their metadata set or its problems reported),
+/// bytes written (or checked) and problems of one step of a window.
+#[napi(object, object_from_js = false)]
+#[derive(Default)]
+pub struct RestoreStepJs {
+    /// planWindow only: its id and batches (runBatch 0..batches); 0 batches: nothing to run.
+    pub window: u32,
+    pub batches: u32,
+    pub files: u32,
+    pub bytes: f64,
+    pub problems: Vec<RestoreProblemJs>,
+}
+
+impl RestoreStepJs {
+    fn problem(&mut self, path: String, error: String) {
+        self.problems.push(RestoreProblemJs { path, error });
+    }
+}
+
+enum Fd {
+    Unopened,
+    Open(i32),
+    /// Could not be created (its failure says why), or finished.
+    Gone,
+}
+
+struct FileState {
+    dir: usize,
+    record: FileRecord,
+    /// Bytes whose blobs are still to be processed; the file is finished when it reaches 0.
+    remaining: AtomicU64,
+    fd: Mutex<Fd>,
+    /// The first failure; then the file is closed without metadata and reported.
+    failed: OnceLock<String>,
+}
+
+impl Drop for FileState {
+    fn drop(&mut self) {
+        if let Fd::Open(fd) = *self.fd.get_mut().unwrap_or_else(|e| e.into_inner()) {
+            // SAFETY: the descriptor was opened for this file and is closed exactly once: an
+            // abandoned window (an interrupted restore) is dropped with its files still open.
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+struct Use {
+    file: usize,
+    position: u64,
+    length: u64,
+}
+
+struct PlannedBlob {
+    id: Id,
+    at: BlobAt,
+    uses: Vec<Use>,
+}
+
+struct Batch {
+    pack: u32,
+    start: u64,
+    end: u64,
+    blobs: Vec<PlannedBlob>,
+}
+
+struct WindowDir {
+    path: Vec<u8>,
+    display: String,
+}
+
+struct Window {
+    dirs: Vec<WindowDir>,
+    files: Vec<FileState>,
+    batches: Vec<Mutex<Option<Batch>>>,
+    /// Batches not run yet: the window is let go after its last one.
+    left: AtomicUsize,
+}
+
+impl Window {
+    fn path(&self, file: &FileState) -> Vec<u8> {
+        let dir = &self.dirs[file.dir].path;
+        let mut path = Vec::with_capacity(dir.len() + 1 + file.record.name.len());
+        path.extend_from_slice(dir);
+        path.push(b'/');
+        path.extend_from_slice(&file.record.name);
+        path
+    }
+
+    fn display(&self, file: &FileState) -> String {
+        format!("{}/{}", self.dirs[file.dir].display, String::from_utf8_lossy(&file.record.name))
+    }
+}
+
+#[derive(Default)]
+struct State {
+    next: u32,
+    groups: HashMap<u32, Group>,
+    windows: HashMap<u32, Arc<Window>>,
+}
+
+impl State {
+    fn id(&mut self) -> u32 {
+        self.next = self.next.checked_add(1).unwrap_or(1);
+        self.next
+    }
+}
+
+struct Shared {
+    sealer: Sealer,
+    data: HashMap<Id, BlobAt>,
+    trees: HashMap<Id, BlobAt>,
+    /// Local pack files and their ids (hex), by the index's pack number.
+    packs: Vec<Vec<u8>>,
+    pack_ids: Vec<String>,
+    owner: bool,
+    verify_only: bool,
+    state: Mutex<State>,
+}
+
+/// Opens `path` for writing, never through a symlink; what stands in the way (REPLACEABLE) is
+/// removed, never followed, and the file created again.
+fn create_file(path: &[u8]) -> std::result::Result<i32, String> {
+    let mut created = create_for_writing(path);
+    if created.fd < 0 && REPLACEABLE.contains(&created.errno) {
+        let p = path_of(path);
+        let removed = match std::fs::symlink_metadata(p) {
+            Ok(m) if m.is_dir() => std::fs::remove_dir_all(p),
+            Ok(_) => std::fs::remove_file(p),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = removed {
+            return Err(format!("cannot create file: {e}"));
+        }
+        created = create_for_writing(path);
+    }
+    if created.fd >= 0 {
+        Ok(created.fd)
+    } else {
+        Err(format!("cannot create file: {}", created.message.unwrap_or_else(|| "unknown error".into())))
+    }
+}
+
+impl Shared {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn read_directory(&self, tree: Id, dir: Vec<u8>, display: String) -> CoreResult<RestoreDirJs> {
+        let at = self.trees.get(&tree).ok_or_else(|| CoreErr::new(Code::Corrupt, format!("tree blob {} is not in the index", hex(&tree))))?;
+        let plain = read_tree_blob(&self.sealer, &self.packs[at.pack as usize], at.offset, at.length as usize, at.uncompressed as usize, &tree)?;
+        let Some((files, rest)) = split_tree(&plain) else {
+            return Ok(RestoreDirJs { group: 0, files: 0, bytes: 0.0, rest: Some(Bytes(plain)) });
+        };
+        let rest = rest.map(Bytes);
+        if files.is_empty() {
+            return Ok(RestoreDirJs { group: 0, files: 0, bytes: 0.0, rest });
+        }
+        let (count, bytes) = (files.len() as u32, files.iter().map(|f| f.size as f64).sum());
+        let mut state = self.state();
+        let group = state.id();
+        state.groups.insert(group, Group { dir, display, files });
+        Ok(RestoreDirJs { group, files: count, bytes, rest })
+    }
+
+    /// The files of `groups` planned by pack range; those with nothing to read (empty, or all
+    /// their blobs missing from the index) created and finished right away.
+    fn plan_window(&self, groups: &[u32]) -> RestoreStepJs {
+        let groups: Vec<Group> = {
+            let mut state = self.state();
+            groups.iter().filter_map(|g| state.groups.remove(g)).collect()
+        };
+        let mut step = RestoreStepJs::default();
+        let mut dirs = Vec::with_capacity(groups.len());
+        let mut files = Vec::new();
+        let mut by_pack: BTreeMap<u32, BTreeMap<(u64, Id), PlannedBlob>> = BTreeMap::new();
+        for group in groups {
+            let Group { dir, display, files: records } = group;
+            if !self.verify_only {
+                // A file is never written through a symlink or into something that is not a
+                // directory (the engine's restorer, safeParent).
+                // The original paths' root ("/") is held as an empty path.
+                let refused = match std::fs::symlink_metadata(path_of(if dir.is_empty() { b"/" } else { &dir })) {
+                    Ok(m) if m.is_dir() => None,
+                    Ok(_) => Some(format!("parent {} is not a directory (a symlink or file is in the way); not restored", String::from_utf8_lossy(&dir))),
+                    Err(e) => Some(format!("parent directory missing: {e}")),
+                };
+                if let Some(error) = refused {
+                    for record in &records {
+                        step.problem(format!("{display}/{}", String::from_utf8_lossy(&record.name)), error.clone());
+                    }
+                    continue;
+                }
+            }
+            let d = dirs.len();
+            dirs.push(WindowDir { path: dir, display });
+            for mut record in records {
+                let k = files.len();
+                let failed = OnceLock::new();
+                let mut position = 0u64;
+                let mut placed = 0u64;
+                for id in std::mem::take(&mut record.content) {
+                    let Some(&at) = self.data.get(&id) else {
+                        let _ = failed.set(format!("data blob {}… is not in the index", &hex(&id)[..16]));
+                        continue;
+                    };
+                    let length = at.raw_length();
+                    let blob = by_pack.entry(at.pack).or_default().entry((at.offset, id)).or_insert_with(|| PlannedBlob { id, at, uses: Vec::new() });
+                    blob.uses.push(Use { file: k, position, length });
+                    position += length;
+                    placed += length;
+                }
+                if position != record.size {
+                    let _ = failed.set(format!("chunks add up to {position} bytes, the backup says {}", record.size));
+                }
+                files.push(FileState { dir: d, record, remaining: AtomicU64::new(placed), fd: Mutex::new(Fd::Unopened), failed });
+            }
+        }
+        let mut batches = Vec::new();
+        for (pack, blobs) in by_pack {
+            let mut current: Option<(Batch, std::collections::HashSet<usize>)> = None;
+            for blob in blobs.into_values() {
+                let (start, end) = (blob.at.offset, blob.at.offset + u64::from(blob.at.length));
+                if let Some((batch, touched)) = &current {
+                    if start.saturating_sub(batch.end) > MERGE_GAP || end - batch.start > MAX_SPAN || touched.len() >= FILES_PER_BATCH {
+                        batches.push(current.take().map(|(b, _)| b));
+                    }
+                }
+                let (batch, touched) = current.get_or_insert_with(|| (Batch { pack, start, end, blobs: Vec::new() }, Default::default()));
+                batch.end = batch.end.max(end);
+                touched.extend(blob.uses.iter().map(|u| u.file));
+                batch.blobs.push(blob);
+            }
+            batches.push(current.map(|(b, _)| b));
+        }
+        let window = Window {
+            dirs,
+            left: AtomicUsize::new(batches.len()),
+            batches: batches.into_iter().map(Mutex::new).collect(),
+            files,
+        };
+        for file in &window.files {
+            if file.remaining.load(Ordering::Relaxed) == 0 {
+                if !self.verify_only {
+                    self.fd_of(&window, file);
+                }
+                self.finish(&window, file, &mut step);
+            }
+        }
+        step.batches = window.batches.len() as u32;
+        if step.batches > 0 {
+            let mut state = self.state();
+            step.window = state.id();
+            state.windows.insert(step.window, Arc::new(window));
+        }
+        step
+    }
+
+    /// The file's descriptor, created on first use; None when it could not be.
+    fn fd_of(&self, window: &Window, file: &FileState) -> Option<i32> {
+        let mut fd = file.fd.lock().unwrap_or_else(|e| e.into_inner());
+        match *fd {
+            Fd::Open(n) => Some(n),
+            Fd::Gone => None,
+            Fd::Unopened => match create_file(&window.path(file)) {
+                Ok(n) => {
+                    *fd = Fd::Open(n);
+                    Some(n)
+                }
+                Err(e) => {
+                    let _ = file.failed.set(e);
+                    *fd = Fd::Gone;
+                    None
+                }
+            },
+        }
+    }
+
+    /// Closes a file whose every byte is processed: with its metadata when nothing failed.
+    fn finish(&self, window: &Window, file: &FileState, step: &mut RestoreStepJs) {
+        let fd = match std::mem::replace(&mut *file.fd.lock().unwrap_or_else(|e| e.into_inner()), Fd::Gone) {
+            Fd::Open(n) => n,
+            _ => -1,
+        };
+        if let Some(error) = file.failed.get() {
+            if fd >= 0 {
+                // SAFETY: the descriptor was taken out of the file's slot above; closed once.
+                unsafe { libc::close(fd) };
+            }
+            step.problem(window.display(file), error.clone());
+            return;
+        }
+        step.files += 1;
+        if self.verify_only {
+            return;
+        }
+        let r = &file.record;
+        let meta = Metadata {
+            owner: self.owner.then_some((r.uid, r.gid)),
+            mode: Some(r.mode),
+            xattrs: r.xattrs.iter().map(|(n, v)| (&n[..], &v[..])).collect(),
+            times: Ok([r.atime, r.mtime]),
+        };
+        for problem in finish_entry(&window.path(file), &meta, fd) {
+            step.problem(window.display(file), problem);
+        }
+    }
+
+    /// One use of a blob processed (written, or failed with `error`): the file finished when it
+    /// was its last.
+    fn used(&self, window: &Window, u: &Use, outcome: std::result::Result<&[u8], &str>, step: &mut RestoreStepJs) {
+        let file = &window.files[u.file];
+        match outcome {
+            Ok(plain) => {
+                if self.verify_only {
+                    step.bytes += u.length as f64;
+                } else if let Some(fd) = self.fd_of(window, file) {
+                    match pwrite_all(fd, plain, u.position) {
+                        Ok(()) => step.bytes += u.length as f64,
+                        Err(e) => {
+                            let _ = file.failed.set(format!("cannot write: {e}"));
+                        }
+                    }
+                }
+            }
+            Err(error) => {
+                // Created all the same, as the engine's restorer does: what could be written is.
+                if !self.verify_only {
+                    self.fd_of(window, file);
+                }
+                let _ = file.failed.set(error.to_string());
+            }
+        }
+        if file.remaining.fetch_sub(u.length, Ordering::AcqRel) == u.length {
+            self.finish(window, file, step);
+        }
+    }
+
+    fn run_batch(&self, window_id: u32, k: u32) -> CoreResult<RestoreStepJs> {
+        let window = self.state().windows.get(&window_id).cloned().ok_or_else(|| CoreErr::inval(format!("no restore window {window_id}")))?;
+        let batch = window
+            .batches
+            .get(k as usize)
+            .and_then(|b| b.lock().unwrap_or_else(|e| e.into_inner()).take())
+            .ok_or_else(|| CoreErr::inval(format!("window {window_id} has no batch {k} to run")))?;
+        let mut step = RestoreStepJs::default();
+        let decoder = Decoder { sealer: &self.sealer, codec: Codec::Zstd, hash: HashAlgo::Sha256 };
+        let DecodeBuffers { read, mut scratch } = DecodeBuffers::take();
+        let pack = batch.pack as usize;
+        let mut reader = RangeReader::open_path(&self.packs[pack], batch.start as f64, (batch.end - batch.start) as f64, read);
+        for blob in &batch.blobs {
+            let (offset, length) = (blob.at.offset - batch.start, u64::from(blob.at.length));
+            let plain = match &mut reader {
+                Ok(r) => r.get(offset, length, offset + length).and_then(|sealed| decoder.plaintext(sealed, &blob.id, blob.at.raw_length() as f64, blob.at.uncompressed > 0, true, &mut scratch)),
+                Err(e) => Err(e.clone()),
+            };
+            match plain {
+                Ok(plain) => blob.uses.iter().for_each(|u| self.used(&window, u, Ok(&plain), &mut step)),
+                Err(e) => {
+                    let error = format!("pack {}…: {}", &self.pack_ids[pack][..12.min(self.pack_ids[pack].len())], e.message);
+                    blob.uses.iter().for_each(|u| self.used(&window, u, Err(&error), &mut step));
+                }
+            }
+        }
+        DecodeBuffers { read: reader.map(RangeReader::into_buf).unwrap_or_default(), scratch }.keep();
+        if window.left.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.state().windows.remove(&window_id);
+        }
+        Ok(step)
+    }
+}
+
+/// The core's side of a restic restore from a local repository (see the module comment).
+#[napi]
+pub struct NativeRestore {
+    shared: Arc<Shared>,
+}
+
+#[napi]
+impl NativeRestore {
+    /// `packs[i]` is the local file of the pack `packIds[i]`, numbered as in the index rows
+    /// (`data`, `trees`: INDEX_ROW bytes per blob); `owner`: set owners (as root).
+    #[napi(constructor, catch_unwind)]
+    pub fn new(packs: Vec<JsPath>, pack_ids: Vec<String>, data: Uint8Array, trees: Uint8Array, seal: SealSpecJs, owner: bool, verify_only: bool) -> Result<Self> {
+        if packs.len() != pack_ids.len() {
+            return Err(CoreErr::inval("one pack id per pack file").into());
+        }
+        let shared = Shared {
+            sealer: Sealer::from_js(&seal)?,
+            data: index_of(&data, packs.len())?,
+            trees: index_of(&trees, packs.len())?,
+            packs: packs.iter().map(|p| bytes_of(p).to_vec()).collect(),
+            pack_ids,
+            owner,
+            verify_only,
+            state: Mutex::default(),
+        };
+        Ok(NativeRestore { shared: Arc::new(shared) })
+    }
+
+    /// Reads the tree `tree` (32 bytes) of the directory restored at `dir` (`display` in
+    /// messages): its plain files become a group, the rest comes back for the walk.
+    #[napi(js_name = "readDirectory", catch_unwind)]
+    pub fn read_directory<'env>(&self, env: &'env Env, tree: Uint8Array, dir: JsPath, display: String) -> Result<Object<'env>> {
+        let tree: Id = tree.as_ref().try_into().map_err(|_| CoreErr::inval("a tree id is 32 bytes"))?;
+        let dir = bytes_of(&dir).to_vec();
+        let shared = self.shared.clone();
+        pool::spawn(env, move || shared.read_directory(tree, dir, display))
+    }
+
+    /// Plans the files of `groups` (u32 little-endian each) as one window.
+    #[napi(js_name = "planWindow", catch_unwind)]
+    pub fn plan_window<'env>(&self, env: &'env Env, groups: Uint8Array) -> Result<Object<'env>> {
+        let groups: Vec<u32> = le_u32s(&groups).map(|g| g as u32).collect();
+        let shared = self.shared.clone();
+        pool::spawn(env, move || Ok(shared.plan_window(&groups)))
+    }
+
+    /// Reads, checks and writes batch `batch` of window `window`; each batch runs once.
+    #[napi(js_name = "runBatch", catch_unwind)]
+    pub fn run_batch<'env>(&self, env: &'env Env, window: u32, batch: u32) -> Result<Object<'env>> {
+        let shared = self.shared.clone();
+        pool::spawn(env, move || shared.run_batch(window, batch))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_as_go_reads_it() {
+        assert_eq!(unbase64("").unwrap(), b"");
+        assert_eq!(unbase64("Zm9v").unwrap(), b"foo");
+        assert_eq!(unbase64("Zm8=").unwrap(), b"fo");
+        assert_eq!(unbase64("Zg==").unwrap(), b"f");
+        assert_eq!(unbase64("/+8=").unwrap(), [0xff, 0xef]);
+        for bad in ["Zg=", "Zh==", "Zm9=", "Z===", "Zg==Zg==", "Zm9v!A==", "Zm 9"] {
+            assert!(unbase64(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn split_keeps_plain_files_and_hands_back_the_rest() {
+        let id = "a".repeat(64);
+        let tree = format!(
+            r#"{{"nodes":[{{"name":"d","type":"dir","mtime":"2024-01-02T03:04:05.5+01:00","atime":"2024-01-02T03:04:05.5+01:00","ctime":"2024-01-02T03:04:05.5+01:00","uid":0,"gid":0,"content":null,"subtree":"{id}"}},{{"name":"f","type":"file","mode":8389101,"mtime":"2024-01-02T03:04:05.000000007Z","atime":"2024-01-02T03:04:06Z","ctime":"2024-01-02T03:04:05Z","uid":7,"gid":8,"size":3,"extended_attributes":[{{"name":"user.a","value":"Zm9v"}}],"content":["{id}"]}},{{"name":"l","type":"file","mtime":"2024-01-02T03:04:05Z","atime":"2024-01-02T03:04:05Z","ctime":"2024-01-02T03:04:05Z","uid":0,"gid":0,"inode":5,"links":2,"content":[]}}]}}"#
+        );
+        let (files, rest) = split_tree(tree.as_bytes()).unwrap();
+        assert_eq!(files.len(), 1);
+        let f = &files[0];
+        assert_eq!((f.name.as_slice(), f.size, f.uid, f.gid), (&b"f"[..], 3, 7, 8));
+        assert_eq!(f.mode, 0o4755);
+        assert_eq!((f.mtime.tv_sec, f.mtime.tv_nsec), (1_704_164_645, 7));
+        assert_eq!(f.atime.tv_sec, 1_704_164_646);
+        assert_eq!(f.xattrs, vec![(b"user.a".to_vec(), b"foo".to_vec())]);
+        assert_eq!(f.content, vec![[0xaa; 32]]);
+        let rest: serde_json::Value = serde_json::from_slice(&rest.unwrap()).unwrap();
+        let names: Vec<&str> = rest["nodes"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["d", "l"]);
+    }
+
+    #[test]
+    fn trees_outside_the_model_come_back_whole() {
+        for tree in [
+            r#"{"nodes":[{"name":"f","type":"file","mtime":"2024-01-02T03:04:05Z","atime":"2024-01-02T03:04:05Z","ctime":"2024-01-02T03:04:05Z","uid":0,"gid":0,"content":[],"color":"red"}]}"#,
+            r#"{"nodes":[{"name":"f","type":"file","mtime":"yesterday","atime":"2024-01-02T03:04:05Z","ctime":"2024-01-02T03:04:05Z","uid":0,"gid":0,"content":[]}]}"#,
+            r#"{"nodes":[null]}"#,
+            r#"{"nodes":[],"x":1}"#,
+        ] {
+            assert!(split_tree(tree.as_bytes()).is_none(), "{tree}");
+        }
+        // Files the walk must refuse or unquote, or whose content it must report, go to it.
+        for name in ["..", ".", "a\\\\b", "a\\\"b", "a\\nb", "a\\u0000b"] {
+            let tree = format!(r#"{{"nodes":[{{"name":"{name}","type":"file","mtime":"2024-01-02T03:04:05Z","atime":"2024-01-02T03:04:05Z","ctime":"2024-01-02T03:04:05Z","uid":0,"gid":0,"content":[]}}]}}"#);
+            let (files, rest) = split_tree(tree.as_bytes()).unwrap();
+            assert!(files.is_empty() && rest.is_some(), "{name}");
+        }
+        let bad_id = r#"{"nodes":[{"name":"f","type":"file","mtime":"2024-01-02T03:04:05Z","atime":"2024-01-02T03:04:05Z","ctime":"2024-01-02T03:04:05Z","uid":0,"gid":0,"content":["AB"]}]}"#;
+        assert!(split_tree(bad_id.as_bytes()).is_none());
+    }
+}

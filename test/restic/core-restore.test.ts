@@ -1,0 +1,136 @@
+// The core's restore of regular files (native/src/restore.rs) against the walk's own, on one
+// snapshot holding what a file can carry: owner, setuid/setgid/sticky bits, nanosecond times,
+// xattrs, empty files, a file across several packs, names the core hands back to the walk (a
+// backslash, a newline, bytes that are not UTF-8) and hard links. Both must restore the tree as
+// it was; verify-only must check as much and write nothing.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.ts';
+import { sha256Stream } from '../helpers/corpus.ts';
+import { describeTree, diffTrees } from '../helpers/tree-compare.ts';
+import { getCore } from '../../src/native/index.ts';
+import { LocalStorage } from '../../src/storage/local.ts';
+import { ResticRepository } from '../../src/formats/restic/repository.ts';
+import { coreRestoreFor, IncludeFilter, ResticRestoreSource } from '../../src/formats/restic/restore-source.ts';
+import { findSnapshot, loadSnapshots, requireTree } from '../../src/formats/restic/snapshots.ts';
+import { Restorer, type RestoreCounters } from '../../src/engine/restorer.ts';
+import type { FileProblem } from '../../src/backup/types.ts';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bolt-core-restore-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const PASSWORD = 'core-restore';
+const passwordFile = path.join(tmp, 'password');
+const src = path.join(tmp, 'src');
+const repoDir = path.join(tmp, 'repo');
+const configFile = path.join(tmp, 'bolt.yaml');
+
+function cli(args: string[]) {
+  const r = runCli(['--config', configFile, '--repo', repoDir, '--password-file', passwordFile, '--json', ...args]);
+  if (r.code !== 0) throw new Error(`bolt-agent ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r;
+}
+
+const xattrsWork = (() => {
+  const probe = path.join(tmp, 'xattr-probe');
+  fs.writeFileSync(probe, '');
+  try {
+    execFileSync('setfattr', ['-n', 'user.probe', '-v', '1', probe], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+beforeAll(() => {
+  fs.writeFileSync(passwordFile, PASSWORD);
+  const plain = path.join(src, 'plain');
+  fs.mkdirSync(plain, { recursive: true });
+  fs.writeFileSync(path.join(plain, 'empty'), '');
+  fs.writeFileSync(path.join(plain, 'small'), 'small\n');
+  // Larger than a pack (pack_size 4 MiB below): its blobs lie in several packs and batches.
+  fs.writeFileSync(path.join(plain, 'large'), sha256Stream('core-restore-large', 11 * 1024 * 1024 + 7));
+  for (const [name, mode] of [['setuid', 0o4755], ['setgid', 0o2750], ['sticky', 0o1644], ['private', 0o600]] as const) {
+    fs.writeFileSync(path.join(plain, name), name);
+    fs.chmodSync(path.join(plain, name), mode);
+  }
+  if (process.getuid?.() === 0) fs.chownSync(path.join(plain, 'small'), 1234, 5678);
+  if (xattrsWork) execFileSync('setfattr', ['-n', 'user.note', '-v', '0sAAEC/w==', path.join(plain, 'small')]);
+  // Times with nanoseconds (the restore sets them last).
+  fs.utimesSync(path.join(plain, 'sticky'), new Date('2001-02-03T04:05:06.789Z'), new Date('1999-12-31T23:59:59.123Z'));
+  // Names the core leaves to the walk, beside plain ones in the same directory.
+  const odd = path.join(src, 'odd');
+  fs.mkdirSync(odd);
+  fs.writeFileSync(path.join(odd, 'back\\slash'), 'b');
+  fs.writeFileSync(path.join(odd, 'new\nline'), 'n');
+  fs.writeFileSync(path.join(odd, 'quote"d'), 'q');
+  fs.writeFileSync(Buffer.concat([Buffer.from(`${odd}/latin1-`), Buffer.from([0xe9, 0xff])]), 'l');
+  fs.writeFileSync(path.join(odd, 'ordinary'), 'o');
+  fs.linkSync(path.join(odd, 'ordinary'), path.join(plain, 'linked'));
+  fs.symlinkSync('ordinary', path.join(odd, 'symlink'));
+  fs.writeFileSync(configFile, 'include:\n  container_volumes: false\n  bolt_config: false\nrestic:\n  pack_size: 4MiB\n');
+  cli(['backup', 'init', repoDir]);
+  cli(['backup', 'create', '--include', src]);
+});
+
+async function restore(target: string, writer: 'js' | 'core', verifyOnly = false): Promise<{ counters: RestoreCounters; problems: FileProblem[] }> {
+  const core = await getCore();
+  const repo = await ResticRepository.open(new LocalStorage({ root: repoDir, uploadBucket: undefined }), core, Buffer.from(PASSWORD));
+  const { snapshots } = await loadSnapshots(repo);
+  const index = await repo.index();
+  const native = writer === 'core' ? coreRestoreFor(repo, core, index, { verifyOnly }) : undefined;
+  if (writer === 'core') expect(native).toBeDefined();
+  const problems: FileProblem[] = [];
+  const source = new ResticRestoreSource(repo, core, index, requireTree(findSnapshot(snapshots, 'latest')), target, new IncludeFilter([]), problems, native);
+  const result = await new Restorer(core, source, { verifyOnly, root: target }).run();
+  return { counters: result.counters, problems: [...problems, ...result.problems] };
+}
+
+describe('the core restore', () => {
+  it('restores the tree as the walk does: content, modes, owner, times, xattrs, odd names, hard links', async () => {
+    const original = describeTree(src, { skipMtimeOfRoot: true });
+    const byCore = path.join(tmp, 'by-core');
+    const byJs = path.join(tmp, 'by-js');
+    const core = await restore(byCore, 'core');
+    const js = await restore(byJs, 'js');
+    expect(core.problems).toEqual([]);
+    expect(js.problems).toEqual([]);
+    expect(core.counters).toEqual(js.counters);
+    expect(core.counters.files).toBe(13);
+    expect(diffTrees(original, describeTree(path.join(byCore, src), { skipMtimeOfRoot: true }))).toEqual([]);
+    expect(diffTrees(original, describeTree(path.join(byJs, src), { skipMtimeOfRoot: true }))).toEqual([]);
+    const restored = path.join(byCore, src);
+    expect(fs.statSync(path.join(restored, 'plain', 'linked')).ino).toBe(fs.statSync(path.join(restored, 'odd', 'ordinary')).ino);
+    expect(fs.statSync(path.join(restored, 'plain', 'setuid')).mode & 0o7777).toBe(0o4755);
+    expect(fs.statSync(path.join(restored, 'plain', 'sticky'), { bigint: true }).mtimeNs).toBe(946684799123000000n);
+    if (xattrsWork) expect(execFileSync('getfattr', ['--only-values', '-n', 'user.note', path.join(restored, 'plain', 'small')])).toEqual(Buffer.from([0, 1, 2, 0xff]));
+    if (process.getuid?.() === 0) expect(fs.statSync(path.join(restored, 'plain', 'small')).uid).toBe(1234);
+  });
+
+  it('verify-only checks every file and byte the restore writes, and writes nothing', async () => {
+    const target = path.join(tmp, 'verify-only');
+    const core = await restore(target, 'core', true);
+    const js = await restore(target, 'js', true);
+    expect(core.problems).toEqual([]);
+    expect(core.counters).toEqual(js.counters);
+    expect(core.counters.bytes).toBeGreaterThan(11 * 1024 * 1024);
+    expect(fs.existsSync(target)).toBe(false);
+  });
+
+  it('replaces a symlink or a directory standing where a file goes, never writing through the symlink', async () => {
+    const target = path.join(tmp, 'obstacles');
+    const outside = path.join(tmp, 'outside');
+    fs.writeFileSync(outside, 'keep me');
+    const plain = path.join(target, src, 'plain');
+    fs.mkdirSync(path.join(plain, 'small', 'inside'), { recursive: true });
+    fs.symlinkSync(outside, path.join(plain, 'large'));
+    const result = await restore(target, 'core');
+    expect(result.problems).toEqual([]);
+    expect(fs.readFileSync(outside, 'utf8')).toBe('keep me');
+    expect(fs.lstatSync(path.join(plain, 'large')).isFile()).toBe(true);
+    expect(fs.readFileSync(path.join(plain, 'small'), 'utf8')).toBe('small\n');
+    expect(diffTrees(describeTree(src, { skipMtimeOfRoot: true }), describeTree(path.join(target, src), { skipMtimeOfRoot: true }))).toEqual([]);
+  });
+});
