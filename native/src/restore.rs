@@ -26,7 +26,7 @@ use napi::bindgen_prelude::{Object, Uint8Array};
 use napi::{Env, Result};
 use napi_derive::napi;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 type Id = [u8; 32];
@@ -281,6 +281,7 @@ struct FileState {
     fd: Mutex<Fd>,
     /// The first failure; then the file is closed without metadata and reported.
     failed: OnceLock<String>,
+    finished: AtomicBool,
 }
 
 impl Drop for FileState {
@@ -389,6 +390,32 @@ fn create_file(path: &[u8]) -> std::result::Result<i32, String> {
     }
 }
 
+/// Per pack, its blobs by offset (and id: a damaged index may put two at one offset).
+type PackPlan = BTreeMap<u32, BTreeMap<(u64, Id), PlannedBlob>>;
+
+/// Each pack's blobs in ranges read at once: close enough together (MERGE_GAP, MAX_SPAN) and
+/// writing at most FILES_PER_BATCH files.
+fn cut_batches(by_pack: PackPlan) -> Vec<Batch> {
+    let mut batches = Vec::new();
+    for (pack, blobs) in by_pack {
+        let mut current: Option<(Batch, std::collections::HashSet<usize>)> = None;
+        for blob in blobs.into_values() {
+            let (start, end) = (blob.at.offset, blob.at.offset + u64::from(blob.at.length));
+            if let Some((batch, touched)) = &current {
+                if start.saturating_sub(batch.end) > MERGE_GAP || end - batch.start > MAX_SPAN || touched.len() >= FILES_PER_BATCH {
+                    batches.extend(current.take().map(|(b, _)| b));
+                }
+            }
+            let (batch, touched) = current.get_or_insert_with(|| (Batch { pack, start, end, blobs: Vec::new() }, Default::default()));
+            batch.end = batch.end.max(end);
+            touched.extend(blob.uses.iter().map(|u| u.file));
+            batch.blobs.push(blob);
+        }
+        batches.extend(current.map(|(b, _)| b));
+    }
+    batches
+}
+
 impl Shared {
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -421,72 +448,22 @@ impl Shared {
         let mut step = RestoreStepJs::default();
         let mut dirs = Vec::with_capacity(groups.len());
         let mut files = Vec::new();
-        let mut by_pack: BTreeMap<u32, BTreeMap<(u64, Id), PlannedBlob>> = BTreeMap::new();
-        for group in groups {
-            let Group { dir, display, files: records } = group;
-            if !self.verify_only {
-                // A file is never written through a symlink or into something that is not a
-                // directory (the engine's restorer, safeParent).
-                // The original paths' root ("/") is held as an empty path.
-                let refused = match std::fs::symlink_metadata(path_of(if dir.is_empty() { b"/" } else { &dir })) {
-                    Ok(m) if m.is_dir() => None,
-                    Ok(_) => Some(format!("parent {} is not a directory (a symlink or file is in the way); not restored", String::from_utf8_lossy(&dir))),
-                    Err(e) => Some(format!("parent directory missing: {e}")),
-                };
-                if let Some(error) = refused {
-                    for record in &records {
-                        step.problem(format!("{display}/{}", String::from_utf8_lossy(&record.name)), error.clone());
-                    }
-                    continue;
+        let mut by_pack = BTreeMap::new();
+        for Group { dir, display, files: records } in groups {
+            if let Some(error) = self.refusal(&dir) {
+                for record in &records {
+                    step.problem(format!("{display}/{}", String::from_utf8_lossy(&record.name)), error.clone());
                 }
+                continue;
             }
-            let d = dirs.len();
             dirs.push(WindowDir { path: dir, display });
-            for mut record in records {
-                let k = files.len();
-                let failed = OnceLock::new();
-                let mut position = 0u64;
-                let mut placed = 0u64;
-                for id in std::mem::take(&mut record.content) {
-                    let Some(&at) = self.data.get(&id) else {
-                        let _ = failed.set(format!("data blob {}… is not in the index", &hex(&id)[..16]));
-                        continue;
-                    };
-                    let length = at.raw_length();
-                    let blob = by_pack.entry(at.pack).or_default().entry((at.offset, id)).or_insert_with(|| PlannedBlob { id, at, uses: Vec::new() });
-                    blob.uses.push(Use { file: k, position, length });
-                    position += length;
-                    placed += length;
-                }
-                if position != record.size {
-                    let _ = failed.set(format!("chunks add up to {position} bytes, the backup says {}", record.size));
-                }
-                files.push(FileState { dir: d, record, remaining: AtomicU64::new(placed), fd: Mutex::new(Fd::Unopened), failed });
+            for record in records {
+                let file = self.plan_file(dirs.len() - 1, files.len(), record, &mut by_pack);
+                files.push(file);
             }
         }
-        let mut batches = Vec::new();
-        for (pack, blobs) in by_pack {
-            let mut current: Option<(Batch, std::collections::HashSet<usize>)> = None;
-            for blob in blobs.into_values() {
-                let (start, end) = (blob.at.offset, blob.at.offset + u64::from(blob.at.length));
-                if let Some((batch, touched)) = &current {
-                    if start.saturating_sub(batch.end) > MERGE_GAP || end - batch.start > MAX_SPAN || touched.len() >= FILES_PER_BATCH {
-                        batches.push(current.take().map(|(b, _)| b));
-                    }
-                }
-                let (batch, touched) = current.get_or_insert_with(|| (Batch { pack, start, end, blobs: Vec::new() }, Default::default()));
-                batch.end = batch.end.max(end);
-                touched.extend(blob.uses.iter().map(|u| u.file));
-                batch.blobs.push(blob);
-            }
-            batches.push(current.map(|(b, _)| b));
-        }
-        let window = Window {
-            dirs,
-            left: AtomicUsize::new(batches.len()),
-            batches: batches.into_iter().map(Mutex::new).collect(),
-            files,
-        };
+        let batches = cut_batches(by_pack);
+        let window = Window { dirs, left: AtomicUsize::new(batches.len()), batches: batches.into_iter().map(|b| Mutex::new(Some(b))).collect(), files };
         for file in &window.files {
             if file.remaining.load(Ordering::Relaxed) == 0 {
                 if !self.verify_only {
@@ -502,6 +479,46 @@ impl Shared {
             state.windows.insert(step.window, Arc::new(window));
         }
         step
+    }
+
+    /// Why no file may be written in `dir`: never through a symlink or into something that is
+    /// not a directory (the engine's restorer, safeParent). None when it is a directory, and
+    /// always when nothing is written.
+    fn refusal(&self, dir: &[u8]) -> Option<String> {
+        if self.verify_only {
+            return None;
+        }
+        // The original paths' root ("/") is held as an empty path.
+        match std::fs::symlink_metadata(path_of(if dir.is_empty() { b"/" } else { dir })) {
+            Ok(m) if m.is_dir() => None,
+            Ok(_) => Some(format!("parent {} is not a directory (a symlink or file is in the way); not restored", String::from_utf8_lossy(dir))),
+            Err(e) => Some(format!("parent directory missing: {e}")),
+        }
+    }
+
+    /// File `k` of a window (in its directory `dir`), its blobs' uses added to those of their packs.
+    fn plan_file(&self, dir: usize, k: usize, mut record: FileRecord, by_pack: &mut PackPlan) -> FileState {
+        let failed = OnceLock::new();
+        let mut position = 0u64;
+        for id in std::mem::take(&mut record.content) {
+            let Some(&at) = self.data.get(&id) else {
+                let _ = failed.set(format!("data blob {}… is not in the index", &hex(&id)[..16]));
+                continue;
+            };
+            let length = at.raw_length();
+            // An empty blob has nothing to write: a use of it would finish the file twice.
+            if length > 0 {
+                let blob = by_pack.entry(at.pack).or_default().entry((at.offset, id)).or_insert_with(|| PlannedBlob { id, at, uses: Vec::new() });
+                blob.uses.push(Use { file: k, position, length });
+            }
+            position += length;
+        }
+        if position != record.size {
+            let _ = failed.set(format!("chunks add up to {position} bytes, the backup says {}", record.size));
+        }
+        // What is left is what the located blobs hold: a file whose blobs do not add up to its
+        // size still finishes (and is reported) once they are written.
+        FileState { dir, record, remaining: AtomicU64::new(position), fd: Mutex::new(Fd::Unopened), failed, finished: AtomicBool::new(false) }
     }
 
     /// The file's descriptor, created on first use; None when it could not be.
@@ -526,6 +543,9 @@ impl Shared {
 
     /// Closes a file whose every byte is processed: with its metadata when nothing failed.
     fn finish(&self, window: &Window, file: &FileState, step: &mut RestoreStepJs) {
+        if file.finished.swap(true, Ordering::AcqRel) {
+            return;
+        }
         let fd = match std::mem::replace(&mut *file.fd.lock().unwrap_or_else(|e| e.into_inner()), Fd::Gone) {
             Fd::Open(n) => n,
             _ => -1,
@@ -675,6 +695,29 @@ impl NativeRestore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_are_close_ranges_of_one_pack_writing_few_files() {
+        let blob = |pack: u32, offset: u64, length: u32, file: usize| PlannedBlob { id: [file as u8; 32], at: BlobAt { pack, offset, length, uncompressed: 0 }, uses: vec![Use { file, position: 0, length: u64::from(length) }] };
+        let mut plan = PackPlan::new();
+        let mut add = |b: PlannedBlob| {
+            plan.entry(b.at.pack).or_default().insert((b.at.offset, b.id), b);
+        };
+        // Pack 0: two blobs a gap apart (one range), then one beyond MERGE_GAP (a second).
+        add(blob(0, 0, 1000, 0));
+        add(blob(0, 1000 + MERGE_GAP, 1000, 1));
+        add(blob(0, 2000 + 2 * MERGE_GAP + 1, 1000, 2));
+        // Pack 1: 300 adjacent blobs of as many files, cut every FILES_PER_BATCH files.
+        for f in 0..300 {
+            add(blob(1, f as u64 * 100, 100, 3 + f));
+        }
+        let batches = cut_batches(plan);
+        let shape: Vec<(u32, u64, u64, usize)> = batches.iter().map(|b| (b.pack, b.start, b.end, b.blobs.len())).collect();
+        assert_eq!(
+            shape,
+            vec![(0, 0, 2000 + MERGE_GAP, 2), (0, 2000 + 2 * MERGE_GAP + 1, 3000 + 2 * MERGE_GAP + 1, 1), (1, 0, 12_800, 128), (1, 12_800, 25_600, 128), (1, 25_600, 30_000, 44)]
+        );
+    }
 
     #[test]
     fn base64_as_go_reads_it() {
