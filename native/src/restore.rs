@@ -1,11 +1,13 @@
 //! The regular files of a restic restore, written by the core (formats/restic.md §7, §8).
 //!
 //! The walk (src/formats/restic/restore-source.ts) hands each directory's tree id here. The core
-//! reads the tree from its local pack, keeps the directory's plain regular files as a group and
-//! gives the walk back the other nodes (directories, symlinks, special and hard-linked files,
-//! names it must refuse) as a tree of their own. Windows of groups are then planned pack by pack
-//! and written in batches on the core's threads: each file is created, written and given its
-//! metadata here, so a restore of 56k files builds no JavaScript object per file.
+//! reads the tree from its local pack (or is given it, read from remote storage by the walk),
+//! keeps the directory's plain regular files as a group and gives the walk back the other nodes
+//! (directories, symlinks, special and hard-linked files, names it must refuse) as a tree of
+//! their own. Windows of groups are then planned pack by pack and written in batches on the
+//! core's threads (each batch's range read here, or fetched by the walk): each file is created,
+//! written and given its metadata here, so a restore of 56k files builds no JavaScript object
+//! per file.
 //!
 //! What it does not model goes to the walk unchanged: a tree the strict parser below refuses
 //! (unknown keys, escaped names, odd times) comes back whole, and a tree it cannot read makes
@@ -252,9 +254,12 @@ pub struct RestoreProblemJs {
 #[napi(object, object_from_js = false)]
 #[derive(Default)]
 pub struct RestoreStepJs {
-    /// planWindow only: its id and batches (runBatch 0..batches); 0 batches: nothing to run.
+    /// planWindow only: its id and batches (runBatch 0..batches); 0 batches: nothing to run…
     pub window: u32,
     pub batches: u32,
+    /// …and, without local pack files, each batch's range to fetch: pack number (u32), offset
+    /// and length (f64 each), little-endian.
+    pub ranges: Option<Bytes>,
     pub files: u32,
     pub bytes: f64,
     pub problems: Vec<RestoreProblemJs>,
@@ -421,11 +426,19 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn read_directory(&self, tree: Id, dir: Vec<u8>, display: String) -> CoreResult<RestoreDirJs> {
-        let at = self.trees.get(&tree).ok_or_else(|| CoreErr::new(Code::Corrupt, format!("tree blob {} is not in the index", hex(&tree))))?;
-        let plain = read_tree_blob(&self.sealer, &self.packs[at.pack as usize], at.offset, at.length as usize, at.uncompressed as usize, &tree)?;
-        let Some((files, rest)) = split_tree(&plain) else {
-            return Ok(RestoreDirJs { group: 0, files: 0, bytes: 0.0, rest: Some(Bytes(plain)) });
+    fn read_directory(&self, tree: Id, dir: Vec<u8>, display: String, given: Option<&[u8]>) -> CoreResult<RestoreDirJs> {
+        let read;
+        let plain = match given {
+            Some(plain) => plain,
+            None => {
+                let at = self.trees.get(&tree).ok_or_else(|| CoreErr::new(Code::Corrupt, format!("tree blob {} is not in the index", hex(&tree))))?;
+                let file = self.packs.get(at.pack as usize).ok_or_else(|| CoreErr::inval("this restore reads no local pack files: the tree's plaintext must be given"))?;
+                read = read_tree_blob(&self.sealer, file, at.offset, at.length as usize, at.uncompressed as usize, &tree)?;
+                &read[..]
+            }
+        };
+        let Some((files, rest)) = split_tree(plain) else {
+            return Ok(RestoreDirJs { group: 0, files: 0, bytes: 0.0, rest: Some(Bytes(plain.to_vec())) });
         };
         let rest = rest.map(Bytes);
         if files.is_empty() {
@@ -473,6 +486,17 @@ impl Shared {
             }
         }
         step.batches = window.batches.len() as u32;
+        if self.packs.is_empty() {
+            let mut ranges = Vec::with_capacity(window.batches.len() * 20);
+            for batch in &window.batches {
+                if let Some(b) = &*batch.lock().unwrap_or_else(|e| e.into_inner()) {
+                    ranges.extend_from_slice(&b.pack.to_le_bytes());
+                    ranges.extend_from_slice(&(b.start as f64).to_le_bytes());
+                    ranges.extend_from_slice(&((b.end - b.start) as f64).to_le_bytes());
+                }
+            }
+            step.ranges = Some(Bytes(ranges));
+        }
         if step.batches > 0 {
             let mut state = self.state();
             step.window = state.id();
@@ -604,7 +628,7 @@ impl Shared {
         }
     }
 
-    fn run_batch(&self, window_id: u32, k: u32) -> CoreResult<RestoreStepJs> {
+    fn run_batch(&self, window_id: u32, k: u32, fetched: Fetched) -> CoreResult<RestoreStepJs> {
         let window = self.state().windows.get(&window_id).cloned().ok_or_else(|| CoreErr::inval(format!("no restore window {window_id}")))?;
         let batch = window
             .batches
@@ -615,11 +639,19 @@ impl Shared {
         let decoder = Decoder { sealer: &self.sealer, codec: Codec::Zstd, hash: HashAlgo::Sha256 };
         let DecodeBuffers { read, mut scratch } = DecodeBuffers::take();
         let pack = batch.pack as usize;
-        let mut reader = RangeReader::open_path(&self.packs[pack], batch.start as f64, (batch.end - batch.start) as f64, read);
+        let span = batch.end - batch.start;
+        let mut source = match fetched {
+            Fetched::Local => match self.packs.get(pack) {
+                Some(file) => RangeReader::open_path(file, batch.start as f64, span as f64, read).map(BatchBytes::File),
+                None => Err(CoreErr::inval("this restore reads no local pack files: the batch's bytes must be given")),
+            },
+            Fetched::Data(data) => Ok(BatchBytes::Data(data)),
+            Fetched::Failed(error) => Err(CoreErr::new(Code::IoRead, error)),
+        };
         for blob in &batch.blobs {
             let (offset, length) = (blob.at.offset - batch.start, u64::from(blob.at.length));
-            let plain = match &mut reader {
-                Ok(r) => r.get(offset, length, offset + length).and_then(|sealed| decoder.plaintext(sealed, &blob.id, blob.at.raw_length() as f64, blob.at.uncompressed > 0, true, &mut scratch)),
+            let plain = match &mut source {
+                Ok(bytes) => bytes.get(offset, length).and_then(|sealed| decoder.plaintext(sealed, &blob.id, blob.at.raw_length() as f64, blob.at.uncompressed > 0, true, &mut scratch)),
                 Err(e) => Err(e.clone()),
             };
             match plain {
@@ -630,7 +662,11 @@ impl Shared {
                 }
             }
         }
-        DecodeBuffers { read: reader.map(RangeReader::into_buf).unwrap_or_default(), scratch }.keep();
+        let read = match source {
+            Ok(BatchBytes::File(reader)) => reader.into_buf(),
+            _ => Vec::new(),
+        };
+        DecodeBuffers { read, scratch }.keep();
         if window.left.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.state().windows.remove(&window_id);
         }
@@ -638,7 +674,31 @@ impl Shared {
     }
 }
 
-/// The core's side of a restic restore from a local repository (see the module comment).
+/// Where a batch's bytes come from: the local pack file, or what JavaScript fetched (or failed to).
+enum Fetched {
+    Local,
+    Data(Uint8Array),
+    Failed(String),
+}
+
+enum BatchBytes {
+    File(RangeReader),
+    /// The batch's range, fetched: offsets are relative to its start.
+    Data(Uint8Array),
+}
+
+impl BatchBytes {
+    fn get(&mut self, offset: u64, length: u64) -> CoreResult<&[u8]> {
+        match self {
+            BatchBytes::File(reader) => reader.get(offset, length, offset + length),
+            BatchBytes::Data(data) => data
+                .get(offset as usize..(offset + length) as usize)
+                .ok_or_else(|| CoreErr::new(Code::IoRead, format!("blob range {offset}+{length} is outside the {} bytes fetched", data.len()))),
+        }
+    }
+}
+
+/// The core's side of a restic restore (see the module comment).
 #[napi]
 pub struct NativeRestore {
     shared: Arc<Shared>,
@@ -646,18 +706,20 @@ pub struct NativeRestore {
 
 #[napi]
 impl NativeRestore {
-    /// `packs[i]` is the local file of the pack `packIds[i]`, numbered as in the index rows
-    /// (`data`, `trees`: INDEX_ROW bytes per blob); `owner`: set owners (as root).
+    /// Packs are numbered as in the index rows (`data`, `trees`: INDEX_ROW bytes per blob):
+    /// `packIds[i]`, and `packs[i]` its local file when the repository is local (else the walk
+    /// gives each tree's plaintext and each batch's bytes). `owner`: set owners (as root).
     #[napi(constructor, catch_unwind)]
-    pub fn new(packs: Vec<JsPath>, pack_ids: Vec<String>, data: Uint8Array, trees: Uint8Array, seal: SealSpecJs, owner: bool, verify_only: bool) -> Result<Self> {
-        if packs.len() != pack_ids.len() {
-            return Err(CoreErr::inval("one pack id per pack file").into());
+    pub fn new(pack_ids: Vec<String>, packs: Option<Vec<JsPath>>, data: Uint8Array, trees: Uint8Array, seal: SealSpecJs, owner: bool, verify_only: bool) -> Result<Self> {
+        let packs: Vec<Vec<u8>> = packs.unwrap_or_default().iter().map(|p| bytes_of(p).to_vec()).collect();
+        if !packs.is_empty() && packs.len() != pack_ids.len() {
+            return Err(CoreErr::inval("one pack file per pack id, or none").into());
         }
         let shared = Shared {
             sealer: Sealer::from_js(&seal)?,
-            data: index_of(&data, packs.len())?,
-            trees: index_of(&trees, packs.len())?,
-            packs: packs.iter().map(|p| bytes_of(p).to_vec()).collect(),
+            data: index_of(&data, pack_ids.len())?,
+            trees: index_of(&trees, pack_ids.len())?,
+            packs,
             pack_ids,
             owner,
             verify_only,
@@ -667,13 +729,14 @@ impl NativeRestore {
     }
 
     /// Reads the tree `tree` (32 bytes) of the directory restored at `dir` (`display` in
-    /// messages): its plain files become a group, the rest comes back for the walk.
+    /// messages), or takes its `plaintext` (read and checked by the walk): its plain files
+    /// become a group, the rest comes back for the walk.
     #[napi(js_name = "readDirectory", catch_unwind)]
-    pub fn read_directory<'env>(&self, env: &'env Env, tree: Uint8Array, dir: JsPath, display: String) -> Result<Object<'env>> {
+    pub fn read_directory<'env>(&self, env: &'env Env, tree: Uint8Array, dir: JsPath, display: String, plaintext: Option<Uint8Array>) -> Result<Object<'env>> {
         let tree: Id = tree.as_ref().try_into().map_err(|_| CoreErr::inval("a tree id is 32 bytes"))?;
         let dir = bytes_of(&dir).to_vec();
         let shared = self.shared.clone();
-        pool::spawn(env, move || shared.read_directory(tree, dir, display))
+        pool::spawn(env, move || shared.read_directory(tree, dir, display, plaintext.as_deref()))
     }
 
     /// Plans the files of `groups` (u32 little-endian each) as one window.
@@ -684,11 +747,18 @@ impl NativeRestore {
         pool::spawn(env, move || Ok(shared.plan_window(&groups)))
     }
 
-    /// Reads, checks and writes batch `batch` of window `window`; each batch runs once.
+    /// Reads, checks and writes batch `batch` of window `window`; each batch runs once. Without
+    /// local pack files, `data` is the batch's range as planWindow's `ranges` gives it, or
+    /// `failure` says why it could not be fetched (its files then fail with that).
     #[napi(js_name = "runBatch", catch_unwind)]
-    pub fn run_batch<'env>(&self, env: &'env Env, window: u32, batch: u32) -> Result<Object<'env>> {
+    pub fn run_batch<'env>(&self, env: &'env Env, window: u32, batch: u32, data: Option<Uint8Array>, failure: Option<String>) -> Result<Object<'env>> {
+        let fetched = match (data, failure) {
+            (_, Some(error)) => Fetched::Failed(error),
+            (Some(data), None) => Fetched::Data(data),
+            (None, None) => Fetched::Local,
+        };
         let shared = self.shared.clone();
-        pool::spawn(env, move || shared.run_batch(window, batch))
+        pool::spawn(env, move || shared.run_batch(window, batch, fetched))
     }
 }
 

@@ -15,6 +15,7 @@ import type {
   DirComparerOptions,
   DirComparison,
   PackedIndex,
+  PlannedRestoreWindow,
   ResticRestore,
   ResticRestoreOptions,
   RestoreStep,
@@ -226,10 +227,10 @@ interface RawAddon {
     devicesRead: number[],
     devicesRecorded: number[],
   ) => RawDirComparer;
-  NativeRestore: new (packs: Path[], packIds: string[], data: Uint8Array, trees: Uint8Array, seal: RawSealSpec, owner: boolean, verifyOnly: boolean) => {
-    readDirectory(tree: Uint8Array, dir: Path, display: string): Promise<{ group: number; files: number; bytes: number; rest?: Buffer | null }>;
-    planWindow(groups: Uint8Array): Promise<RestoreStep & { window: number; batches: number }>;
-    runBatch(window: number, batch: number): Promise<RestoreStep>;
+  NativeRestore: new (packIds: string[], packs: Path[] | null, data: Uint8Array, trees: Uint8Array, seal: RawSealSpec, owner: boolean, verifyOnly: boolean) => {
+    readDirectory(tree: Uint8Array, dir: Path, display: string, plaintext: Uint8Array | null): Promise<{ group: number; files: number; bytes: number; rest?: Buffer | null }>;
+    planWindow(groups: Uint8Array): Promise<Omit<PlannedRestoreWindow, 'ranges'> & { ranges?: Buffer | null }>;
+    runBatch(window: number, batch: number, data: Uint8Array | null, failure: string | null): Promise<RestoreStep>;
   };
   NativePackWriter: new (dir: string, blobType: string, targetSize: number, seal: RawSealSpec, dropCached: boolean) => RawPackWriter;
   NativeAeadStream: new (mode: string, key: Uint8Array, nonce: Uint8Array) => RawAeadStream;
@@ -739,15 +740,23 @@ export async function createNativeCore(): Promise<Core> {
       };
     },
     newResticRestore: (options: ResticRestoreOptions): ResticRestore => {
-      const restore = sync(() => new raw.NativeRestore(options.packFiles, options.packIds, options.dataBlobs, options.treeBlobs, sealSpec(options.seal), options.owner, options.verifyOnly));
+      const restore = sync(() => new raw.NativeRestore(options.packIds, options.packFiles ?? null, options.dataBlobs, options.treeBlobs, sealSpec(options.seal), options.owner, options.verifyOnly));
       return {
-        readDirectory: (tree, dir, display) =>
+        readDirectory: (tree, dir, display, plaintext) =>
           later(async () => {
-            const { rest, ...found } = await restore.readDirectory(tree, dir, display);
+            const { rest, ...found } = await restore.readDirectory(tree, dir, display, plaintext ?? null);
             return rest ? { ...found, rest } : found;
           }),
-        planWindow: (groups) => later(() => restore.planWindow(Buffer.from(Uint32Array.from(groups).buffer))),
-        runBatch: (window, batch) => later(() => restore.runBatch(window, batch)),
+        planWindow: (groups) =>
+          later(async () => {
+            const { ranges, ...planned } = await restore.planWindow(Buffer.from(Uint32Array.from(groups).buffer));
+            if (!ranges) return planned;
+            const list: { pack: number; offset: number; length: number }[] = [];
+            for (let at = 0; at + 20 <= ranges.length; at += 20) list.push({ pack: ranges.readUInt32LE(at), offset: ranges.readDoubleLE(at + 4), length: ranges.readDoubleLE(at + 12) });
+            return { ...planned, ranges: list };
+          }),
+        runBatch: (window, batch, fetched) =>
+          later(() => restore.runBatch(window, batch, fetched && 'data' in fetched ? fetched.data : null, fetched && 'error' in fetched ? fetched.error : null)),
       };
     },
     newPackWriter: (options: PackWriterOptions) =>

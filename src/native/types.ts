@@ -357,10 +357,13 @@ export interface DirComparer {
 
 /** What a core restore needs to read a local restic repository (native/src/restore.rs). */
 export interface ResticRestoreOptions {
-  /** The local file of each pack, numbered as in the index rows… */
-  packFiles: (string | Buffer)[];
-  /** …and its id (hex), for messages. */
+  /** The id (hex) of each pack, numbered as in the index rows… */
   packIds: string[];
+  /**
+   * …and its local file, read by the core. Absent for remote storage: the walk then hands the
+   * core each tree's plaintext and each batch's bytes (planWindow's `ranges`).
+   */
+  packFiles?: (string | Buffer)[];
   /** The first location of every data / tree blob: 52 bytes per blob (id, then pack number u32, offset f64, length u32 and uncompressed length u32, little-endian). */
   dataBlobs: Uint8Array;
   treeBlobs: Uint8Array;
@@ -393,12 +396,25 @@ export interface RestoreStep {
  * tree, then windows of groups; each window's batches run on the core's threads.
  */
 export interface ResticRestore {
-  /** Rejects when the tree cannot be read here (the walk then reads it itself). */
-  readDirectory(tree: Uint8Array, dir: Buffer, display: string): Promise<RestoreDirectory>;
+  /**
+   * `plaintext`: the tree as the walk read and checked it (required without local pack files).
+   * Rejects when the tree cannot be read here (the walk then reads it itself).
+   */
+  readDirectory(tree: Uint8Array, dir: Buffer, display: string, plaintext?: Uint8Array): Promise<RestoreDirectory>;
   /** Plans groups as one window; files with nothing to read are finished in this step. */
-  planWindow(groups: readonly number[]): Promise<RestoreStep & { window: number; batches: number }>;
-  /** Runs batch `batch` (0 ≤ batch < batches) of a planned window, once. */
-  runBatch(window: number, batch: number): Promise<RestoreStep>;
+  planWindow(groups: readonly number[]): Promise<PlannedRestoreWindow>;
+  /**
+   * Runs batch `batch` (0 ≤ batch < batches) of a planned window, once. Without local pack
+   * files it is given the batch's range as fetched, or why that failed.
+   */
+  runBatch(window: number, batch: number, fetched?: { data: Uint8Array } | { error: string }): Promise<RestoreStep>;
+}
+
+export interface PlannedRestoreWindow extends RestoreStep {
+  window: number;
+  batches: number;
+  /** Without local pack files: what each batch reads. */
+  ranges?: { pack: number; offset: number; length: number }[];
 }
 
 /** An index file in parallel arrays (native/src/indexjson.rs). */

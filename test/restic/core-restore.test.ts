@@ -13,11 +13,13 @@ import { sha256Stream } from '../helpers/corpus.ts';
 import { describeTree, diffTrees } from '../helpers/tree-compare.ts';
 import { getCore } from '../../src/native/index.ts';
 import { LocalStorage } from '../../src/storage/local.ts';
-import { ResticRepository } from '../../src/formats/restic/repository.ts';
+import { objectKey, ResticRepository } from '../../src/formats/restic/repository.ts';
 import { coreRestoreFor, IncludeFilter, ResticRestoreSource } from '../../src/formats/restic/restore-source.ts';
 import { findSnapshot, loadSnapshots, requireTree } from '../../src/formats/restic/snapshots.ts';
 import { Restorer, type RestoreCounters } from '../../src/engine/restorer.ts';
 import type { FileProblem } from '../../src/backup/types.ts';
+import type { Storage } from '../../src/storage/storage.ts';
+import { createHash } from 'node:crypto';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bolt-core-restore-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -75,9 +77,26 @@ beforeAll(() => {
   cli(['backup', 'create', '--include', src]);
 });
 
-async function restore(target: string, writer: 'js' | 'core', verifyOnly = false): Promise<{ counters: RestoreCounters; problems: FileProblem[] }> {
+/**
+ * The repository as remote storage (S3, Azure) presents it: no local files, so the walk fetches
+ * trees and batch ranges for the core; `get` of `failing` fails as a dropped connection would.
+ */
+function remoteLike(inner: LocalStorage, failing?: string): Storage {
+  return new Proxy(inner, {
+    get(target, prop) {
+      if (prop === 'localFile') return undefined;
+      if (prop === 'get' && failing !== undefined) {
+        return (key: string, range?: { offset: number; length: number }) => (key === failing ? Promise.reject(new Error('connection reset by peer')) : target.get(key, range));
+      }
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  }) as Storage;
+}
+
+async function restore(target: string, writer: 'js' | 'core', verifyOnly = false, storage: Storage = new LocalStorage({ root: repoDir, uploadBucket: undefined })): Promise<{ counters: RestoreCounters; problems: FileProblem[] }> {
   const core = await getCore();
-  const repo = await ResticRepository.open(new LocalStorage({ root: repoDir, uploadBucket: undefined }), core, Buffer.from(PASSWORD));
+  const repo = await ResticRepository.open(storage, core, Buffer.from(PASSWORD));
   const { snapshots } = await loadSnapshots(repo);
   const index = await repo.index();
   const native = writer === 'core' ? coreRestoreFor(repo, core, index, { verifyOnly }) : undefined;
@@ -117,6 +136,33 @@ describe('the core restore', () => {
     expect(core.counters).toEqual(js.counters);
     expect(core.counters.bytes).toBeGreaterThan(11 * 1024 * 1024);
     expect(fs.existsSync(target)).toBe(false);
+  });
+
+  it('from storage without local files (S3, Azure): the same tree; a pack it cannot fetch fails exactly the files it holds', async () => {
+    const local = new LocalStorage({ root: repoDir, uploadBucket: undefined });
+    const target = path.join(tmp, 'remote');
+    const result = await restore(target, 'core', false, remoteLike(local));
+    expect(result.problems).toEqual([]);
+    expect(result.counters.files).toBe(13);
+    expect(diffTrees(describeTree(src, { skipMtimeOfRoot: true }), describeTree(path.join(target, src), { skipMtimeOfRoot: true }))).toEqual([]);
+
+    // Every file below is a single blob (restic's minimum chunk is 512 KiB) but `large`.
+    const core = await getCore();
+    const index = await (await ResticRepository.open(local, core, Buffer.from(PASSWORD))).index();
+    const packOf = (rel: string) => index.lookup('data', createHash('sha256').update(fs.readFileSync(path.join(src, rel))).digest('hex'))[0]?.packId;
+    const lost = packOf('plain/small') as string;
+    const singles = ['plain/small', 'plain/setuid', 'plain/setgid', 'plain/sticky', 'plain/private', 'odd/ordinary', 'plain/linked', 'odd/back\\slash', 'odd/new\nline', 'odd/quote"d'];
+    const failing = path.join(tmp, 'remote-failing');
+    const failed = await restore(failing, 'core', false, remoteLike(local, objectKey('data', lost)));
+    const named = failed.problems.map((p) => path.relative(src, p.path)).sort();
+    expect(named).toEqual(expect.arrayContaining(singles.filter((rel) => packOf(rel) === lost)));
+    // (The second name of a hard link says its first could not be restored.)
+    for (const p of failed.problems) if (!p.path.endsWith('/plain/linked')) expect(p.error).toContain('connection reset by peer');
+    for (const rel of singles) {
+      if (packOf(rel) === lost) continue;
+      expect(named).not.toContain(rel);
+      expect(fs.readFileSync(path.join(failing, src, rel)).equals(fs.readFileSync(path.join(src, rel))), rel).toBe(true);
+    }
   });
 
   it('replaces a symlink or a directory standing where a file goes, never writing through the symlink', async () => {

@@ -261,27 +261,43 @@ export class ResticRestoreSource implements RestoreSource {
   /** A directory's tree: through the core when it restores the files, else decoded here. */
   private async readDir(id: string, dest: Buffer, original: string): Promise<DirRead> {
     if (this.native) {
-      // A tree the core cannot read (a damaged copy, say) is read the ordinary way, which tries
-      // its other locations and names what is wrong.
-      const dir = await this.native.readDirectory(Buffer.from(id, 'hex'), dest, original).catch(() => undefined);
+      // Remote storage: the tree is read here (with its pack cache and its other locations)
+      // and the core only splits it. Local: a tree the core cannot read (a damaged copy, say)
+      // is read the ordinary way, which tries its other locations and names what is wrong.
+      const plaintext = this.repo.storage.localFile ? undefined : await this.repo.loadBlob('tree', id, this.index);
+      const dir = await this.native.readDirectory(Buffer.from(id, 'hex'), dest, original, plaintext).catch(() => undefined);
       if (dir) {
         const nodes = dir.rest ? decodeTree(dir.rest) : [];
         return dir.group ? { nodes, group: { kind: 'group', id: dir.group, files: dir.files, bytes: dir.bytes } } : { nodes };
       }
+      if (plaintext) return { nodes: decodeTree(plaintext) };
     }
     return { nodes: await this.loadTree(id) };
   }
 
-  /** One window of the core's groups: planned, then its batches run on the core's threads. */
+  /**
+   * One window of the core's groups: planned, then its batches run on the core's threads (each
+   * batch's range fetched here first when the packs are not local files).
+   */
   async writeGroups(groups: readonly SourceFileGroup[], step: (done: GroupStep) => void, options: { concurrency: number; checkAbort: () => void }): Promise<void> {
     const native = this.native;
     if (!native) throw new Error('this restore has no file groups');
     const planned = await native.planWindow(groups.map((g) => g.id));
     step(planned);
+    const packIds = this.index.packList();
     const batches = Array.from({ length: planned.batches }, (_, i) => i);
     await mapLimit(batches, options.concurrency, async (batch) => {
       options.checkAbort();
-      step(await native.runBatch(planned.window, batch));
+      const range = planned.ranges?.[batch];
+      if (!range) return step(await native.runBatch(planned.window, batch));
+      let fetched: { data: Uint8Array } | { error: string };
+      try {
+        fetched = { data: await this.repo.storage.get(objectKey('data', packIds[range.pack] as string), { offset: range.offset, length: range.length }) };
+      } catch (err) {
+        fetched = { error: (err as Error).message };
+      }
+      step(await native.runBatch(planned.window, batch, fetched));
+      if ('data' in fetched) releasedBytes(fetched.data.length);
     });
   }
 
@@ -371,16 +387,16 @@ function spans(blobs: readonly { place: BlobPlace }[]): [number, number][] {
 }
 
 /**
- * The core's restore of regular files, when it can do the work: a native core, a repository on
- * local storage (it reads the packs itself), no include filter and no read-back afterwards (both
- * need every file as a node). Otherwise undefined, and the walk hands out every file.
+ * The core's restore of regular files, when it can do the work: a native core, no include
+ * filter and no read-back afterwards (both need every file as a node). Otherwise undefined, and
+ * the walk hands out every file. On local storage the core reads the packs itself.
  */
 export function coreRestoreFor(repo: ResticRepository, core: Core, index: MasterIndex, options: { include?: readonly string[]; recheck?: boolean; verifyOnly?: boolean }): ResticRestore | undefined {
+  if (!core.newResticRestore || options.recheck || (options.include ?? []).length > 0) return undefined;
   const localFile = repo.storage.localFile;
-  if (!core.newResticRestore || !localFile || options.recheck || (options.include ?? []).length > 0) return undefined;
   const packIds = [...index.packList()];
   return core.newResticRestore({
-    packFiles: packIds.map((id) => localFile.call(repo.storage, objectKey('data', id))),
+    ...(localFile ? { packFiles: packIds.map((id) => localFile.call(repo.storage, objectKey('data', id))) } : {}),
     packIds,
     dataBlobs: index.firstRows('data'),
     treeBlobs: index.firstRows('tree'),
