@@ -85,6 +85,8 @@ export interface GroupStep {
   files: number;
   bytes: number;
   problems: FileProblem[];
+  /** Where the window stands, for the progress display ("batch 3/40"). */
+  current?: string;
 }
 
 export interface RestoreSource {
@@ -298,14 +300,13 @@ export class Restorer {
     await this.restoreFiles(files);
     if (groups.length === 0) return;
     if (!this.source.writeGroups) throw new Error('the restore source yielded file groups it cannot write');
-    let steps = 0;
     await this.source.writeGroups(
       groups,
       (done) => {
         this.counters.files += done.files;
         this.counters.bytes += done.bytes;
         for (const problem of done.problems) this.problems.push(problem);
-        this.progress(`batch ${++steps}`);
+        if (done.current) this.progress(done.current);
       },
       { concurrency: this.options.packConcurrency ?? 4, checkAbort: () => this.checkAbort() },
     );

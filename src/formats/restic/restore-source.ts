@@ -286,18 +286,21 @@ export class ResticRestoreSource implements RestoreSource {
     step(planned);
     const packIds = this.index.packList();
     const batches = Array.from({ length: planned.batches }, (_, i) => i);
+    let done = 0;
     await mapLimit(batches, options.concurrency, async (batch) => {
       options.checkAbort();
       const range = planned.ranges?.[batch];
-      if (!range) return step(await native.runBatch(planned.window, batch));
-      let fetched: { data: Uint8Array } | { error: string };
-      try {
-        fetched = { data: await this.repo.storage.get(objectKey('data', packIds[range.pack] as string), { offset: range.offset, length: range.length }) };
-      } catch (err) {
-        fetched = { error: (err as Error).message };
+      let fetched: { data: Uint8Array } | { error: string } | undefined;
+      if (range) {
+        try {
+          fetched = { data: await this.repo.storage.get(objectKey('data', packIds[range.pack] as string), { offset: range.offset, length: range.length }) };
+        } catch (err) {
+          fetched = { error: (err as Error).message };
+        }
       }
-      step(await native.runBatch(planned.window, batch, fetched));
-      if ('data' in fetched) releasedBytes(fetched.data.length);
+      const result = await native.runBatch(planned.window, batch, fetched);
+      if (fetched && 'data' in fetched) releasedBytes(fetched.data.length);
+      step({ ...result, current: `batch ${++done}/${planned.batches}` });
     });
   }
 
