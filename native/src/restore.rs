@@ -241,6 +241,16 @@ pub struct RestoreDirJs {
     pub bytes: f64,
     /// The nodes the walk handles, as a tree blob's JSON; absent when there are none.
     pub rest: Option<Bytes>,
+    /// When asked for (an include filter picks files by name): the group's file names, one
+    /// after the other, and where each ends (u32 little-endian), in the group's order.
+    pub names: Option<Bytes>,
+    pub ends: Option<Bytes>,
+}
+
+#[napi(object, object_from_js = false)]
+pub struct KeptFilesJs {
+    pub files: u32,
+    pub bytes: f64,
 }
 
 #[napi(object, object_from_js = false)]
@@ -395,6 +405,11 @@ fn create_file(path: &[u8]) -> std::result::Result<i32, String> {
     }
 }
 
+/// How many files, and their bytes.
+fn totals(files: &[FileRecord]) -> (u32, f64) {
+    (files.len() as u32, files.iter().map(|f| f.size as f64).sum())
+}
+
 /// Per pack, its blobs by offset (and id: a damaged index may put two at one offset).
 type PackPlan = BTreeMap<u32, BTreeMap<(u64, Id), PlannedBlob>>;
 
@@ -426,7 +441,7 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn read_directory(&self, tree: Id, dir: Vec<u8>, display: String, given: Option<&[u8]>) -> CoreResult<RestoreDirJs> {
+    fn read_directory(&self, tree: Id, dir: Vec<u8>, display: String, given: Option<&[u8]>, with_names: bool) -> CoreResult<RestoreDirJs> {
         let read;
         let plain = match given {
             Some(plain) => plain,
@@ -438,17 +453,50 @@ impl Shared {
             }
         };
         let Some((files, rest)) = split_tree(plain) else {
-            return Ok(RestoreDirJs { group: 0, files: 0, bytes: 0.0, rest: Some(Bytes(plain.to_vec())) });
+            return Ok(RestoreDirJs { group: 0, files: 0, bytes: 0.0, rest: Some(Bytes(plain.to_vec())), names: None, ends: None });
         };
         let rest = rest.map(Bytes);
         if files.is_empty() {
-            return Ok(RestoreDirJs { group: 0, files: 0, bytes: 0.0, rest });
+            return Ok(RestoreDirJs { group: 0, files: 0, bytes: 0.0, rest, names: None, ends: None });
         }
-        let (count, bytes) = (files.len() as u32, files.iter().map(|f| f.size as f64).sum());
+        let (names, ends) = if with_names {
+            let mut names = Vec::new();
+            let mut ends = Vec::with_capacity(4 * files.len());
+            for f in &files {
+                names.extend_from_slice(&f.name);
+                ends.extend_from_slice(&(names.len() as u32).to_le_bytes());
+            }
+            (Some(Bytes(names)), Some(Bytes(ends)))
+        } else {
+            (None, None)
+        };
+        let (count, bytes) = totals(&files);
         let mut state = self.state();
         let group = state.id();
         state.groups.insert(group, Group { dir, display, files });
-        Ok(RestoreDirJs { group, files: count, bytes, rest })
+        Ok(RestoreDirJs { group, files: count, bytes, rest, names, ends })
+    }
+
+    /// Keeps the files of `group` whose byte in `keep` is not 0 (an include filter's choice);
+    /// a group left empty is let go.
+    fn keep_files(&self, group: u32, keep: &[u8]) -> CoreResult<KeptFilesJs> {
+        let mut state = self.state();
+        let Some(g) = state.groups.get_mut(&group) else {
+            return Err(CoreErr::inval(format!("no restore group {group}")));
+        };
+        if keep.len() != g.files.len() {
+            return Err(CoreErr::inval(format!("group {group} has {} files, {} choices given", g.files.len(), keep.len())));
+        }
+        let mut k = 0;
+        g.files.retain(|_| {
+            k += 1;
+            keep[k - 1] != 0
+        });
+        let (files, bytes) = totals(&g.files);
+        if files == 0 {
+            state.groups.remove(&group);
+        }
+        Ok(KeptFilesJs { files, bytes })
     }
 
     /// The files of `groups` planned by pack range; those with nothing to read (empty, or all
@@ -730,13 +778,20 @@ impl NativeRestore {
 
     /// Reads the tree `tree` (32 bytes) of the directory restored at `dir` (`display` in
     /// messages), or takes its `plaintext` (read and checked by the walk): its plain files
-    /// become a group, the rest comes back for the walk.
+    /// become a group (`withNames`: their names come back too), the rest comes back for the walk.
     #[napi(js_name = "readDirectory", catch_unwind)]
-    pub fn read_directory<'env>(&self, env: &'env Env, tree: Uint8Array, dir: JsPath, display: String, plaintext: Option<Uint8Array>) -> Result<Object<'env>> {
+    pub fn read_directory<'env>(&self, env: &'env Env, tree: Uint8Array, dir: JsPath, display: String, plaintext: Option<Uint8Array>, with_names: Option<bool>) -> Result<Object<'env>> {
         let tree: Id = tree.as_ref().try_into().map_err(|_| CoreErr::inval("a tree id is 32 bytes"))?;
         let dir = bytes_of(&dir).to_vec();
         let shared = self.shared.clone();
-        pool::spawn(env, move || shared.read_directory(tree, dir, display, plaintext.as_deref()))
+        pool::spawn(env, move || shared.read_directory(tree, dir, display, plaintext.as_deref(), with_names == Some(true)))
+    }
+
+    /// Keeps the files of a group an include filter chose (one byte per file, in the order of
+    /// readDirectory's names): how many are left, and their bytes.
+    #[napi(js_name = "keepFiles", catch_unwind)]
+    pub fn keep_files(&self, group: u32, keep: Uint8Array) -> Result<KeptFilesJs> {
+        Ok(self.shared.keep_files(group, &keep)?)
     }
 
     /// Plans the files of `groups` (u32 little-endian each) as one window.

@@ -18,6 +18,7 @@ import type {
   PlannedRestoreWindow,
   ResticRestore,
   ResticRestoreOptions,
+  RestoreDirectory,
   RestoreStep,
   TreeSource,
   ChunkerSpec,
@@ -228,7 +229,8 @@ interface RawAddon {
     devicesRecorded: number[],
   ) => RawDirComparer;
   NativeRestore: new (packIds: string[], packs: Path[] | null, data: Uint8Array, trees: Uint8Array, seal: RawSealSpec, owner: boolean, verifyOnly: boolean) => {
-    readDirectory(tree: Uint8Array, dir: Path, display: string, plaintext: Uint8Array | null): Promise<{ group: number; files: number; bytes: number; rest?: Buffer | null }>;
+    readDirectory(tree: Uint8Array, dir: Path, display: string, plaintext: Uint8Array | null, withNames: boolean): Promise<{ group: number; files: number; bytes: number; rest?: Buffer | null; names?: Buffer | null; ends?: Buffer | null }>;
+    keepFiles(group: number, keep: Uint8Array): { files: number; bytes: number };
     planWindow(groups: Uint8Array): Promise<Omit<PlannedRestoreWindow, 'ranges'> & { ranges?: Buffer | null }>;
     runBatch(window: number, batch: number, data: Uint8Array | null, failure: string | null): Promise<RestoreStep>;
   };
@@ -742,11 +744,21 @@ export async function createNativeCore(): Promise<Core> {
     newResticRestore: (options: ResticRestoreOptions): ResticRestore => {
       const restore = sync(() => new raw.NativeRestore(options.packIds, options.packFiles ?? null, options.dataBlobs, options.treeBlobs, sealSpec(options.seal), options.owner, options.verifyOnly));
       return {
-        readDirectory: (tree, dir, display, plaintext) =>
-          later(async () => {
-            const { rest, ...found } = await restore.readDirectory(tree, dir, display, plaintext ?? null);
-            return rest ? { ...found, rest } : found;
+        readDirectory: (tree, dir, display, options = {}) =>
+          later(async (): Promise<RestoreDirectory> => {
+            const { rest, names, ends, ...found } = await restore.readDirectory(tree, dir, display, options.plaintext ?? null, options.withNames === true);
+            const out: RestoreDirectory = rest ? { ...found, rest } : found;
+            if (names && ends) {
+              out.names = [];
+              for (let at = 0, start = 0; at + 4 <= ends.length; at += 4) {
+                const end = ends.readUInt32LE(at);
+                out.names.push(names.subarray(start, end));
+                start = end;
+              }
+            }
+            return out;
           }),
+        keepFiles: (group, keep) => sync(() => restore.keepFiles(group, Uint8Array.from(keep, (k) => (k ? 1 : 0)))),
         planWindow: (groups) =>
           later(async () => {
             const { ranges, ...planned } = await restore.planWindow(Buffer.from(Uint32Array.from(groups).buffer));

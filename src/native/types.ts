@@ -382,6 +382,8 @@ export interface RestoreDirectory {
   bytes: number;
   /** The other nodes as a tree blob's JSON (the whole tree when the core did not model it); absent when there are none. */
   rest?: Buffer;
+  /** Asked for with `withNames`: the group's file names in its order. */
+  names?: Buffer[];
 }
 
 /** One step of a core restore window: files finished, bytes written (or checked), problems. */
@@ -397,10 +399,13 @@ export interface RestoreStep {
  */
 export interface ResticRestore {
   /**
-   * `plaintext`: the tree as the walk read and checked it (required without local pack files).
-   * Rejects when the tree cannot be read here (the walk then reads it itself).
+   * `plaintext`: the tree as the walk read and checked it (required without local pack files);
+   * `withNames`: the group's file names come back too. Rejects when the tree cannot be read
+   * here (the walk then reads it itself).
    */
-  readDirectory(tree: Uint8Array, dir: Buffer, display: string, plaintext?: Uint8Array): Promise<RestoreDirectory>;
+  readDirectory(tree: Uint8Array, dir: Buffer, display: string, options?: { plaintext?: Uint8Array; withNames?: boolean }): Promise<RestoreDirectory>;
+  /** Keeps the files of a group an include filter chose (`keep[i]` for the i-th of its names); none kept lets the group go. */
+  keepFiles(group: number, keep: readonly boolean[]): { files: number; bytes: number };
   /** Plans groups as one window; files with nothing to read are finished in this step. */
   planWindow(groups: readonly number[]): Promise<PlannedRestoreWindow>;
   /**

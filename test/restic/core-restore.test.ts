@@ -94,7 +94,7 @@ function remoteLike(inner: LocalStorage, failing?: string): Storage {
   }) as Storage;
 }
 
-async function restore(target: string, writer: 'js' | 'core', verifyOnly = false, storage: Storage = new LocalStorage({ root: repoDir, uploadBucket: undefined })): Promise<{ counters: RestoreCounters; problems: FileProblem[] }> {
+async function restore(target: string, writer: 'js' | 'core', verifyOnly = false, storage: Storage = new LocalStorage({ root: repoDir, uploadBucket: undefined }), include: string[] = []): Promise<{ counters: RestoreCounters; problems: FileProblem[] }> {
   const core = await getCore();
   const repo = await ResticRepository.open(storage, core, Buffer.from(PASSWORD));
   const { snapshots } = await loadSnapshots(repo);
@@ -102,7 +102,7 @@ async function restore(target: string, writer: 'js' | 'core', verifyOnly = false
   const native = writer === 'core' ? coreRestoreFor(repo, core, index, { verifyOnly }) : undefined;
   if (writer === 'core') expect(native).toBeDefined();
   const problems: FileProblem[] = [];
-  const source = new ResticRestoreSource(repo, core, index, requireTree(findSnapshot(snapshots, 'latest')), target, new IncludeFilter([]), problems, native);
+  const source = new ResticRestoreSource(repo, core, index, requireTree(findSnapshot(snapshots, 'latest')), target, new IncludeFilter(include), problems, native);
   const result = await new Restorer(core, source, { verifyOnly, root: target }).run();
   return { counters: result.counters, problems: [...problems, ...result.problems] };
 }
@@ -126,6 +126,25 @@ describe('the core restore', () => {
     expect(fs.statSync(path.join(restored, 'plain', 'sticky'), { bigint: true }).mtimeNs).toBe(946684799123000000n);
     if (xattrsWork) expect(execFileSync('getfattr', ['--only-values', '-n', 'user.note', path.join(restored, 'plain', 'small')])).toEqual(Buffer.from([0, 1, 2, 0xff]));
     if (process.getuid?.() === 0) expect(fs.statSync(path.join(restored, 'plain', 'small')).uid).toBe(1234);
+  });
+
+  it('with an include filter: the files it picks and the directories above them, as the walk restores them', async () => {
+    const include = ['plain/s*', 'odd/quote"d', '**/odd/ordinary'];
+    const byCore = path.join(tmp, 'include-core');
+    const byJs = path.join(tmp, 'include-js');
+    const core = await restore(byCore, 'core', false, undefined, include);
+    const js = await restore(byJs, 'js', false, undefined, include);
+    expect(core.problems).toEqual([]);
+    expect(core.counters).toEqual(js.counters);
+    const list = (root: string) => (fs.readdirSync(path.join(root, src), { recursive: true }) as string[]).sort();
+    expect(list(byCore)).toEqual(['odd', 'odd/ordinary', 'odd/quote"d', 'plain', 'plain/setgid', 'plain/setuid', 'plain/small', 'plain/sticky']);
+    expect(list(byJs)).toEqual(list(byCore));
+    expect(diffTrees(describeTree(path.join(byJs, src), { skipMtimeOfRoot: true }), describeTree(path.join(byCore, src), { skipMtimeOfRoot: true }))).toEqual([]);
+    // Nothing picked: nothing written but the target itself.
+    const none = path.join(tmp, 'include-none');
+    const nothing = await restore(none, 'core', false, undefined, ['no-such-name']);
+    expect(nothing.counters.files).toBe(0);
+    expect(fs.readdirSync(none)).toEqual([]);
   });
 
   it('verify-only checks every file and byte the restore writes, and writes nothing', async () => {

@@ -49,6 +49,8 @@ type WalkItem = RestoreNode | SourceFileGroup;
 interface DirRead {
   nodes: ResticNode[];
   group?: SourceFileGroup;
+  /** The group's file names, for an include filter to choose from. */
+  names?: Buffer[];
 }
 
 /** Stands in for a subtree read handed to the walk (the reads array keeps no tree alive). */
@@ -200,9 +202,15 @@ export class ResticRestoreSource implements RestoreSource {
       this.problems.push({ path: originalDir || '/', error: `cannot read tree ${treeId.slice(0, 12)}…: ${(err as Error).message}` });
       return;
     }
-    const { nodes, group } = dir;
-    // Groups come only without an include filter (restore-source's caller), so no pending ancestors.
-    if (group) yield group;
+    const { nodes, group, names } = dir;
+    if (group) {
+      const chosen = included || this.include.all ? group : this.chooseFiles(group, names ?? [], originalDir);
+      if (chosen) {
+        // Its directory (and the ones above it) are restored once something in them is.
+        if (pending.length > 0) yield* pending.splice(0);
+        yield chosen;
+      }
+    }
     // The next few subtrees are read while this directory's entries are handed out: one at a
     // time, each read waited for its round trip to the core (~4.3k trees in a restore of /usr).
     const subtrees: ResticNode[] = [];
@@ -254,6 +262,13 @@ export class ResticRestoreSource implements RestoreSource {
     }
   }
 
+  /** The files of a group the include filter picks by their paths; undefined when none. */
+  private chooseFiles(group: SourceFileGroup, names: readonly Buffer[], originalDir: string): SourceFileGroup | undefined {
+    const keep = names.map((name) => this.include.matches(`${originalDir}/${name.toString('utf8')}`));
+    const kept = (this.native as ResticRestore).keepFiles(group.id, keep);
+    return kept.files > 0 ? { ...group, ...kept } : undefined;
+  }
+
   private async loadTree(id: string): Promise<ResticNode[]> {
     return decodeTree(await this.repo.loadBlob('tree', id, this.index));
   }
@@ -265,10 +280,12 @@ export class ResticRestoreSource implements RestoreSource {
       // and the core only splits it. Local: a tree the core cannot read (a damaged copy, say)
       // is read the ordinary way, which tries its other locations and names what is wrong.
       const plaintext = this.repo.storage.localFile ? undefined : await this.repo.loadBlob('tree', id, this.index);
-      const dir = await this.native.readDirectory(Buffer.from(id, 'hex'), dest, original, plaintext).catch(() => undefined);
+      const options = { withNames: !this.include.all, ...(plaintext ? { plaintext } : {}) };
+      const dir = await this.native.readDirectory(Buffer.from(id, 'hex'), dest, original, options).catch(() => undefined);
       if (dir) {
         const nodes = dir.rest ? decodeTree(dir.rest) : [];
-        return dir.group ? { nodes, group: { kind: 'group', id: dir.group, files: dir.files, bytes: dir.bytes } } : { nodes };
+        if (!dir.group) return { nodes };
+        return { nodes, group: { kind: 'group', id: dir.group, files: dir.files, bytes: dir.bytes }, ...(dir.names ? { names: dir.names } : {}) };
       }
       if (plaintext) return { nodes: decodeTree(plaintext) };
     }
@@ -390,12 +407,12 @@ function spans(blobs: readonly { place: BlobPlace }[]): [number, number][] {
 }
 
 /**
- * The core's restore of regular files, when it can do the work: a native core, no include
- * filter and no read-back afterwards (both need every file as a node). Otherwise undefined, and
- * the walk hands out every file. On local storage the core reads the packs itself.
+ * The core's restore of regular files, when it can do the work: a native core and no read-back
+ * afterwards (that needs every file as a node). Otherwise undefined, and the walk hands out
+ * every file. On local storage the core reads the packs itself.
  */
-export function coreRestoreFor(repo: ResticRepository, core: Core, index: MasterIndex, options: { include?: readonly string[]; recheck?: boolean; verifyOnly?: boolean }): ResticRestore | undefined {
-  if (!core.newResticRestore || options.recheck || (options.include ?? []).length > 0) return undefined;
+export function coreRestoreFor(repo: ResticRepository, core: Core, index: MasterIndex, options: { recheck?: boolean; verifyOnly?: boolean }): ResticRestore | undefined {
+  if (!core.newResticRestore || options.recheck) return undefined;
   const localFile = repo.storage.localFile;
   const packIds = [...index.packList()];
   return core.newResticRestore({
