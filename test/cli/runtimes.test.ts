@@ -6,6 +6,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { binaryPath, cleanEnv, runCli, type Runtime } from '../helpers/cli.ts';
+import { describeTree, diffTrees } from '../helpers/tree-compare.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bolt-runtimes-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -25,6 +26,25 @@ describe.each<Runtime>(['node', 'bun-binary', 'deno'])('runtime %s', (runtime) =
     expect(out.sources['retention.keep_daily']).toEqual({ kind: 'file', name: configFile });
     expect(out.sources['performance.parallel_uploads']).toEqual({ kind: 'env', name: 'BOLT_BACKUP_PARALLEL_UPLOADS' });
     expect(out.sources['performance.compression']).toEqual({ kind: 'default', name: 'default' });
+  });
+
+  it('backs up and restores a tree into a local restic repository (the core writes the files)', () => {
+    const src = path.join(tmp, `src-${runtime}`);
+    fs.mkdirSync(path.join(src, 'sub'), { recursive: true });
+    fs.writeFileSync(path.join(src, 'a.txt'), 'alpha\n');
+    fs.writeFileSync(path.join(src, 'sub', 'b.bin'), Buffer.alloc(700_000, 7));
+    fs.writeFileSync(path.join(src, 'sub', 'empty'), '');
+    fs.chmodSync(path.join(src, 'a.txt'), 0o640);
+    const repo = path.join(tmp, `repo-${runtime}`);
+    const target = path.join(tmp, `restored-${runtime}`);
+    const cli = (args: string[]) => {
+      const r = runCli(['--repo', repo, '--password-file', passwordFile, ...args], { runtime });
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+    };
+    cli(['backup', 'init', repo]);
+    cli(['backup', 'create', '--include', src]);
+    cli(['backup', 'restore', 'latest', '--target', target]);
+    expect(diffTrees(describeTree(src, { skipMtimeOfRoot: true }), describeTree(path.join(target, src), { skipMtimeOfRoot: true }))).toEqual([]);
   });
 
   it('reports its version with the formats and the core', () => {
