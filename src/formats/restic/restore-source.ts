@@ -1,6 +1,7 @@
 // What the engine's restorer reads from a restic snapshot: its trees as restore nodes (depth
 // first, with --include filtering and path checks) and its blobs, fetched pack range by pack
-// range and decoded straight into the target files.
+// range and decoded straight into the target files. With the native core, each directory's
+// plain regular files are a group the core writes itself (native/src/restore).
 import path from 'node:path';
 import type { Core, DecodeResult, FinishRequest, ResticRestore } from '../../native/types.ts';
 import type { BlobPlace, BlobRead, GroupStep, NewFilesBlobRead, NewFilesRead, RestoreNode, RestoreSource, RestoreTotals, SourceFileGroup } from '../../engine/restorer.ts';
@@ -76,8 +77,8 @@ export class ResticRestoreSource implements RestoreSource {
     private readonly include: IncludeFilter,
     private readonly problems: FileProblem[],
     /**
-     * The core's restore of regular files (a local repository, no include filter): then each
-     * directory's plain files are read and written by the core as one group.
+     * The core's restore of regular files (coreRestoreFor): then each directory's plain files
+     * are read and written by the core as one group, and the walk hands out only the rest.
      */
     private readonly native?: ResticRestore,
   ) {}
