@@ -152,7 +152,7 @@ describe('ghostsnap → ours: the fixture', () => {
         expect(Math.floor(st.mtimeMs / 1000), e.path).toBe(e.mtime);
         if (e.type === 'file') expect(crypto.createHash('sha256').update(fs.readFileSync(p)).digest('hex'), e.path).toBe(e.sha256);
         if (e.type === 'symlink') expect(fs.readlinkSync(p)).toBe(e.link_target);
-        for (const [name, value] of Object.entries(e.xattrs ?? {})) expect(execFileSync('getfattr', ['--only-values', '-n', name, p], { encoding: 'utf8' })).toBe(value);
+        for (const [name, value] of Object.entries(e.xattrs ?? {})) expect(execFileSync('getfattr', ['--absolute-names', '--only-values', '-n', name, p], { encoding: 'utf8' })).toBe(value);
         if (e.hardlink_group && e.hardlink_group !== e.path) expect(st.ino, e.path).toBe(fs.statSync(path.join(target, e.hardlink_group)).ino);
       }
     }

@@ -219,7 +219,7 @@ describe.each(['v1', 'v2'] as const)('restic-written fixture %s → ours', (vers
           expect(fs.readlinkSync(p)).toBe(e.linktarget);
         }
         for (const [name, value] of Object.entries(e.xattrs ?? {})) {
-          const got = execFileSync('getfattr', ['--only-values', '-n', name, p], { encoding: 'utf8' });
+          const got = execFileSync('getfattr', ['--absolute-names', '--only-values', '-n', name, p], { encoding: 'utf8' });
           expect(got).toBe(value);
         }
       }
