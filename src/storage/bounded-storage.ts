@@ -58,6 +58,11 @@ export class BoundedStorage implements Storage {
     return inner.localFile ? (key: string) => (inner.localFile as (k: string) => string).call(inner, key) : undefined;
   }
 
+  get createFolders(): ((prefixes: readonly string[]) => Promise<void>) | undefined {
+    const inner = this.inner;
+    return inner.createFolders ? (prefixes: readonly string[]) => (inner.createFolders as (p: readonly string[]) => Promise<void>).call(inner, prefixes) : undefined;
+  }
+
   get spoolDirectory(): (() => Promise<string>) | undefined {
     const inner = this.inner;
     return inner.spoolDirectory ? () => (inner.spoolDirectory as () => Promise<string>).call(inner) : undefined;

@@ -343,6 +343,16 @@ export class LocalStorage implements Storage {
     }
   }
 
+  async createFolders(prefixes: readonly string[]): Promise<void> {
+    for (const prefix of prefixes) {
+      try {
+        await mkdir(path.join(this.root, prefix), { recursive: true, mode: 0o700 });
+      } catch (err) {
+        throw this.failure('create folder', prefix, err);
+      }
+    }
+  }
+
   async createContainer(): Promise<void> {
     try {
       await mkdir(this.root, { recursive: true, mode: 0o700 });

@@ -76,6 +76,8 @@ export interface Storage {
   adoptFile?(tempPath: string, key: string): Promise<PutResult>;
   /** Optional (local storage): the file holding `key`, for readers that read it themselves. */
   localFile?(key: string): string;
+  /** Optional (local storage): makes the folders that keys under these prefixes will live in. */
+  createFolders?(prefixes: readonly string[]): Promise<void>;
   /** Deleting a missing object is not an error. */
   delete(key: string): Promise<void>;
   /** Releases connections and timers. */

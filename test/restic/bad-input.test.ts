@@ -77,6 +77,10 @@ describe('opening', () => {
     const created = runCli(['--json', '--password-file', passwordFile, 'backup', 'init'], { env: { BOLT_BACKUP_REPOSITORY: repo } });
     expect(created.code, created.stderr).toBe(0);
     expect((JSON.parse(created.stdout) as { repository: string }).repository).toBe(repo);
+    // restic's layout: every folder from the start (.tmp is where our writes are staged).
+    expect(fs.readdirSync(repo).filter((n) => n !== '.tmp').sort()).toEqual(['config', 'data', 'index', 'keys', 'locks', 'snapshots']);
+    expect(fs.readdirSync(path.join(repo, 'data')).length).toBe(256);
+    expect(fs.existsSync(path.join(repo, 'data', '00')) && fs.existsSync(path.join(repo, 'data', 'ff'))).toBe(true);
     resticOk(RESTIC_014, repo, PASSWORD, ['check']);
     const none = runCli(['--password-file', passwordFile, 'backup', 'init'], { env: { HOME: tmp } });
     expect(none.code).toBe(2);

@@ -25,6 +25,9 @@ export function objectKey(type: FileType, id: string): string {
   return type === 'data' ? `data/${id.slice(0, 2)}/${id}` : `${type}/${id}`;
 }
 
+/** The folders of a restic repository besides data/00…ff. */
+const RESTIC_FOLDERS = ['index', 'keys', 'locks', 'snapshots'];
+
 export interface InitOptions {
   version?: 1 | 2;
   /** Hex polynomial; random irreducible when absent. */
@@ -114,6 +117,9 @@ export class ResticRepository {
     decodeRepositoryConfig(encodeRepositoryConfig(config)); // validates the polynomial
     const keyFile = await createKeyFile(core, password, masterKey, options.scrypt ?? (await calibrateScrypt(core)));
     const keyId = idToHex(core.hash('sha256', keyFile));
+    // restic's layout on a local disk: every folder exists from the start (packs go to
+    // data/00…ff by the first two digits of their id).
+    await storage.createFolders?.([...RESTIC_FOLDERS, ...Array.from({ length: 256 }, (_, i) => `data/${i.toString(16).padStart(2, '0')}`)]);
     await storage.put(`keys/${keyId}`, keyFile, { ifNoneMatch: true });
     await storage.put('config', core.seal({ kind: 'restic', key: masterKey }, encodeRepositoryConfig(config)), { ifNoneMatch: true });
     return new ResticRepository(storage, core, config, masterKey, keyId);
