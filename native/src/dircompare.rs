@@ -456,7 +456,12 @@ pub(crate) fn parse_time(text: &str) -> Option<(i64, u32, i32)> {
     let offset = match rest {
         b"Z" => 0,
         [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
-            let minutes = digits(&[*h1, *h2])? * 60 + digits(&[*m1, *m2])?;
+            let (hours, minutes) = (digits(&[*h1, *h2])?, digits(&[*m1, *m2])?);
+            // As Go (and the JavaScript parser): an offset is at most 23:59.
+            if hours > 23 || minutes > 59 {
+                return None;
+            }
+            let minutes = hours * 60 + minutes;
             (if *sign == b'-' { -minutes } else { minutes }) as i32
         }
         _ => return None,
@@ -583,6 +588,9 @@ mod tests {
         assert_eq!(parse_time("2021-04-31T00:00:00Z"), None);
         assert_eq!(parse_time("2021-02-29T00:00:00Z"), None);
         assert!(parse_time("2024-02-29T00:00:00Z").is_some());
+        assert!(parse_time("2024-02-29T00:00:00+23:59").is_some());
+        assert_eq!(parse_time("2024-02-29T00:00:00+24:00"), None);
+        assert_eq!(parse_time("2024-02-29T00:00:00-01:60"), None);
     }
 
     #[test]

@@ -326,6 +326,69 @@ describe('hostile trees', () => {
   });
 });
 
+describe('hostile trees: one name twice', () => {
+  it.each([['directory first'], ['symlink first']])('a directory and a symlink of one name (%s): the second is refused and nothing is written through the symlink', async (order) => {
+    const repo = freshRepo(`twice-${order.split(' ')[0]}`);
+    const core = await getCore();
+    const r = await ResticRepository.open(new LocalStorage({ root: repo, uploadBucket: undefined }), core, Buffer.from(PASSWORD));
+    const packer = new Packer(r, await r.index(), 16 << 20, 1);
+    const content = Buffer.from('below a\n');
+    const contentId = core.hash('sha256', content).toString('hex');
+    await packer.addDataBlobs([{ chunkIndex: 0, id: Buffer.from(contentId, 'hex'), rawLength: content.length, compressed: false, data: core.seal(r.seal, content) }]);
+    const outside = path.join(tmp, `twice-outside-${order.split(' ')[0]}`);
+    fs.mkdirSync(outside, { recursive: true });
+    const t = '2024-01-01T00:00:00Z';
+    const times = `"mtime":"${t}","atime":"${t}","ctime":"${t}","uid":0,"gid":0`;
+    const inner = Buffer.from(`{"nodes":[{"name":"f","type":"file","mode":420,${times},"size":${content.length},"content":["${contentId}"]}]}\n`);
+    const innerId = core.hash('sha256', inner).toString('hex');
+    await packer.addTree(innerId, inner);
+    const dir = `{"name":"a","type":"dir","mode":2147484141,${times},"content":null,"subtree":"${innerId}"}`;
+    const link = `{"name":"a","type":"symlink","mode":134218239,${times},"linktarget":"${outside}","content":null}`;
+    const root = Buffer.from(`{"nodes":[${order === 'directory first' ? `${dir},${link}` : `${link},${dir}`}]}\n`);
+    const rootId = core.hash('sha256', root).toString('hex');
+    await packer.addTree(rootId, root);
+    await packer.flush();
+    await r.writeUnpacked('snapshots', encodeSnapshot({ time: goTimeFromUnix(1700000000, 0, 0), tree: rootId, paths: ['/x'], hostname: 'h' }));
+    const target = path.join(tmp, `twice-target-${order.split(' ')[0]}`);
+    const res = cli(repo, ['--json', 'backup', 'restore', 'latest', '--target', target]);
+    expect(res.code).toBe(3);
+    const out = JSON.parse(res.stdout) as { problems: { path: string; error: string }[] };
+    expect(out.problems).toEqual([{ path: '/a', error: expect.stringContaining('twice in one directory') as unknown as string }]);
+    expect(fs.readdirSync(outside)).toEqual([]);
+    if (order === 'directory first') expect(fs.readFileSync(path.join(target, 'a', 'f'), 'utf8')).toBe('below a\n');
+    else expect(fs.readlinkSync(path.join(target, 'a'))).toBe(outside);
+  });
+});
+
+describe('a file whose data is not in the index', () => {
+  it('is reported, and what stands at its place in the target is left as it was', async () => {
+    const repo = freshRepo('unindexed');
+    const core = await getCore();
+    const r = await ResticRepository.open(new LocalStorage({ root: repo, uploadBucket: undefined }), core, Buffer.from(PASSWORD));
+    const packer = new Packer(r, await r.index(), 16 << 20, 1);
+    const content = Buffer.from('restored\n');
+    const contentId = core.hash('sha256', content).toString('hex');
+    await packer.addDataBlobs([{ chunkIndex: 0, id: Buffer.from(contentId, 'hex'), rawLength: content.length, compressed: false, data: core.seal(r.seal, content) }]);
+    const missingId = core.hash('sha256', Buffer.from('never stored')).toString('hex');
+    const t = '2024-01-01T00:00:00Z';
+    const file = (name: string, id: string) => `{"name":"${name}","type":"file","mode":420,"mtime":"${t}","atime":"${t}","ctime":"${t}","uid":0,"gid":0,"size":${content.length},"content":["${id}"]}`;
+    const root = Buffer.from(`{"nodes":[${file('gone.txt', missingId)},${file('ok.txt', contentId)}]}\n`);
+    const rootId = core.hash('sha256', root).toString('hex');
+    await packer.addTree(rootId, root);
+    await packer.flush();
+    await r.writeUnpacked('snapshots', encodeSnapshot({ time: goTimeFromUnix(1700000000, 0, 0), tree: rootId, paths: ['/x'], hostname: 'h' }));
+    const target = path.join(tmp, 'unindexed-target');
+    fs.mkdirSync(target, { recursive: true });
+    fs.writeFileSync(path.join(target, 'gone.txt'), 'precious\n');
+    const res = cli(repo, ['--json', 'backup', 'restore', 'latest', '--target', target]);
+    expect(res.code).toBe(3);
+    const out = JSON.parse(res.stdout) as { problems: { path: string; error: string }[] };
+    expect(out.problems).toEqual([{ path: '/gone.txt', error: expect.stringContaining('is not in the index') as unknown as string }]);
+    expect(fs.readFileSync(path.join(target, 'gone.txt'), 'utf8')).toBe('precious\n');
+    expect(fs.readFileSync(path.join(target, 'ok.txt'), 'utf8')).toBe('restored\n');
+  });
+});
+
 describe('restoring over what is already there', () => {
   it.each([
     ['native', {}],

@@ -392,6 +392,7 @@ impl Shared {
         let window = Window { dirs, left: AtomicUsize::new(batches.len()), batches: batches.into_iter().map(|b| Mutex::new(Some(b))).collect(), files };
         for file in &window.files {
             if file.remaining.load(Ordering::Relaxed) == 0 {
+                // Empty files are created here; one whose blobs are all missing is not (fd_of).
                 if !self.verify_only {
                     self.fd_of(&window, file);
                 }
@@ -464,6 +465,9 @@ impl Shared {
         match *fd {
             Fd::Open(n) => Some(n),
             Fd::Gone => None,
+            // A file known not to be restorable before anything was written to it is not
+            // created: whatever stands at its path (an earlier restore's copy) stays as it was.
+            Fd::Unopened if file.failed.get().is_some() => None,
             Fd::Unopened => match create_file(&window.path(file)) {
                 Ok(n) => {
                     *fd = Fd::Open(n);
@@ -529,10 +533,6 @@ impl Shared {
                 }
             }
             Err(error) => {
-                // Created all the same, as the engine's restorer does: what could be written is.
-                if !self.verify_only {
-                    self.fd_of(window, file);
-                }
                 let _ = file.failed.set(error.to_string());
             }
         }

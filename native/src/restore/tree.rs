@@ -93,6 +93,10 @@ fn file_record(node: &NodeDoc) -> std::result::Result<Option<FileRecord>, Malfor
         Some(list) => list.iter().map(|x| Some((x.name.as_bytes().to_vec(), x.value.map_or(Some(Vec::new()), unbase64)?))).collect::<Option<Vec<_>>>().ok_or(Malformed)?,
         None => Vec::new(),
     };
+    // Sizes beyond 2^53 do not survive the walk's decoder (JavaScript numbers): malformed there.
+    if node.size.is_some_and(|size| size > (1u64 << 53) - 1) {
+        return Err(Malformed);
+    }
     let content = match &node.content {
         Some(ids) => ids.iter().map(|id| parse_hex_id(id)).collect::<Option<Vec<_>>>().ok_or(Malformed)?,
         None => Vec::new(),
@@ -127,8 +131,16 @@ pub(super) fn split_tree(plain: &[u8]) -> Option<(Vec<FileRecord>, Option<Vec<u8
     let doc: TreeDoc = serde_json::from_slice(plain).ok()?;
     let mut files = Vec::new();
     let mut rest: Vec<u8> = Vec::new();
+    // restic never writes a name twice in one tree. A tree that does (a file and a directory of
+    // one name, a directory and a symlink standing in for it) goes to the walk whole, which
+    // refuses the second; so does a tree with a name only Go's unquoting can compare.
+    let mut names = std::collections::HashSet::new();
     for raw in doc.nodes.unwrap_or_default() {
         let node: NodeDoc = serde_json::from_str(raw.get()).ok()?;
+        let name = node.name.as_bytes();
+        if name.iter().any(|&b| matches!(b, b'"' | b'\\' | b'\n')) || !names.insert(name.to_vec()) {
+            return None;
+        }
         match file_record(&node).ok()? {
             Some(file) => files.push(file),
             None => {
@@ -190,11 +202,17 @@ mod tests {
             assert!(split_tree(tree.as_bytes()).is_none(), "{tree}");
         }
         // Files the walk must refuse or unquote, or whose content it must report, go to it.
-        for name in ["..", ".", "a\\\\b", "a\\\"b", "a\\nb", "a\\u0000b"] {
-            let tree = format!(r#"{{"nodes":[{{"name":"{name}","type":"file","mtime":"2024-01-02T03:04:05Z","atime":"2024-01-02T03:04:05Z","ctime":"2024-01-02T03:04:05Z","uid":0,"gid":0,"content":[]}}]}}"#);
-            let (files, rest) = split_tree(tree.as_bytes()).unwrap();
+        let file = |name: &str| format!(r#"{{"name":"{name}","type":"file","mtime":"2024-01-02T03:04:05Z","atime":"2024-01-02T03:04:05Z","ctime":"2024-01-02T03:04:05Z","uid":0,"gid":0,"content":[]}}"#);
+        for name in ["..", ".", "a\\u0000b", "a/b"] {
+            let (files, rest) = split_tree(format!(r#"{{"nodes":[{}]}}"#, file(name)).as_bytes()).unwrap();
             assert!(files.is_empty() && rest.is_some(), "{name}");
         }
+        // Names only Go's unquoting compares, and names given twice: the whole tree.
+        for name in ["a\\\\b", "a\\\"b", "a\\nb"] {
+            assert!(split_tree(format!(r#"{{"nodes":[{}]}}"#, file(name)).as_bytes()).is_none(), "{name}");
+        }
+        let twice = format!(r#"{{"nodes":[{},{}]}}"#, file("a"), file("a").replace(r#""type":"file""#, r#""type":"symlink","linktarget":"/etc""#));
+        assert!(split_tree(twice.as_bytes()).is_none());
         let bad_id = r#"{"nodes":[{"name":"f","type":"file","mtime":"2024-01-02T03:04:05Z","atime":"2024-01-02T03:04:05Z","ctime":"2024-01-02T03:04:05Z","uid":0,"gid":0,"content":["AB"]}]}"#;
         assert!(split_tree(bad_id.as_bytes()).is_none());
     }

@@ -203,7 +203,7 @@ export class ResticRestoreSource implements RestoreSource {
       this.problems.push({ path: originalDir || '/', error: `cannot read tree ${treeId.slice(0, 12)}…: ${(err as Error).message}` });
       return;
     }
-    const { nodes, group, names } = dir;
+    const { group, names } = dir;
     if (group) {
       const chosen = included || this.include.all ? group : this.chooseFiles(group, names ?? [], originalDir);
       if (chosen) {
@@ -212,10 +212,11 @@ export class ResticRestoreSource implements RestoreSource {
         yield chosen;
       }
     }
+    const nodes = this.acceptedNodes(dir.nodes, originalDir);
     // The next few subtrees are read while this directory's entries are handed out: one at a
     // time, each read waited for its round trip to the core (~4.3k trees in a restore of /usr).
     const subtrees: ResticNode[] = [];
-    for (const node of nodes) if (node.type === 'dir' && node.subtree && validName(node.name)) subtrees.push(node);
+    for (const node of nodes) if (node.type === 'dir' && node.subtree) subtrees.push(node);
     const reads: Promise<DirRead>[] = [];
     const readAhead = (upTo: number): void => {
       for (let i = reads.length; i < Math.min(upTo, subtrees.length); i++) {
@@ -228,12 +229,7 @@ export class ResticRestoreSource implements RestoreSource {
     readAhead(SUBTREES_AHEAD);
     let subtreeAt = 0;
     for (const node of nodes) {
-      const nameText = node.name.toString('utf8');
-      const original = `${originalDir}/${nameText}`;
-      if (!validName(node.name)) {
-        this.problems.push({ path: original, error: `refused: the backup names an entry ${JSON.stringify(nameText)} that would escape the target` });
-        continue;
-      }
+      const original = `${originalDir}/${node.name.toString('utf8')}`;
       let loadingSubtree: Promise<DirRead> | undefined;
       if (node.type === 'dir' && node.subtree) {
         loadingSubtree = reads[subtreeAt];
@@ -253,7 +249,11 @@ export class ResticRestoreSource implements RestoreSource {
           yield restoreNode;
           yield* this.walk(node.subtree, dest, original, [], true, loadingSubtree);
         } else {
-          yield* this.walk(node.subtree, dest, original, [...pending, restoreNode], false, loadingSubtree);
+          // Shared with the subtree's walk: once it restores something, it hands out (and so
+          // empties) every pending ancestor, ours too; otherwise this directory is taken back.
+          pending.push(restoreNode);
+          yield* this.walk(node.subtree, dest, original, pending, false, loadingSubtree);
+          if (pending[pending.length - 1] === restoreNode) pending.pop();
         }
         continue;
       }
@@ -261,6 +261,29 @@ export class ResticRestoreSource implements RestoreSource {
       if (pending.length > 0) yield* pending.splice(0);
       yield restoreNode;
     }
+  }
+
+  /**
+   * The nodes of a directory the walk may restore: names that would escape the target, and a
+   * name given a second time (restic never writes one twice; a directory and a symlink of one
+   * name would let the symlink redirect what is written below it), are refused and reported.
+   */
+  private acceptedNodes(nodes: readonly ResticNode[], originalDir: string): ResticNode[] {
+    const accepted: ResticNode[] = [];
+    const seen = new Set<string>();
+    for (const node of nodes) {
+      const nameText = node.name.toString('utf8');
+      const key = node.name.toString('latin1');
+      if (!validName(node.name)) {
+        this.problems.push({ path: `${originalDir}/${nameText}`, error: `refused: the backup names an entry ${JSON.stringify(nameText)} that would escape the target` });
+      } else if (seen.has(key)) {
+        this.problems.push({ path: `${originalDir}/${nameText}`, error: `refused: the backup names ${JSON.stringify(nameText)} twice in one directory; the first is restored` });
+      } else {
+        seen.add(key);
+        accepted.push(node);
+      }
+    }
+    return accepted;
   }
 
   /** The files of a group the include filter picks by their paths; undefined when none. */
