@@ -229,7 +229,7 @@ interface RawAddon {
     devicesRecorded: number[],
   ) => RawDirComparer;
   NativeRestore: new (packIds: string[], packs: Path[] | null, data: Uint8Array, trees: Uint8Array, seal: RawSealSpec, owner: boolean, verifyOnly: boolean) => {
-    readDirectory(tree: Uint8Array, dir: Path, display: string, plaintext: Uint8Array | null, withNames: boolean): Promise<{ group: number; files: number; bytes: number; rest?: Buffer | null; names?: Buffer | null; ends?: Buffer | null }>;
+    readDirectory(tree: Uint8Array, dir: Path, display: string, plaintext: Uint8Array | null, withNames: boolean): Promise<{ groups: RestoreDirectory['groups']; rest?: Buffer | null; names?: Buffer | null; ends?: Buffer | null }>;
     keepFiles(group: number, keep: Uint8Array): { files: number; bytes: number };
     planWindow(groups: Uint8Array): Promise<Omit<PlannedRestoreWindow, 'ranges'> & { ranges?: Buffer | null }>;
     runBatch(window: number, batch: number, data: Uint8Array | null, failure: string | null): Promise<RestoreStep>;

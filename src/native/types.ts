@@ -374,15 +374,13 @@ export interface ResticRestoreOptions {
   verifyOnly: boolean;
 }
 
-/** A directory as the core read it: its plain regular files as a group, the rest for the walk. */
+/** A directory as the core read it: its plain regular files in groups, the rest for the walk. */
 export interface RestoreDirectory {
-  /** The group holding its plain regular files; 0 when there are none. */
-  group: number;
-  files: number;
-  bytes: number;
+  /** The groups holding its plain regular files (a thousand or so each), in order; none when there are none. */
+  groups: { id: number; files: number; bytes: number }[];
   /** The other nodes as a tree blob's JSON (the whole tree when the core did not model it); absent when there are none. */
   rest?: Buffer;
-  /** Asked for with `withNames`: the group's file names in its order. */
+  /** Asked for with `withNames`: the groups' file names in their order. */
   names?: Buffer[];
 }
 

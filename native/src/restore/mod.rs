@@ -40,6 +40,8 @@ type Id = [u8; 32];
 const MERGE_GAP: u64 = 256 * 1024;
 /// …and a range spans at most this much of its pack.
 const MAX_SPAN: u64 = 32 << 20;
+/// Files in one group at most (a window holds a few thousand files: src/engine/restorer.ts).
+const GROUP_FILES: usize = 1024;
 /// Files one batch writes: a pack of small files makes several batches, so the last packs of a
 /// window do not run their files one after another on one thread while the others idle.
 const FILES_PER_BATCH: usize = 128;
@@ -100,16 +102,21 @@ struct Group {
 
 #[napi(object, object_from_js = false)]
 pub struct RestoreDirJs {
-    /// The group of the directory's files (0: none).
-    pub group: u32,
-    pub files: u32,
-    pub bytes: f64,
+    /// The groups of the directory's files (GROUP_FILES at most each), in order.
+    pub groups: Vec<RestoreGroupJs>,
     /// The nodes the walk handles, as a tree blob's JSON; absent when there are none.
     pub rest: Option<Bytes>,
     /// When asked for (an include filter picks files by name): the group's file names, one
     /// after the other, and where each ends (u32 little-endian), in the group's order.
     pub names: Option<Bytes>,
     pub ends: Option<Bytes>,
+}
+
+#[napi(object, object_from_js = false)]
+pub struct RestoreGroupJs {
+    pub id: u32,
+    pub files: u32,
+    pub bytes: f64,
 }
 
 #[napi(object, object_from_js = false)]
@@ -317,14 +324,11 @@ impl Shared {
                 &read[..]
             }
         };
-        let Some((files, rest)) = split_tree(plain) else {
-            return Ok(RestoreDirJs { group: 0, files: 0, bytes: 0.0, rest: Some(Bytes(plain.to_vec())), names: None, ends: None });
+        let Some((mut files, rest)) = split_tree(plain) else {
+            return Ok(RestoreDirJs { groups: Vec::new(), rest: Some(Bytes(plain.to_vec())), names: None, ends: None });
         };
         let rest = rest.map(Bytes);
-        if files.is_empty() {
-            return Ok(RestoreDirJs { group: 0, files: 0, bytes: 0.0, rest, names: None, ends: None });
-        }
-        let (names, ends) = if with_names {
+        let (names, ends) = if with_names && !files.is_empty() {
             let mut names = Vec::new();
             let mut ends = Vec::with_capacity(4 * files.len());
             for f in &files {
@@ -335,11 +339,18 @@ impl Shared {
         } else {
             (None, None)
         };
-        let (count, bytes) = totals(&files);
+        // A directory of many files is several groups, so that windows stay near their size.
+        let mut groups = Vec::new();
         let mut state = self.state();
-        let group = state.id();
-        state.groups.insert(group, Group { dir, display, files });
-        Ok(RestoreDirJs { group, files: count, bytes, rest, names, ends })
+        while !files.is_empty() {
+            let rest_of_dir = files.split_off(files.len().min(GROUP_FILES));
+            let (count, bytes) = totals(&files);
+            let id = state.id();
+            state.groups.insert(id, Group { dir: dir.clone(), display: display.clone(), files });
+            groups.push(RestoreGroupJs { id, files: count, bytes });
+            files = rest_of_dir;
+        }
+        Ok(RestoreDirJs { groups, rest, names, ends })
     }
 
     /// Keeps the files of `group` whose byte in `keep` is not 0 (an include filter's choice);
@@ -643,7 +654,7 @@ impl NativeRestore {
 
     /// Reads the tree `tree` (32 bytes) of the directory restored at `dir` (`display` in
     /// messages), or takes its `plaintext` (read and checked by the walk): its plain files
-    /// become a group (`withNames`: their names come back too), the rest comes back for the walk.
+    /// become groups (`withNames`: their names come back too), the rest comes back for the walk.
     #[napi(js_name = "readDirectory", catch_unwind)]
     pub fn read_directory<'env>(&self, env: &'env Env, tree: Uint8Array, dir: JsPath, display: String, plaintext: Option<Uint8Array>, with_names: Option<bool>) -> Result<Object<'env>> {
         let tree: Id = tree.as_ref().try_into().map_err(|_| CoreErr::inval("a tree id is 32 bytes"))?;

@@ -49,8 +49,8 @@ type WalkItem = RestoreNode | SourceFileGroup;
 /** A directory's tree as the walk reads it: its nodes, and its plain files when the core keeps them. */
 interface DirRead {
   nodes: ResticNode[];
-  group?: SourceFileGroup;
-  /** The group's file names, for an include filter to choose from. */
+  groups?: SourceFileGroup[];
+  /** The groups' file names in order, for an include filter to choose from. */
   names?: Buffer[];
 }
 
@@ -203,9 +203,10 @@ export class ResticRestoreSource implements RestoreSource {
       this.problems.push({ path: originalDir || '/', error: `cannot read tree ${treeId.slice(0, 12)}…: ${(err as Error).message}` });
       return;
     }
-    const { group, names } = dir;
-    if (group) {
-      const chosen = included || this.include.all ? group : this.chooseFiles(group, names ?? [], originalDir);
+    let named = 0;
+    for (const group of dir.groups ?? []) {
+      const names = dir.names?.slice(named, (named += group.files)) ?? [];
+      const chosen = included || this.include.all ? group : this.chooseFiles(group, names, originalDir);
       if (chosen) {
         // Its directory (and the ones above it) are restored once something in them is.
         if (pending.length > 0) yield* pending.splice(0);
@@ -308,8 +309,8 @@ export class ResticRestoreSource implements RestoreSource {
       const dir = await this.native.readDirectory(Buffer.from(id, 'hex'), dest, original, options).catch(() => undefined);
       if (dir) {
         const nodes = dir.rest ? decodeTree(dir.rest) : [];
-        if (!dir.group) return { nodes };
-        return { nodes, group: { kind: 'group', id: dir.group, files: dir.files, bytes: dir.bytes }, ...(dir.names ? { names: dir.names } : {}) };
+        if (dir.groups.length === 0) return { nodes };
+        return { nodes, groups: dir.groups.map((g) => ({ kind: 'group', ...g })), ...(dir.names ? { names: dir.names } : {}) };
       }
       if (plaintext) return { nodes: decodeTree(plaintext) };
     }
