@@ -297,25 +297,48 @@ describe('locks', () => {
   });
 });
 
+/**
+ * A repository written blob by blob, with trees as a hostile or damaged backup might hold them
+ * (not as restic writes them): one data blob holding `content`, the trees the test adds, and a
+ * snapshot of the last one.
+ */
+async function handWrittenRepo(name: string, content: Buffer) {
+  const repo = freshRepo(name);
+  const core = await getCore();
+  const r = await ResticRepository.open(new LocalStorage({ root: repo, uploadBucket: undefined }), core, Buffer.from(PASSWORD));
+  const packer = new Packer(r, await r.index(), 16 << 20, 1);
+  const idOf = (bytes: Buffer) => core.hash('sha256', bytes).toString('hex');
+  const contentId = idOf(content);
+  await packer.addDataBlobs([{ chunkIndex: 0, id: Buffer.from(contentId, 'hex'), rawLength: content.length, compressed: false, data: core.seal(r.seal, content) }]);
+  return {
+    repo,
+    core,
+    r,
+    contentId,
+    idOf,
+    /** Adds a tree blob; its id. */
+    addTree: async (tree: Buffer) => {
+      const id = idOf(tree);
+      await packer.addTree(id, tree);
+      return id;
+    },
+    /** Stores what was added, and a snapshot whose root is `tree`. */
+    snapshot: async (tree: string) => {
+      await packer.flush();
+      await r.writeUnpacked('snapshots', encodeSnapshot({ time: goTimeFromUnix(1700000000, 0, 0), tree, paths: ['/x'], hostname: 'h' }));
+    },
+  };
+}
+
 describe('hostile trees', () => {
   it('a tree naming ".." is refused and nothing is written outside the target', async () => {
-    const repo = freshRepo('hostile');
-    const core = await getCore();
-    const r = await ResticRepository.open(new LocalStorage({ root: repo, uploadBucket: undefined }), core, Buffer.from(PASSWORD));
-    const index = await r.index();
-    const packer = new Packer(r, index, 16 << 20, 1);
     const content = Buffer.from('escaped!\n');
-    const contentId = core.hash('sha256', content).toString('hex');
+    const { repo, core, r, contentId, addTree, snapshot } = await handWrittenRepo('hostile', content);
     const [blob] = (await core.processFiles([], { chunker: { kind: 'rabin', polynomial: r.config.chunkerPolynomial }, hash: 'sha256', compression: { kind: 'none' }, seal: r.seal })) as never[];
     expect(blob).toBeUndefined();
-    await packer.addDataBlobs([{ chunkIndex: 0, id: Buffer.from(contentId, 'hex'), rawLength: content.length, compressed: false, data: core.seal(r.seal, content) }]);
     const t = '2024-01-01T00:00:00Z';
     const node = (name: string) => `{"name":"${name}","type":"file","mode":420,"mtime":"${t}","atime":"${t}","ctime":"${t}","uid":0,"gid":0,"size":${content.length},"content":["${contentId}"]}`;
-    const tree = Buffer.from(`{"nodes":[${node('..')},${node('ok.txt')}]}\n`);
-    const treeId = core.hash('sha256', tree).toString('hex');
-    await packer.addTree(treeId, tree);
-    await packer.flush();
-    await r.writeUnpacked('snapshots', encodeSnapshot({ time: goTimeFromUnix(1700000000, 0, 0), tree: treeId, paths: ['/x'], hostname: 'h' }));
+    await snapshot(await addTree(Buffer.from(`{"nodes":[${node('..')},${node('ok.txt')}]}\n`)));
     const target = path.join(tmp, 'hostile-target', 'inner');
     const res = cli(repo, ['--json', 'backup', 'restore', 'latest', '--target', target]);
     expect(res.code).toBe(3);
@@ -328,27 +351,16 @@ describe('hostile trees', () => {
 
 describe('hostile trees: one name twice', () => {
   it.each([['directory first'], ['symlink first']])('a directory and a symlink of one name (%s): the second is refused and nothing is written through the symlink', async (order) => {
-    const repo = freshRepo(`twice-${order.split(' ')[0]}`);
-    const core = await getCore();
-    const r = await ResticRepository.open(new LocalStorage({ root: repo, uploadBucket: undefined }), core, Buffer.from(PASSWORD));
-    const packer = new Packer(r, await r.index(), 16 << 20, 1);
     const content = Buffer.from('below a\n');
-    const contentId = core.hash('sha256', content).toString('hex');
-    await packer.addDataBlobs([{ chunkIndex: 0, id: Buffer.from(contentId, 'hex'), rawLength: content.length, compressed: false, data: core.seal(r.seal, content) }]);
+    const { repo, contentId, addTree, snapshot } = await handWrittenRepo(`twice-${order.split(' ')[0]}`, content);
     const outside = path.join(tmp, `twice-outside-${order.split(' ')[0]}`);
     fs.mkdirSync(outside, { recursive: true });
     const t = '2024-01-01T00:00:00Z';
     const times = `"mtime":"${t}","atime":"${t}","ctime":"${t}","uid":0,"gid":0`;
-    const inner = Buffer.from(`{"nodes":[{"name":"f","type":"file","mode":420,${times},"size":${content.length},"content":["${contentId}"]}]}\n`);
-    const innerId = core.hash('sha256', inner).toString('hex');
-    await packer.addTree(innerId, inner);
+    const innerId = await addTree(Buffer.from(`{"nodes":[{"name":"f","type":"file","mode":420,${times},"size":${content.length},"content":["${contentId}"]}]}\n`));
     const dir = `{"name":"a","type":"dir","mode":2147484141,${times},"content":null,"subtree":"${innerId}"}`;
     const link = `{"name":"a","type":"symlink","mode":134218239,${times},"linktarget":"${outside}","content":null}`;
-    const root = Buffer.from(`{"nodes":[${order === 'directory first' ? `${dir},${link}` : `${link},${dir}`}]}\n`);
-    const rootId = core.hash('sha256', root).toString('hex');
-    await packer.addTree(rootId, root);
-    await packer.flush();
-    await r.writeUnpacked('snapshots', encodeSnapshot({ time: goTimeFromUnix(1700000000, 0, 0), tree: rootId, paths: ['/x'], hostname: 'h' }));
+    await snapshot(await addTree(Buffer.from(`{"nodes":[${order === 'directory first' ? `${dir},${link}` : `${link},${dir}`}]}\n`)));
     const target = path.join(tmp, `twice-target-${order.split(' ')[0]}`);
     const res = cli(repo, ['--json', 'backup', 'restore', 'latest', '--target', target]);
     expect(res.code).toBe(3);
@@ -362,21 +374,12 @@ describe('hostile trees: one name twice', () => {
 
 describe('a file whose data is not in the index', () => {
   it('is reported, and what stands at its place in the target is left as it was', async () => {
-    const repo = freshRepo('unindexed');
-    const core = await getCore();
-    const r = await ResticRepository.open(new LocalStorage({ root: repo, uploadBucket: undefined }), core, Buffer.from(PASSWORD));
-    const packer = new Packer(r, await r.index(), 16 << 20, 1);
     const content = Buffer.from('restored\n');
-    const contentId = core.hash('sha256', content).toString('hex');
-    await packer.addDataBlobs([{ chunkIndex: 0, id: Buffer.from(contentId, 'hex'), rawLength: content.length, compressed: false, data: core.seal(r.seal, content) }]);
-    const missingId = core.hash('sha256', Buffer.from('never stored')).toString('hex');
+    const { repo, contentId, idOf, addTree, snapshot } = await handWrittenRepo('unindexed', content);
+    const missingId = idOf(Buffer.from('never stored'));
     const t = '2024-01-01T00:00:00Z';
     const file = (name: string, id: string) => `{"name":"${name}","type":"file","mode":420,"mtime":"${t}","atime":"${t}","ctime":"${t}","uid":0,"gid":0,"size":${content.length},"content":["${id}"]}`;
-    const root = Buffer.from(`{"nodes":[${file('gone.txt', missingId)},${file('ok.txt', contentId)}]}\n`);
-    const rootId = core.hash('sha256', root).toString('hex');
-    await packer.addTree(rootId, root);
-    await packer.flush();
-    await r.writeUnpacked('snapshots', encodeSnapshot({ time: goTimeFromUnix(1700000000, 0, 0), tree: rootId, paths: ['/x'], hostname: 'h' }));
+    await snapshot(await addTree(Buffer.from(`{"nodes":[${file('gone.txt', missingId)},${file('ok.txt', contentId)}]}\n`)));
     const target = path.join(tmp, 'unindexed-target');
     fs.mkdirSync(target, { recursive: true });
     fs.writeFileSync(path.join(target, 'gone.txt'), 'precious\n');

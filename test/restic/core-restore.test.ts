@@ -5,10 +5,9 @@
 // it was; verify-only must check as much and write nothing.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { scratchRepository } from '../helpers/scratch-repository.ts';
 import { sha256Stream } from '../helpers/corpus.ts';
 import { describeTree, diffTrees } from '../helpers/tree-compare.ts';
 import { getCore } from '../../src/native/index.ts';
@@ -22,19 +21,7 @@ import type { Storage } from '../../src/storage/storage.ts';
 import type { ResticRestore } from '../../src/native/types.ts';
 import { createHash } from 'node:crypto';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bolt-core-restore-'));
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-const PASSWORD = 'core-restore';
-const passwordFile = path.join(tmp, 'password');
-const src = path.join(tmp, 'src');
-const repoDir = path.join(tmp, 'repo');
-const configFile = path.join(tmp, 'bolt.yaml');
-
-function cli(args: string[]) {
-  const r = runCli(['--config', configFile, '--repo', repoDir, '--password-file', passwordFile, '--json', ...args]);
-  if (r.code !== 0) throw new Error(`bolt-agent ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-  return r;
-}
+const { tmp, password: PASSWORD, src, repoDir, cli } = scratchRepository('core-restore');
 
 const xattrsWork = (() => {
   const probe = path.join(tmp, 'xattr-probe');
@@ -48,7 +35,6 @@ const xattrsWork = (() => {
 })();
 
 beforeAll(() => {
-  fs.writeFileSync(passwordFile, PASSWORD);
   const plain = path.join(src, 'plain');
   fs.mkdirSync(plain, { recursive: true });
   fs.writeFileSync(path.join(plain, 'empty'), '');
@@ -77,7 +63,6 @@ beforeAll(() => {
   const many = path.join(src, 'many');
   fs.mkdirSync(many);
   for (let i = 0; i < 1030; i++) fs.writeFileSync(path.join(many, `f${i}`), `${i}\n`);
-  fs.writeFileSync(configFile, 'include:\n  container_volumes: false\n  bolt_config: false\nrestic:\n  pack_size: 4MiB\n');
   cli(['backup', 'init', repoDir]);
   cli(['backup', 'create', '--include', src]);
 });

@@ -2,10 +2,9 @@
 // one window, and a window whose pack is gone fails only its own files.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { scratchRepository } from '../helpers/scratch-repository.ts';
 import { sha256Stream } from '../helpers/corpus.ts';
 import { describeTree, diffTrees } from '../helpers/tree-compare.ts';
 import { getCore } from '../../src/native/index.ts';
@@ -16,22 +15,9 @@ import { findSnapshot, loadSnapshots, requireTree } from '../../src/formats/rest
 import { Restorer } from '../../src/engine/restorer.ts';
 import type { FileProblem } from '../../src/backup/types.ts';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bolt-restore-windows-'));
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-const PASSWORD = 'restore-windows';
-const passwordFile = path.join(tmp, 'password');
-const src = path.join(tmp, 'src');
-const repoDir = path.join(tmp, 'repo');
-const configFile = path.join(tmp, 'bolt.yaml');
-
-function cli(args: string[]) {
-  const r = runCli(['--config', configFile, '--repo', repoDir, '--password-file', passwordFile, '--json', ...args]);
-  if (r.code !== 0) throw new Error(`bolt-agent ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-  return r;
-}
+const { tmp, password: PASSWORD, src, repoDir, cli } = scratchRepository('restore-windows');
 
 beforeAll(() => {
-  fs.writeFileSync(passwordFile, PASSWORD);
   // 60 files over 6 directories, sizes from empty to 300 KiB, plus links between windows.
   for (let d = 0; d < 6; d++) {
     const dir = path.join(src, `dir-${d}`);
@@ -53,7 +39,6 @@ beforeAll(() => {
     fs.symlinkSync(`f-${level}`, path.join(deep, 'l'));
   }
   // Small packs, so that the data spreads over several of them.
-  fs.writeFileSync(configFile, 'include:\n  container_volumes: false\n  bolt_config: false\nrestic:\n  pack_size: 4MiB\n');
   cli(['backup', 'init', repoDir]);
   cli(['backup', 'create', '--include', src]);
 });

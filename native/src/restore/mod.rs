@@ -27,7 +27,7 @@ use napi::bindgen_prelude::{Object, Uint8Array};
 use napi::{Env, Result};
 use napi_derive::napi;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 mod tree;
@@ -168,7 +168,6 @@ struct FileState {
     fd: Mutex<Fd>,
     /// The first failure; then the file is closed without metadata and reported.
     failed: OnceLock<String>,
-    finished: AtomicBool,
 }
 
 impl Drop for FileState {
@@ -467,7 +466,7 @@ impl Shared {
         }
         // What is left is what the located blobs hold: a file whose blobs do not add up to its
         // size still finishes (and is reported) once they are written.
-        FileState { dir, record, remaining: AtomicU64::new(position), fd: Mutex::new(Fd::Unopened), failed, finished: AtomicBool::new(false) }
+        FileState { dir, record, remaining: AtomicU64::new(position), fd: Mutex::new(Fd::Unopened), failed }
     }
 
     /// The file's descriptor, created on first use; None when it could not be.
@@ -493,11 +492,10 @@ impl Shared {
         }
     }
 
-    /// Closes a file whose every byte is processed: with its metadata when nothing failed.
+    /// Closes a file whose every byte is processed: with its metadata when nothing failed. Called
+    /// once per file: by the plan for a file with no use, else by the use that takes `remaining`
+    /// to 0 (every use has a length: see plan_file).
     fn finish(&self, window: &Window, file: &FileState, step: &mut RestoreStepJs) {
-        if file.finished.swap(true, Ordering::AcqRel) {
-            return;
-        }
         let fd = match std::mem::replace(&mut *file.fd.lock().unwrap_or_else(|e| e.into_inner()), Fd::Gone) {
             Fd::Open(n) => n,
             _ => -1,
