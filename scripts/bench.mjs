@@ -8,7 +8,10 @@
 // read once before timing) so the tools are compared on CPU and I/O work, not on the disk's
 // mood; the restic-format restores start with both repositories out of the cache (see
 // coldRepositories). Run it on an otherwise idle machine; ratios are what to look at.
-//   node scripts/bench.mjs [--format restic|ghostsnap|all] [--keep]
+//   node scripts/bench.mjs [--format restic|ghostsnap|all] [--rounds N] [--keep]
+// --rounds N repeats the restic-format steps N times, each round on a fresh corpus and fresh
+// repositories, the tools taking turns at going first; the summary gives each step's median
+// ratio beside every round's. On a noisy machine one round's ratio moves by ±0.05.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,6 +21,11 @@ import { root, run, say } from './lib.mjs';
 const args = process.argv.slice(2);
 const formatArg = args.includes('--format') ? args[args.indexOf('--format') + 1] : 'all';
 const keep = args.includes('--keep');
+const rounds = args.includes('--rounds') ? Number(args[args.indexOf('--rounds') + 1]) : 1;
+if (!Number.isInteger(rounds) || rounds < 1) {
+  say('--rounds takes a whole number of at least 1');
+  process.exit(2);
+}
 const corpus = process.env.BOLT_BENCH_CORPUS ?? '/var/tmp/bolt-corpus';
 const work = fs.mkdtempSync(path.join(process.env.BOLT_BENCH_WORK ?? '/var/tmp', 'bolt-bench-'));
 // Restores go to tmpfs when it has room for two: on a disk the figure is mostly the kernel's
@@ -48,10 +56,7 @@ fs.writeFileSync(passwordFile, password);
 run(process.execPath, [path.join(root, 'scripts', 'build-binary.mjs')]);
 const makeCorpus = fs.existsSync(path.resolve(root, '..', 'shared', 'bench', 'make-corpus')) ? path.resolve(root, '..', 'shared', 'bench', 'make-corpus') : path.join(root, 'scripts', 'bench', 'make-corpus');
 // A fresh copy every run: --mutate changes it.
-fs.rmSync(corpus, { recursive: true, force: true });
-run(makeCorpus, [corpus]);
-say('reading the corpus once so every tool finds it in the page cache');
-run('tar', ['-cf', '/dev/null', '-C', corpus, '.']);
+freshCorpus();
 
 /**
  * Writes and deletes WARM_BYTES in tmpfs, so every step starts with that much memory just freed.
@@ -105,28 +110,80 @@ function dropRestore(dir) {
 
 const results = [];
 
-function compare(format, other, ours) {
+function compare(format, other, ours, round = 1) {
   for (const step of Object.keys(ours)) {
     const a = ours[step];
     const b = other[step];
-    results.push({ format, step, theirs: b, ours: a });
+    results.push({ format, step, round, theirs: b, ours: a });
   }
 }
 
-function benchRestic() {
-  const repoTheirs = path.join(work, 'restic-repo');
-  const repoOurs = path.join(work, 'bolt-repo');
-  const env = { RESTIC_PASSWORD: password, RESTIC_CACHE_DIR: path.join(work, 'restic-cache') };
+/** Both tools' runs of one step, in the given order (rounds take turns, so neither always goes first). */
+function measurePair(oursFirst, theirsRun, oursRun) {
+  if (oursFirst) {
+    const ours = oursRun();
+    return { ours, theirs: theirsRun() };
+  }
+  const theirs = theirsRun();
+  return { theirs, ours: oursRun() };
+}
+
+/** The corpus as make-corpus builds it, read once so every tool finds it in the page cache. */
+function freshCorpus() {
+  fs.rmSync(corpus, { recursive: true, force: true });
+  run(makeCorpus, [corpus]);
+  run('tar', ['-cf', '/dev/null', '-C', corpus, '.']);
+}
+
+function benchRestic(round) {
+  const repoTheirs = path.join(work, `restic-repo-${round}`);
+  const repoOurs = path.join(work, `bolt-repo-${round}`);
+  const env = { RESTIC_PASSWORD: password, RESTIC_CACHE_DIR: path.join(work, `restic-cache-${round}`) };
   run(restic, ['-r', repoTheirs, 'init', '-q'], { env: { ...process.env, ...env } });
   run(binary, ['--repo', repoOurs, '--password-file', passwordFile, 'backup', 'init', repoOurs]);
   const theirs = {};
   const ours = {};
+  const oursFirst = round % 2 === 0;
   const agent = (...a) => [ '--repo', repoOurs, '--password-file', passwordFile, '--no-progress', ...a ];
-  theirs.first = measure('restic first backup', restic, ['-r', repoTheirs, 'backup', '-q', corpus], env);
-  ours.first = measure('bolt-agent first backup', binary, agent('backup', 'create', '--include', corpus));
-  theirs.rerun = measure('restic unchanged re-run', restic, ['-r', repoTheirs, 'backup', '-q', corpus], env);
-  ours.rerun = measure('bolt-agent unchanged re-run', binary, agent('backup', 'create', '--include', corpus));
-  return { theirs, ours, repoTheirs, repoOurs, env, agent };
+  const step = (name, theirsLabel, theirsArgs, oursLabel, oursArgs) => {
+    const pair = measurePair(oursFirst, () => measure(theirsLabel, restic, theirsArgs, env), () => measure(oursLabel, binary, oursArgs));
+    theirs[name] = pair.theirs;
+    ours[name] = pair.ours;
+  };
+  step('first', 'restic first backup', ['-r', repoTheirs, 'backup', '-q', corpus], 'bolt-agent first backup', agent('backup', 'create', '--include', corpus));
+  step('rerun', 'restic unchanged re-run', ['-r', repoTheirs, 'backup', '-q', corpus], 'bolt-agent unchanged re-run', agent('backup', 'create', '--include', corpus));
+  run(makeCorpus, ['--mutate', corpus]);
+  run('tar', ['-cf', '/dev/null', '-C', corpus, '.']);
+  step('mutated', 'restic after --mutate', ['-r', repoTheirs, 'backup', '-q', corpus], 'bolt-agent after --mutate', agent('backup', 'create', '--include', corpus));
+  const t1 = path.join(restoreBase, 'restore-restic');
+  const t2 = path.join(restoreBase, 'restore-bolt');
+  // Each restore is checked against the corpus and dropped before the next one starts: on a VM
+  // whose free memory goes back to the host, the tool that restores while the other's 2 GB are
+  // still in tmpfs pays for fresh pages (the same binaries measured 0.85x and 1.34x that way).
+  const checkRestore = (who, dir) => {
+    const differ = differencesFromCorpus(path.join(dir, corpus));
+    if (differ.length) say(`WARNING: ${who}'s restore differs from the corpus:\n${differ.slice(0, 20).join('\n')}`);
+    dropRestore(dir);
+  };
+  coldRepositories(repoTheirs, repoOurs);
+  const restored = measurePair(
+    oursFirst,
+    () => {
+      const m = measure('restic restore', restic, ['-r', repoTheirs, 'restore', 'latest', '--target', t1], env);
+      checkRestore('restic', t1);
+      return m;
+    },
+    () => {
+      const m = measure('bolt-agent restore', binary, agent('backup', 'restore', 'latest', '--target', t2));
+      checkRestore('bolt-agent', t2);
+      return m;
+    },
+  );
+  theirs.restore = restored.theirs;
+  ours.restore = restored.ours;
+  compare('restic', theirs, ours, round);
+  // Later rounds need the room: a round's two repositories are ~2.5 GB.
+  if (!keep) for (const dir of [repoTheirs, repoOurs, env.RESTIC_CACHE_DIR]) fs.rmSync(dir, { recursive: true, force: true });
 }
 
 const started = Date.now();
@@ -151,36 +208,18 @@ function differencesFromCorpus(dir) {
 }
 
 if (formatArg === 'restic' || formatArg === 'all') {
-  const r = benchRestic();
-  run(makeCorpus, ['--mutate', corpus]);
-  run('tar', ['-cf', '/dev/null', '-C', corpus, '.']);
-  r.theirs.mutated = measure('restic after --mutate', restic, ['-r', r.repoTheirs, 'backup', '-q', corpus], r.env);
-  r.ours.mutated = measure('bolt-agent after --mutate', binary, r.agent('backup', 'create', '--include', corpus));
-  const t1 = path.join(restoreBase, 'restore-restic');
-  const t2 = path.join(restoreBase, 'restore-bolt');
-  // Each restore is checked against the corpus and dropped before the next one starts: on a VM
-  // whose free memory goes back to the host, the tool that restores while the other's 2 GB are
-  // still in tmpfs pays for fresh pages (the same binaries measured 0.85x and 1.34x that way).
-  const checkRestore = (who, dir) => {
-    const differ = differencesFromCorpus(path.join(dir, corpus));
-    if (differ.length) say(`WARNING: ${who}'s restore differs from the corpus:\n${differ.slice(0, 20).join('\n')}`);
-    dropRestore(dir);
-  };
-  coldRepositories(r.repoTheirs, r.repoOurs);
-  r.theirs.restore = measure('restic restore', restic, ['-r', r.repoTheirs, 'restore', 'latest', '--target', t1], r.env);
-  checkRestore('restic', t1);
-  r.ours.restore = measure('bolt-agent restore', binary, r.agent('backup', 'restore', 'latest', '--target', t2));
-  checkRestore('bolt-agent', t2);
-  compare('restic', r.theirs, r.ours);
+  for (let round = 1; round <= rounds; round++) {
+    // Each round starts from the corpus as make-corpus builds it (the last round's --mutate changed it).
+    if (round > 1) freshCorpus();
+    benchRestic(round);
+  }
 }
 
 if (formatArg === 'ghostsnap' || formatArg === 'all') {
   if (!fs.existsSync(ghostsnap)) say(`ghostsnap binary not found at ${ghostsnap}; skipping the ghostsnap format`);
   else {
     // A fresh corpus so both tools see the same first backup.
-    fs.rmSync(corpus, { recursive: true, force: true });
-    run(makeCorpus, [corpus]);
-    run('tar', ['-cf', '/dev/null', '-C', corpus, '.']);
+    freshCorpus();
     const repoTheirs = path.join(work, 'ghostsnap-repo');
     const repoOurs = path.join(work, 'bolt-ghostsnap-repo');
     const env = { GHOSTSNAP_PASSWORD: password, RUST_BACKTRACE: '0' };
@@ -218,19 +257,36 @@ if (formatArg === 'ghostsnap' || formatArg === 'all') {
 }
 
 const corpusSize = spawnSync('du', ['-sb', corpus], { encoding: 'utf8' }).stdout.split('\t')[0];
+const ratio = (ours, theirs) => `${(ours / theirs).toFixed(2)}×`;
+const roundColumn = rounds > 1;
 const lines = [
   '',
   `bolt-agent vs the real tools — ${os.cpus().length} cores, corpus ${(Number(corpusSize) / 2 ** 30).toFixed(2)} GiB at ${corpus}, restores into ${restoreBase}, ${new Date().toISOString()}`,
   '',
-  '| format | step | theirs (s) | bolt-agent (s) | time ratio | theirs RSS (MiB) | bolt-agent RSS (MiB) | RSS ratio |',
-  '|---|---|---|---|---|---|---|---|',
+  `| format |${roundColumn ? ' round |' : ''} step | theirs (s) | bolt-agent (s) | time ratio | theirs CPU (s) | bolt-agent CPU (s) | theirs RSS (MiB) | bolt-agent RSS (MiB) | RSS ratio |`,
+  `|---|${roundColumn ? '---|' : ''}---|---|---|---|---|---|---|---|---|`,
   ...results.map(
     (r) =>
-      `| ${r.format} | ${r.step} | ${r.theirs.wall.toFixed(2)} | ${r.ours.wall.toFixed(2)} | ${(r.ours.wall / r.theirs.wall).toFixed(2)}× | ${r.theirs.rssMiB.toFixed(0)} | ${r.ours.rssMiB.toFixed(0)} | ${(r.ours.rssMiB / r.theirs.rssMiB).toFixed(2)}× |`,
+      `| ${r.format} |${roundColumn ? ` ${r.round} |` : ''} ${r.step} | ${r.theirs.wall.toFixed(2)} | ${r.ours.wall.toFixed(2)} | ${ratio(r.ours.wall, r.theirs.wall)} | ${r.theirs.cpu.toFixed(1)} | ${r.ours.cpu.toFixed(1)} | ${r.theirs.rssMiB.toFixed(0)} | ${r.ours.rssMiB.toFixed(0)} | ${ratio(r.ours.rssMiB, r.theirs.rssMiB)} |`,
   ),
-  '',
-  `total bench time ${((Date.now() - started) / 1000).toFixed(0)} s`,
 ];
+if (roundColumn) {
+  const median = (values) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    const mid = sorted.length >> 1;
+    return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  };
+  const steps = [...new Set(results.filter((r) => r.format === 'restic').map((r) => r.step))];
+  lines.push('', `restic format over ${rounds} rounds: median ratio (each round's)`, '', '| step | time ratio | RSS ratio |', '|---|---|---|');
+  for (const step of steps) {
+    const of = results.filter((r) => r.format === 'restic' && r.step === step);
+    const times = of.map((r) => r.ours.wall / r.theirs.wall);
+    const rss = of.map((r) => r.ours.rssMiB / r.theirs.rssMiB);
+    const each = (values) => values.map((v) => v.toFixed(2)).join(', ');
+    lines.push(`| ${step} | ${median(times).toFixed(2)}× (${each(times)}) | ${median(rss).toFixed(2)}× (${each(rss)}) |`);
+  }
+}
+lines.push('', `total bench time ${((Date.now() - started) / 1000).toFixed(0)} s`);
 process.stdout.write(`${lines.join('\n')}\n`);
 if (!keep) fs.rmSync(work, { recursive: true, force: true });
 if (restoreBase !== work) fs.rmSync(restoreBase, { recursive: true, force: true });
