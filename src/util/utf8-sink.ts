@@ -5,6 +5,8 @@
 
 /** ASCII pieces up to this length are copied by a loop (see copyAscii). */
 const SHORT_ASCII = 24;
+/** '0'…'9', 'a'…'f' as bytes. */
+const HEX_DIGITS = Uint8Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
 
 export class Utf8Sink {
   private buffer: Buffer;
@@ -54,6 +56,21 @@ export class Utf8Sink {
     const buffer = this.buffer;
     let at = this.used;
     for (let i = 0; i < text.length; i++) buffer[at++] = text.charCodeAt(i);
+    this.used = at;
+  }
+
+  /** `length` bytes of `bytes` from `start` as lower-case hex between double quotes. */
+  quotedHex(bytes: Uint8Array, start: number, length: number): void {
+    this.reserve(2 * length + 2);
+    const buffer = this.buffer;
+    let at = this.used;
+    buffer[at++] = 0x22;
+    for (let i = start; i < start + length; i++) {
+      const b = bytes[i]!;
+      buffer[at++] = HEX_DIGITS[b >> 4]!;
+      buffer[at++] = HEX_DIGITS[b & 15]!;
+    }
+    buffer[at++] = 0x22;
     this.used = at;
   }
 

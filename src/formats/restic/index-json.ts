@@ -12,6 +12,8 @@ import {
   type JsonValue,
 } from './go-json-parse.ts';
 import { Utf8Sink } from '../../util/utf8-sink.ts';
+import type { PackedIndex } from '../../native/types.ts';
+import { ID_LENGTH } from './ids.ts';
 
 export type BlobType = 'data' | 'tree';
 
@@ -96,6 +98,54 @@ export function encodeIndex(index: ResticIndex): Buffer {
     });
     out.ascii(']}');
   });
+  out.ascii(']}\n');
+  return out.bytes();
+}
+
+/**
+ * The same JSON as encodeIndex for an index held as columns (the core's decodeIndex layout, and
+ * the packer's PendingIndex): no object or hex string per blob. An uncompressed length of 0 means
+ * the blob is stored uncompressed (the member is left out).
+ */
+export function encodePackedIndex(index: PackedIndex): Buffer {
+  const packs = index.packBlobCounts.length;
+  const blobs = index.types.length;
+  const superseded = index.supersedes.length / ID_LENGTH;
+  const out = new Utf8Sink(32 + superseded * 67 + packs * 80 + blobs * 180);
+  out.ascii('{');
+  if (superseded > 0) {
+    out.ascii('"supersedes":[');
+    for (let i = 0; i < superseded; i++) {
+      if (i > 0) out.byte(0x2c);
+      out.quotedHex(index.supersedes, i * ID_LENGTH, ID_LENGTH);
+    }
+    out.ascii('],');
+  }
+  out.ascii('"packs":[');
+  let b = 0;
+  for (let p = 0; p < packs; p++) {
+    const count = index.packBlobCounts[p]!;
+    if (count === 0) throw new RangeError(`index pack ${p}: a pack holds at least one blob`);
+    if (p > 0) out.byte(0x2c);
+    out.ascii('{"id":');
+    out.quotedHex(index.packIds, p * ID_LENGTH, ID_LENGTH);
+    out.ascii(',"blobs":[');
+    for (const end = b + count; b < end; b++) {
+      out.ascii(b > end - count ? ',{"id":' : '{"id":');
+      out.quotedHex(index.blobIds, b * ID_LENGTH, ID_LENGTH);
+      out.ascii(index.types[b] === 1 ? ',"type":"tree","offset":' : ',"type":"data","offset":');
+      out.uint(index.offsets[b]!);
+      out.ascii(',"length":');
+      out.uint(index.lengths[b]!);
+      const uncompressed = index.uncompressedLengths[b]!;
+      if (uncompressed > 0) {
+        out.ascii(',"uncompressed_length":');
+        out.uint(uncompressed);
+      }
+      out.byte(0x7d);
+    }
+    out.ascii(']}');
+  }
   out.ascii(']}\n');
   return out.bytes();
 }

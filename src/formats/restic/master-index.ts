@@ -219,6 +219,11 @@ export class MasterIndex {
   /** An index file the core decoded into arrays (core.decodeIndex): the same as addIndex, without a string per blob. */
   addPackedIndex(indexId: string, index: PackedIndex): void {
     this.indexIds.add(indexId);
+    this.addPackedPacks(indexId, index);
+  }
+
+  /** The packs of an index file in columns, named by `indexId` (which is not counted as loaded: addPack's way, for the files a backup writes). */
+  addPackedPacks(indexId: string, index: PackedIndex): void {
     const typeAt = (b: number): BlobType => (index.types[b] === 1 ? 'tree' : 'data');
     let first = 0;
     for (const [p, count] of index.packBlobCounts.entries()) {

@@ -11,7 +11,8 @@ import { Uploader } from '../../engine/uploader.ts';
 import { PackSpool } from '../../engine/pack-spool.ts';
 import { Semaphore } from '../../engine/concurrency.ts';
 import { encodePackHeader, SEAL_OVERHEAD, type PackedBlob } from './pack.ts';
-import { encodeIndex, type BlobType, type IndexPack } from './index-json.ts';
+import { encodePackedIndex, type BlobType, type IndexPack } from './index-json.ts';
+import { PendingIndex } from './pending-index.ts';
 import { objectKey, type ResticRepository } from './repository.ts';
 import { idToHex } from './ids.ts';
 import type { MasterIndex } from './master-index.ts';
@@ -47,8 +48,7 @@ export interface PackerStats {
 export class Packer implements BlobSink {
   private readonly open: Record<BlobType, OpenPack> = { data: emptyPack(), tree: emptyPack() };
   private readonly uploader: Uploader;
-  private pendingIndex: IndexPack[] = [];
-  private pendingIndexBlobs = 0;
+  private readonly pendingIndex = new PendingIndex();
   private pendingIndexSince = Date.now();
   private indexWrites: Promise<void> = Promise.resolve();
   /** Tree blobs stored in this run (dedup across directories). */
@@ -274,35 +274,31 @@ export class Packer implements BlobSink {
   }
 
   private packStored(packId: string, blobs: PackedBlob[]): void {
-    const entry: IndexPack = {
-      id: packId,
-      blobs: blobs.map((b) => ({
-        id: idToHex(b.id),
-        type: b.type,
-        offset: b.offset,
-        length: b.length,
-        ...(b.uncompressedLength > 0 ? { uncompressedLength: b.uncompressedLength } : {}),
-      })),
-    };
     if (!this.writesIndex) {
-      this.uploadedPacks.push(entry);
+      this.uploadedPacks.push({
+        id: packId,
+        blobs: blobs.map((b) => ({
+          id: idToHex(b.id),
+          type: b.type,
+          offset: b.offset,
+          length: b.length,
+          ...(b.uncompressedLength > 0 ? { uncompressedLength: b.uncompressedLength } : {}),
+        })),
+      });
       return;
     }
-    this.pendingIndex.push(entry);
-    this.pendingIndexBlobs += blobs.length;
-    if (this.pendingIndexBlobs >= this.indexMaxBlobs || Date.now() - this.pendingIndexSince > INDEX_MAX_AGE_MS) this.writeIndex();
+    this.pendingIndex.addPack(Buffer.from(packId, 'hex'), blobs);
+    if (this.pendingIndex.blobCount >= this.indexMaxBlobs || Date.now() - this.pendingIndexSince > INDEX_MAX_AGE_MS) this.writeIndex();
   }
 
   private writeIndex(): void {
-    if (this.pendingIndex.length === 0) return;
-    const packs = this.pendingIndex;
-    this.pendingIndex = [];
-    this.pendingIndexBlobs = 0;
+    if (this.pendingIndex.blobCount === 0) return;
+    const packs = this.pendingIndex.take();
     this.pendingIndexSince = Date.now();
     this.indexWrites = this.indexWrites.then(async () => {
-      const id = await this.repo.writeUnpacked('index', encodeIndex({ packs }));
+      const id = await this.repo.writeUnpacked('index', encodePackedIndex(packs));
       this.writtenIndexIds.push(id);
-      for (const p of packs) this.index.addPack(p.id, p.blobs, id);
+      this.index.addPackedPacks(id, packs);
     });
   }
 
