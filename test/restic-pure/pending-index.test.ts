@@ -74,8 +74,9 @@ describe('the pending index', () => {
     expect(() => pending.addPack(Buffer.alloc(31), blob({}))).toThrow(/pack id of 31 bytes/);
     expect(() => pending.addPack(pack, [])).toThrow(/at least one blob/);
     expect(() => pending.addPack(pack, blob({ id: Buffer.alloc(16) }))).toThrow(/blob id of 16 bytes/);
-    expect(() => pending.addPack(pack, blob({ length: 2 ** 32 }))).toThrow(/does not fit in 32 bits/);
-    expect(() => pending.addPack(pack, blob({ uncompressedLength: -1 }))).toThrow(/does not fit in 32 bits/);
+    expect(() => pending.addPack(pack, blob({ length: 2 ** 32 }))).toThrow(/not an unsigned 32-bit integer/);
+    expect(() => pending.addPack(pack, blob({ uncompressedLength: -1 }))).toThrow(/not an unsigned 32-bit integer/);
+    expect(() => pending.addPack(pack, blob({ length: 2.5 }))).toThrow(/not an unsigned 32-bit integer/);
     expect(() => pending.addPack(pack, blob({ offset: 1.5 }))).toThrow(/offset 1.5/);
     expect(pending.blobCount).toBe(0);
   });

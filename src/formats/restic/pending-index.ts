@@ -53,8 +53,8 @@ export class PendingIndex {
     if (blobs.length === 0) throw new RangeError('a pack holds at least one blob');
     for (const b of blobs) {
       if (b.id.length !== ID_LENGTH) throw new RangeError(`blob id of ${b.id.length} bytes`);
-      if (!(b.length >= 0 && b.length <= MAX_UINT32 && b.uncompressedLength >= 0 && b.uncompressedLength <= MAX_UINT32)) {
-        throw new RangeError(`blob length ${b.length}/${b.uncompressedLength} does not fit in 32 bits`);
+      if (!(Number.isInteger(b.length) && b.length >= 0 && b.length <= MAX_UINT32 && Number.isInteger(b.uncompressedLength) && b.uncompressedLength >= 0 && b.uncompressedLength <= MAX_UINT32)) {
+        throw new RangeError(`blob length ${b.length}/${b.uncompressedLength} is not an unsigned 32-bit integer`);
       }
       if (!Number.isSafeInteger(b.offset) || b.offset < 0) throw new RangeError(`blob offset ${b.offset} is not an unsigned integer`);
     }
