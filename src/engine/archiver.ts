@@ -10,6 +10,7 @@ import type { ExcludeMatcher } from './exclude.ts';
 import { ReadRootMap, readRootDevices, type ReadRoot } from './read-roots.ts';
 import { scanTotals, type ScanTotals } from './scanner.ts';
 import { handledEntries, withPacedCollection } from '../util/release-memory.ts';
+import { joinRawPath } from '../util/raw-path.ts';
 
 export type EntryKind = 'file' | 'dir' | 'symlink' | 'dev' | 'chardev' | 'fifo' | 'socket';
 
@@ -200,10 +201,6 @@ export interface ArchiveResult<R> {
 
 function display(p: Buffer): string {
   return p.toString('utf8');
-}
-
-function joinPath(dir: Buffer, name: Buffer): Buffer {
-  return dir.length === 1 && dir[0] === 0x2f ? Buffer.concat([dir, name]) : Buffer.concat([dir, Buffer.of(0x2f), name]);
 }
 
 /**
@@ -424,7 +421,7 @@ export class Archiver<R> {
     for (const nameText of names) {
       const child = node.children.get(nameText) as TargetNode;
       const name = Buffer.from(nameText);
-      const childPath = joinPath(p, name);
+      const childPath = joinRawPath(p, name);
       let stat: EntryStat;
       try {
         stat = this.recorded(this.core.lstat(this.source(childPath)));
@@ -572,7 +569,7 @@ export class Archiver<R> {
       if (!u.same) return differs();
     } else {
       for (const { name, status } of u.listed()) {
-        const text = display(joinPath(p, name));
+        const text = display(joinRawPath(p, name));
         const reason = exclude.reason(text);
         if (reason) {
           if (status !== DIR_ENTRY_NOT_IN_PREVIOUS) return differs();
@@ -588,7 +585,7 @@ export class Archiver<R> {
   private async compareChildren(p: Buffer, u: UnchangedDir<R>): Promise<ComparedChild<R>[]> {
     // The subdirectories' trees are not loaded here: the format reads them for the comparison
     // (restic: the core, from local packs), and the walk loads one only if it must build it.
-    const paths = u.subdirs.map((d) => joinPath(p, d.name));
+    const paths = u.subdirs.map((d) => joinRawPath(p, d.name));
     const compared = await this.compareMany(paths, u.subdirs.map((d) => d.previous));
     return u.subdirs.map((d, i) => ({ name: d.name, path: paths[i]!, previous: () => d.previous.load(), compared: compared[i] }));
   }
@@ -648,7 +645,7 @@ export class Archiver<R> {
     const others: { raw: DirEntry; path: Buffer; stat: EntryStat }[] = [];
     const dirs: { raw: DirEntry; path: Buffer; stat: EntryStat }[] = [];
     for (const raw of listing) {
-      const childPath = joinPath(p, raw.name);
+      const childPath = joinRawPath(p, raw.name);
       if (!raw.stat) {
         this.problems.push({ path: display(childPath), error: raw.error?.message ?? 'cannot stat' });
         continue;

@@ -5,6 +5,7 @@
 import type { Core } from '../native/types.ts';
 import type { ExcludeMatcher } from './exclude.ts';
 import { ReadRootMap, type ReadRoot } from './read-roots.ts';
+import { joinRawPath } from '../util/raw-path.ts';
 
 export interface ScanTotals {
   /** Regular files, each hard link counted (as the archiver counts them). */
@@ -77,7 +78,7 @@ export async function scanTotals(core: Core, options: ScanOptions): Promise<Scan
         if (!stat) continue;
         const type = stat.mode & S_IFMT;
         if (type !== S_IFDIR && type !== S_IFREG) continue;
-        const child = dir.length === 1 ? Buffer.concat([dir, entry.name]) : Buffer.concat([dir, Buffer.of(0x2f), entry.name]);
+        const child = joinRawPath(dir, entry.name);
         if (!options.exclude.empty && options.exclude.excludes(child.toString('utf8'))) continue;
         if (type === S_IFDIR) stack.push(child);
         else count(stat.size, stat.nlink, stat.dev, stat.ino);

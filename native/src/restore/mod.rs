@@ -22,7 +22,7 @@ use crate::fs::{create_for_writing, finish_entry, Metadata};
 use crate::hash::HashAlgo;
 use crate::paths::{bytes_of, path_of, JsPath};
 use crate::pool;
-use crate::seal::{SealSpecJs, Sealer};
+use crate::seal::{SealSpecJs, Sealer, RESTIC_OVERHEAD};
 use napi::bindgen_prelude::{Object, Uint8Array};
 use napi::{Env, Result};
 use napi_derive::napi;
@@ -66,7 +66,7 @@ impl BlobAt {
         if self.uncompressed > 0 {
             u64::from(self.uncompressed)
         } else {
-            u64::from(self.length).saturating_sub(32)
+            u64::from(self.length).saturating_sub(RESTIC_OVERHEAD as u64)
         }
     }
 }

@@ -9,6 +9,7 @@ import { mapLimit } from '../../engine/concurrency.ts';
 import type { FileProblem } from '../../backup/types.ts';
 import { globToRegexSource } from '../../engine/exclude.ts';
 import { releasedBytes } from '../../util/release-memory.ts';
+import { joinRawPath } from '../../util/raw-path.ts';
 import { chmodBits } from './file-mode.ts';
 import { decodeTree, type ResticNode } from './tree.ts';
 import { objectKey, type ResticRepository } from './repository.ts';
@@ -56,15 +57,6 @@ interface DirRead {
 
 /** Stands in for a subtree read handed to the walk (the reads array keeps no tree alive). */
 const DONE: Promise<DirRead> = Promise.resolve({ nodes: [] });
-
-/** `dir` + "/" + `name`, as raw bytes. */
-function childPath(dir: Buffer, name: Buffer): Buffer {
-  const path = Buffer.allocUnsafe(dir.length + 1 + name.length);
-  dir.copy(path, 0);
-  path[dir.length] = 0x2f;
-  name.copy(path, dir.length + 1);
-  return path;
-}
 
 export class ResticRestoreSource implements RestoreSource {
   constructor(
@@ -222,7 +214,7 @@ export class ResticRestoreSource implements RestoreSource {
     const readAhead = (upTo: number): void => {
       for (let i = reads.length; i < Math.min(upTo, subtrees.length); i++) {
         const sub = subtrees[i] as ResticNode;
-        const read = this.readDir(sub.subtree as string, childPath(destDir, sub.name), `${originalDir}/${sub.name.toString('utf8')}`);
+        const read = this.readDir(sub.subtree as string, joinRawPath(destDir, sub.name), `${originalDir}/${sub.name.toString('utf8')}`);
         read.catch(() => {}); // surfaces where the subtree is walked
         reads.push(read);
       }
@@ -237,7 +229,7 @@ export class ResticRestoreSource implements RestoreSource {
         reads[subtreeAt++] = DONE;
         readAhead(subtreeAt + SUBTREES_AHEAD);
       }
-      const dest = childPath(destDir, node.name);
+      const dest = joinRawPath(destDir, node.name);
       const restoreNode = this.toRestoreNode(node, dest, original);
       const isIncluded = included || this.include.matches(original);
       if (node.type === 'dir') {
