@@ -98,6 +98,13 @@ export interface PreviousFile {
   record?: unknown;
 }
 
+/** A listed entry the walk keeps, with its path and the stat it records. */
+interface ListedChild {
+  raw: DirEntry;
+  path: Buffer;
+  stat: EntryStat;
+}
+
 /** What the previous backup recorded for a subdirectory, not read yet. */
 export interface PreviousRef {
   load(): Promise<PreviousDir | undefined>;
@@ -642,48 +649,8 @@ export class Archiver<R> {
     const entries: ScannedEntry[] = [];
     const results = new Map<string, R>();
     const pending: Promise<unknown>[] = [];
-    const others: { raw: DirEntry; path: Buffer; stat: EntryStat }[] = [];
-    const dirs: { raw: DirEntry; path: Buffer; stat: EntryStat }[] = [];
-    for (const raw of listing) {
-      const childPath = joinRawPath(p, raw.name);
-      if (!raw.stat) {
-        this.problems.push({ path: display(childPath), error: raw.error?.message ?? 'cannot stat' });
-        continue;
-      }
-      if (!this.options.exclude.empty) {
-        const text = display(childPath);
-        const reason = this.options.exclude.reason(text);
-        if (reason) {
-          this.options.onExcluded?.(text, reason);
-          continue;
-        }
-      }
-      const stat = this.recorded(this.readRoots.isRoot(childPath) ? this.rootStat(childPath, raw.stat) : raw.stat);
-      ((stat.mode & S_IFMT) === 0o040000 ? dirs : others).push({ raw, path: childPath, stat });
-    }
-    // Most entries of a re-run are settled here without a promise each: listed with all they
-    // need, and unchanged or not a file.
-    const waiting: ScannedEntry[] = [];
-    const toScan: typeof others = [];
-    for (const o of others) {
-      const entry = this.scanEntryNow(o.path, o.raw.name, o.stat, o.raw);
-      if (entry === NEEDS_READ) toScan.push(o);
-      else if (entry) waiting.push(entry);
-    }
-    if (toScan.length) for (const entry of await Promise.all(toScan.map((o) => this.scanEntry(o.path, o.raw.name, o.stat, o.raw)))) if (entry) waiting.push(entry);
-    for (const entry of waiting) {
-      const settled = this.settleNow(entry, previous);
-      if (settled !== undefined) {
-        if (settled) entries.push(entry);
-        continue;
-      }
-      await this.fileBudget.acquire();
-      pending.push(
-        this.readFile(entry, previous)
-          .then((keep) => keep && entries.push(entry))
-          .finally(() => this.fileBudget.release()),
-      );
-    }
+    const { others, dirs } = this.sortListing(p, listing);
+    await this.startFiles(others, previous, entries, pending);
     // The subdirectories' listings (one crossing for all) and their parent trees load while
     // this directory's files are read. Subdirectories with a parent tree are compared by the
     // format first when it can; they list themselves only if they changed.
@@ -721,6 +688,63 @@ export class Archiver<R> {
     // A failure surfaces when the parent awaits `result`; keep Node from reporting it early.
     result.catch(() => {});
     return { result };
+  }
+
+  /**
+   * A listing's entries that are kept (not excluded, stat'ed), as directories and the rest.
+   * walkListed's loops live in functions of their own: JavaScriptCore's optimizing tier compiled
+   * walkListed, loops and all, in ~200 ms of CPU, twice, during a first backup.
+   */
+  private sortListing(p: Buffer, listing: DirEntry[]): { others: ListedChild[]; dirs: ListedChild[] } {
+    const others: ListedChild[] = [];
+    const dirs: ListedChild[] = [];
+    for (const raw of listing) {
+      const childPath = joinRawPath(p, raw.name);
+      if (!raw.stat) {
+        this.problems.push({ path: display(childPath), error: raw.error?.message ?? 'cannot stat' });
+        continue;
+      }
+      if (!this.options.exclude.empty) {
+        const text = display(childPath);
+        const reason = this.options.exclude.reason(text);
+        if (reason) {
+          this.options.onExcluded?.(text, reason);
+          continue;
+        }
+      }
+      const stat = this.recorded(this.readRoots.isRoot(childPath) ? this.rootStat(childPath, raw.stat) : raw.stat);
+      ((stat.mode & S_IFMT) === 0o040000 ? dirs : others).push({ raw, path: childPath, stat });
+    }
+    return { others, dirs };
+  }
+
+  /**
+   * The non-directory entries of a listed directory: settled at once when they can be (most of a
+   * re-run's: listed with all they need, and unchanged or not a file), else read within the file
+   * budget. Kept entries go to `entries`, reads in flight to `pending`.
+   */
+  private async startFiles(others: ListedChild[], previous: PreviousDir | undefined, entries: ScannedEntry[], pending: Promise<unknown>[]): Promise<void> {
+    const waiting: ScannedEntry[] = [];
+    const toScan: ListedChild[] = [];
+    for (const o of others) {
+      const entry = this.scanEntryNow(o.path, o.raw.name, o.stat, o.raw);
+      if (entry === NEEDS_READ) toScan.push(o);
+      else if (entry) waiting.push(entry);
+    }
+    if (toScan.length) for (const entry of await Promise.all(toScan.map((o) => this.scanEntry(o.path, o.raw.name, o.stat, o.raw)))) if (entry) waiting.push(entry);
+    for (const entry of waiting) {
+      const settled = this.settleNow(entry, previous);
+      if (settled !== undefined) {
+        if (settled) entries.push(entry);
+        continue;
+      }
+      await this.fileBudget.acquire();
+      pending.push(
+        this.readFile(entry, previous)
+          .then((keep) => keep && entries.push(entry))
+          .finally(() => this.fileBudget.release()),
+      );
+    }
   }
 
   /** Files get content; sockets are skipped; the rest need nothing more. Returns false to drop the entry. */

@@ -3,6 +3,7 @@
 // tree bytes depend on it, and `forget` buckets use the wall clock in the recorded offset.
 // Everything is exact integer arithmetic; Date is used only to ask for the host's zone offset.
 
+import { keepOutOfTopTier } from './jit-hints.ts';
 import { Utf8Sink } from './utf8-sink.ts';
 
 /** An instant (Unix seconds + nanoseconds) and the UTC offset used to display it. */
@@ -228,6 +229,7 @@ export function writeRfc3339Nano(sink: Utf8Sink, t: GoTime): void {
   sink.byte(0x3a);
   sink.padded(abs % 60, 2);
 }
+keepOutOfTopTier(writeRfc3339Nano);
 
 const TWO_DIGITS: readonly string[] = Array.from({ length: 100 }, (_, i) => (i < 10 ? '0' : '') + i);
 

@@ -12,6 +12,7 @@ import { idToHex } from './ids.ts';
 import type { Packer } from './packer.ts';
 import type { MasterIndex } from './master-index.ts';
 import { objectKey, type ResticRepository } from './repository.ts';
+import { keepOutOfTopTier } from '../../util/jit-hints.ts';
 
 export interface TreeRef {
   id: string;
@@ -66,6 +67,7 @@ export function nodeFromEntry(entry: ScannedEntry, subtree?: string): ResticNode
   if (subtree) node.subtree = subtree;
   return node;
 }
+keepOutOfTopTier(nodeFromEntry);
 
 /** A previous directory's tree for the core's comparison, and how to refer to trees below it. */
 async function treeSource(previous: PreviousDir | PreviousRef): Promise<{ source: TreeSource; treeId: string; subtree: (id: string) => SubtreeRef } | undefined> {

@@ -30,6 +30,7 @@ import { goQuote, goUnquote } from './go-quote.ts';
 import { GO_ZERO_TIME as GO_ZERO_TIME_REF, parseRfc3339, writeRfc3339Nano, type GoTime } from '../../util/go-time.ts';
 import { isValidUtf8 } from './go-utf8.ts';
 import { Utf8Sink } from '../../util/utf8-sink.ts';
+import { keepOutOfTopTier } from '../../util/jit-hints.ts';
 
 export interface ExtendedAttribute {
   /** Raw attribute name, e.g. `user.comment`. */
@@ -213,6 +214,8 @@ function writeNode(sink: Utf8Sink, node: ResticNode): void {
   }
   sink.byte(0x7d);
 }
+
+keepOutOfTopTier(writeNode);
 
 /** The JSON of one node, exactly as restic writes it. */
 export function encodeNode(node: ResticNode): string {
