@@ -85,6 +85,12 @@ export class Utf8Sink {
     this.used += bytes.length;
   }
 
+  /** `bytes[start, end)`, copied without a view of its own. */
+  rawRange(bytes: Buffer, start: number, end: number): void {
+    this.reserve(end - start);
+    this.used += bytes.copy(this.buffer, this.used, start, end);
+  }
+
   /** A non-negative safe integer in decimal (the caller checks the range). */
   uint(value: number): void {
     let digits = 1;

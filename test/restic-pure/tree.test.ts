@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { CorruptDataError } from '../../src/backup/errors.ts';
 import { formatRfc3339Nano, parseRfc3339 } from '../../src/util/go-time.ts';
-import { decodeTree, encodeNode, encodeTree, type ResticNode } from '../../src/formats/restic/tree.ts';
+import { decodeTree, encodeNode, encodeTree, encodeTreeWithKept, type KeptNodes, type ResticNode } from '../../src/formats/restic/tree.ts';
 import { cryptoVectors, FIXTURE_PASSWORD, FIXTURES, manifest } from './helpers/fixtures.ts';
 import { ResticRepo } from './helpers/restic-repo.ts';
 
@@ -254,5 +254,31 @@ describe('decodeTree', () => {
       expect(err, node).toBeInstanceOf(CorruptDataError);
       expect((err as Error).message, node).toMatch(message);
     }
+  });
+});
+
+describe('encodeTreeWithKept', () => {
+  // Kept nodes come as JSON taken from an earlier tree's bytes, in raw name order; the result
+  // must be the tree encodeTree writes for all the nodes together.
+  const keptFrom = (nodes: ResticNode[]): KeptNodes => {
+    const texts = nodes.map((n) => Buffer.from(encodeNode(n)));
+    const tree = Buffer.concat(texts);
+    const starts = texts.map((_, k) => texts.slice(0, k).reduce((n, t) => n + t.length, 0));
+    return { count: nodes.length, name: (k) => nodes[k]!.name, write: (sink, k) => sink.rawRange(tree, starts[k]!, starts[k]! + texts[k]!.length) };
+  };
+
+  test('merged by raw name with the other nodes, byte for byte what encodeTree writes', () => {
+    const all = ['a', 'b', 'c', 'café', 'd', 'e\u00ff', 'z', 'Zebra', '0'].map((n, i) => fileNode(n, { size: i + 1, content: i % 2 ? [] : ['ab'.repeat(32)] }));
+    const byName = [...all].sort((a, b) => Buffer.compare(a.name, b.name));
+    for (const keep of [[], [0], [0, 1, 2], [1, 3, 5, 7], byName.map((_, i) => i), [byName.length - 1]]) {
+      const kept = byName.filter((_, i) => keep.includes(i));
+      const rest = byName.filter((_, i) => !keep.includes(i)).reverse();
+      expect(encodeTreeWithKept(rest, keptFrom(kept)).toString('utf8')).toBe(encodeTree(all).toString('utf8'));
+    }
+  });
+
+  test('a name both kept and among the nodes, or twice among the nodes, is refused', () => {
+    expect(() => encodeTreeWithKept([fileNode('b')], keptFrom([fileNode('a'), fileNode('b')]))).toThrow(/duplicate node "b"/);
+    expect(() => encodeTreeWithKept([fileNode('c'), fileNode('c')], keptFrom([fileNode('a')]))).toThrow(/duplicate node "c"/);
   });
 });

@@ -10,13 +10,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { getCore } from '../../src/native/index.ts';
 import { DIR_ENTRY_DIFFERS, DIR_ENTRY_NOT_IN_PREVIOUS, DIR_ENTRY_SAME, DIR_ENTRY_SAME_DIR, type Core } from '../../src/native/types.ts';
 import { LocalStorage } from '../../src/storage/local.ts';
 import { ResticRepository } from '../../src/formats/restic/repository.ts';
 import { createResticBackup } from '../../src/formats/restic/create.ts';
 import { decodeTree } from '../../src/formats/restic/tree.ts';
+import { ComparedParentDir } from '../../src/formats/restic/archive-format.ts';
 import { encodeLock } from '../../src/formats/restic/lock-json.ts';
 import { goTimeNow } from '../../src/util/go-time.ts';
 import { groupNames, userNames } from '../../src/engine/user-names.ts';
@@ -275,7 +276,13 @@ describe('a large changed directory built from what the core compared', () => {
     it(`${what}: the same tree as the JavaScript walk, listing at most ${mostListed} directories`, async () => {
       const before = await backup('js');
       await change();
+      // Entries found the same are kept without an object each: their JSON comes from the listing's spans.
+      const kept = vi.spyOn(ComparedParentDir.prototype, 'kept');
       const { core: viaCore, js } = await both();
+      const keptPerCall = kept.mock.calls.map(([mask]) => mask.reduce((n, b) => n + b, 0));
+      kept.mockRestore();
+      if (what !== 'only the subdirectory below changes') expect(Math.max(0, ...keptPerCall)).toBeGreaterThanOrEqual(290);
+      else expect(keptPerCall).toEqual([]);
       expect(viaCore.tree).not.toBe(before.tree);
       expect(viaCore.listed).toBeLessThanOrEqual(mostListed);
       expect(js.listed).toBeGreaterThan(viaCore.listed);

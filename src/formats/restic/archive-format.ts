@@ -7,7 +7,7 @@ import { entryContent } from '../../engine/archiver.ts';
 import { groupName, userName } from '../../engine/user-names.ts';
 import { goModeFromStMode } from './file-mode.ts';
 import { goTimeFromUnix, type GoTime } from '../../util/go-time.ts';
-import { decodeTree, encodeTree, type RawNode, type ResticNode } from './tree.ts';
+import { decodeTree, encodeTree, encodeTreeWithKept, type KeptNodes, type RawNode, type ResticNode } from './tree.ts';
 import { idToHex } from './ids.ts';
 import type { Packer } from './packer.ts';
 import type { MasterIndex } from './master-index.ts';
@@ -196,6 +196,7 @@ class ParentFile implements PreviousFile {
 
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
+const S_IFDIR = 0o040000;
 const NODE_LIST_OPEN = Buffer.from('{"nodes":[');
 const NODE_LIST_CLOSE = Buffer.from(']}');
 
@@ -259,6 +260,27 @@ export class ComparedParentDir implements PreviousDir {
     } catch {
       return undefined; // as for a whole tree that does not decode: the entry is read again
     }
+  }
+
+  /** ChangedPrevious.sameAt: a non-directory found the same, whose previous JSON is at hand. */
+  sameAt(i: number): boolean {
+    if (this.status[i] !== DIR_ENTRY_SAME) return false;
+    const stat = this.listing[i]?.stat;
+    if (!stat || (stat.mode & S_IFMT) === S_IFDIR) return false;
+    const start = this.spans.readUInt32LE(i * 8);
+    const end = this.spans.readUInt32LE(i * 8 + 4);
+    return end > start && end <= this.tree.length;
+  }
+
+  /** The listed entries the walk kept as they were (FinishedDir.keptSame), for encodeTreeWithKept. */
+  kept(mask: Uint8Array): KeptNodes {
+    const at: number[] = [];
+    for (let i = mask.indexOf(1); i >= 0; i = mask.indexOf(1, i + 1)) at.push(i);
+    return {
+      count: at.length,
+      name: (k) => this.listing[at[k]!]!.name,
+      write: (sink, k) => sink.rawRange(this.tree, this.spans.readUInt32LE(at[k]! * 8), this.spans.readUInt32LE(at[k]! * 8 + 4)),
+    };
   }
 
   /** The previous node's JSON of a non-directory entry the comparison found the same. */
@@ -443,7 +465,7 @@ export class ResticArchiveFormat implements ArchiveFormat<TreeRef> {
   /** A changed directory built from its comparison: entries found the same keep their previous node's JSON. */
   private async finishComparedDir(dir: FinishedDir<TreeRef>, previous: ComparedParentDir): Promise<TreeRef> {
     const nodes = dir.entries.map((e) => (e.kind === 'dir' ? undefined : previous.sameNode(e.name)) ?? nodeFromEntry(e, e.kind === 'dir' ? dir.results.get(e.name.toString('latin1'))?.id : undefined));
-    const bytes = encodeTree(nodes);
+    const bytes = dir.keptSame ? encodeTreeWithKept(nodes, previous.kept(dir.keptSame)) : encodeTree(nodes);
     const id = idToHex(this.core.hash('sha256', bytes));
     await this.packer.addTree(id, bytes);
     if (previous.treeId === id) this.counters.dirsUnmodified += 1;

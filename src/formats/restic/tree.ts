@@ -250,6 +250,46 @@ export function encodeTree(nodes: readonly (ResticNode | RawNode)[]): Buffer {
   return sink.bytes();
 }
 
+/** Nodes kept as JSON in an earlier tree, in raw name order (see encodeTreeWithKept). */
+export interface KeptNodes {
+  readonly count: number;
+  name(k: number): Buffer;
+  /** Writes the k-th kept node's JSON. */
+  write(sink: Utf8Sink, k: number): void;
+}
+
+/**
+ * encodeTree of `nodes` and `kept` together, merged by raw name: the tree of a directory whose
+ * unchanged entries are written from the previous tree's bytes without an object each.
+ */
+export function encodeTreeWithKept(nodes: readonly (ResticNode | RawNode)[], kept: KeptNodes): Buffer {
+  const sorted = [...nodes].sort((a, b) => Buffer.compare(a.name, b.name));
+  const sink = new Utf8Sink((sorted.length + kept.count) * 400 + 16);
+  sink.ascii('{"nodes":[');
+  let written = 0;
+  let k = 0;
+  const comma = () => {
+    if (written++ > 0) sink.byte(0x2c);
+  };
+  for (let i = 0; i <= sorted.length; i++) {
+    const node = sorted[i];
+    for (; k < kept.count; k++) {
+      const order = node ? Buffer.compare(kept.name(k), node.name) : -1;
+      if (order > 0) break;
+      if (order === 0) throw new RangeError(`duplicate node ${JSON.stringify(goQuote(node!.name))} in tree`);
+      comma();
+      kept.write(sink, k);
+    }
+    if (!node) break;
+    if (i > 0 && sorted[i - 1]!.name.equals(node.name)) throw new RangeError(`duplicate node ${JSON.stringify(goQuote(node.name))} in tree`);
+    comma();
+    if ('json' in node) sink.raw(node.json);
+    else writeNode(sink, node);
+  }
+  sink.ascii(']}\n');
+  return sink.bytes();
+}
+
 function decodeNode(value: JsonValue, path: string): ResticNode {
   const obj = asObject(value, path);
   const f = (key: string): JsonValue | undefined => obj.field(key);
