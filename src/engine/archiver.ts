@@ -734,7 +734,7 @@ export class Archiver<R> {
       }
       if (kept && keptSame && !(childPath && this.readRoots.isRoot(childPath))) {
         keptSame[i] = 1;
-        this.keepUnchanged(raw.stat, childPath ?? p);
+        this.keepUnchanged(raw.stat, p, raw.name);
         continue;
       }
       const path = childPath ?? joinRawPath(p, raw.name);
@@ -745,12 +745,12 @@ export class Archiver<R> {
   }
 
   /** Counts an entry kept as the previous backup recorded it (settleNow's outcome for it, without the entry). */
-  private keepUnchanged(stat: EntryStat, shown: Buffer): void {
+  private keepUnchanged(stat: EntryStat, dir: Buffer, name: Buffer): void {
     this.counters.entries += 1;
     if ((stat.mode & S_IFMT) !== 0o100000) return;
     this.counters.filesUnmodified += 1;
     this.counters.bytesProcessed += stat.size;
-    if (this.counters.filesUnmodified % 256 === 0) this.options.onProgress?.(this.counters, display(shown), this.totals);
+    if (this.counters.filesUnmodified % 256 === 0) this.options.onProgress?.(this.counters, display(joinRawPath(dir, name)), this.totals);
   }
 
   /**

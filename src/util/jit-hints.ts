@@ -3,8 +3,8 @@
 // function ever ran: writeNode ~190-270 ms, nodeFromEntry ~30-50 ms, writeRfc3339Nano ~30 ms of
 // FTL compilation during a first backup, against ~70 ms for all of writeNode's calls. The
 // compilation runs on the same two cores as the backup's hashing and compression; keeping these
-// functions in the tier below (DFG) made a first backup ~0.15 s shorter (~0.3 CPU-s less), the
-// same as turning the top tier off for the whole process (BUN_JSC_useFTLJIT=0, which Bun only
+// functions in the tier below (DFG) made a first backup 0.1-0.15 s shorter (0.2-0.3 CPU-s less),
+// about as much as turning the top tier off for the whole process (BUN_JSC_useFTLJIT=0, which Bun only
 // reads from the environment at start). Node and Deno: nothing to do.
 
 interface BunJsc {

@@ -235,19 +235,7 @@ export interface RawNode {
  * bytes. Names must be unique and non-empty.
  */
 export function encodeTree(nodes: readonly (ResticNode | RawNode)[]): Buffer {
-  const sorted = [...nodes].sort((a, b) => Buffer.compare(a.name, b.name));
-  for (let i = 1; i < sorted.length; i++) {
-    if (sorted[i - 1]!.name.equals(sorted[i]!.name)) throw new RangeError(`duplicate node ${JSON.stringify(goQuote(sorted[i]!.name))} in tree`);
-  }
-  const sink = new Utf8Sink(sorted.length * 400 + 16);
-  sink.ascii('{"nodes":[');
-  sorted.forEach((node, i) => {
-    if (i > 0) sink.byte(0x2c);
-    if ('json' in node) sink.raw(node.json);
-    else writeNode(sink, node);
-  });
-  sink.ascii(']}\n');
-  return sink.bytes();
+  return encodeTreeWithKept(nodes, NONE_KEPT);
 }
 
 /** Nodes kept as JSON in an earlier tree, in raw name order (see encodeTreeWithKept). */
@@ -257,6 +245,8 @@ export interface KeptNodes {
   /** Writes the k-th kept node's JSON. */
   write(sink: Utf8Sink, k: number): void;
 }
+
+const NONE_KEPT: KeptNodes = { count: 0, name: () => Buffer.alloc(0), write: () => {} };
 
 /**
  * encodeTree of `nodes` and `kept` together, merged by raw name: the tree of a directory whose
