@@ -662,10 +662,8 @@ export class Archiver<R> {
     const entries: ScannedEntry[] = [];
     const results = new Map<string, R>();
     const pending: Promise<unknown>[] = [];
-    // Unchanged entries of a directory built from its comparison stay in the comparison's listing.
     const same = previous && 'sameAt' in previous && (previous as ChangedPrevious).listing === listing ? (previous as ChangedPrevious) : undefined;
-    const keptSame = same ? new Uint8Array(listing.length) : undefined;
-    const { others, dirs } = this.sortListing(p, listing, same, keptSame);
+    const { others, dirs, keptSame } = this.sortListing(p, listing, same);
     await this.startFiles(others, previous, entries, pending);
     // The subdirectories' listings (one crossing for all) and their parent trees load while
     // this directory's files are read. Subdirectories with a parent tree are compared by the
@@ -711,9 +709,11 @@ export class Archiver<R> {
    * walkListed's loops live in functions of their own: JavaScriptCore's optimizing tier compiled
    * walkListed, loops and all, in ~200 ms of CPU, twice, during a first backup.
    */
-  private sortListing(p: Buffer, listing: DirEntry[], same?: ChangedPrevious, keptSame?: Uint8Array): { others: ListedChild[]; dirs: ListedChild[] } {
+  private sortListing(p: Buffer, listing: DirEntry[], same?: ChangedPrevious): { others: ListedChild[]; dirs: ListedChild[]; keptSame?: Uint8Array } {
     const others: ListedChild[] = [];
     const dirs: ListedChild[] = [];
+    // Entries `same` found unchanged stay in its listing, marked here (FinishedDir.keptSame).
+    const keptSame = same ? new Uint8Array(listing.length) : undefined;
     const excludes = !this.options.exclude.empty;
     const roots = !this.readRoots.empty;
     for (let i = 0; i < listing.length; i++) {
@@ -732,7 +732,7 @@ export class Archiver<R> {
           continue;
         }
       }
-      if (kept && keptSame && !(childPath && this.readRoots.isRoot(childPath))) {
+      if (keptSame && kept && !(childPath && this.readRoots.isRoot(childPath))) {
         keptSame[i] = 1;
         this.keepUnchanged(raw.stat, p, raw.name);
         continue;
@@ -741,7 +741,7 @@ export class Archiver<R> {
       const stat = this.recorded(this.readRoots.isRoot(path) ? this.rootStat(path, raw.stat) : raw.stat);
       ((stat.mode & S_IFMT) === 0o040000 ? dirs : others).push({ raw, path, stat });
     }
-    return { others, dirs };
+    return keptSame ? { others, dirs, keptSame } : { others, dirs };
   }
 
   /** Counts an entry kept as the previous backup recorded it (settleNow's outcome for it, without the entry). */

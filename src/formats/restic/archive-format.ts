@@ -246,10 +246,22 @@ export class ComparedParentDir implements PreviousDir {
     return -1;
   }
 
+  /** Entry i's previous node lies at tree[start(i), end(i)) when hasJson(i). */
+  private start(i: number): number {
+    return this.spans.readUInt32LE(i * 8);
+  }
+
+  private end(i: number): number {
+    return this.spans.readUInt32LE(i * 8 + 4);
+  }
+
+  private hasJson(i: number): boolean {
+    const end = this.end(i);
+    return end > this.start(i) && end <= this.tree.length;
+  }
+
   private nodeJson(i: number): Buffer | undefined {
-    const start = this.spans.readUInt32LE(i * 8);
-    const end = this.spans.readUInt32LE(i * 8 + 4);
-    return end > start && end <= this.tree.length ? this.tree.subarray(start, end) : undefined;
+    return this.hasJson(i) ? this.tree.subarray(this.start(i), this.end(i)) : undefined;
   }
 
   private decoded(i: number): ResticNode | undefined {
@@ -266,10 +278,7 @@ export class ComparedParentDir implements PreviousDir {
   sameAt(i: number): boolean {
     if (this.status[i] !== DIR_ENTRY_SAME) return false;
     const stat = this.listing[i]?.stat;
-    if (!stat || (stat.mode & S_IFMT) === S_IFDIR) return false;
-    const start = this.spans.readUInt32LE(i * 8);
-    const end = this.spans.readUInt32LE(i * 8 + 4);
-    return end > start && end <= this.tree.length;
+    return stat != null && (stat.mode & S_IFMT) !== S_IFDIR && this.hasJson(i);
   }
 
   /** The listed entries the walk kept as they were (FinishedDir.keptSame), for encodeTreeWithKept. */
@@ -279,7 +288,7 @@ export class ComparedParentDir implements PreviousDir {
     return {
       count: at.length,
       name: (k) => this.listing[at[k]!]!.name,
-      write: (sink, k) => sink.rawRange(this.tree, this.spans.readUInt32LE(at[k]! * 8), this.spans.readUInt32LE(at[k]! * 8 + 4)),
+      write: (sink, k) => sink.rawRange(this.tree, this.start(at[k]!), this.end(at[k]!)),
     };
   }
 
