@@ -9,7 +9,7 @@ import { Semaphore } from './concurrency.ts';
 import type { ExcludeMatcher } from './exclude.ts';
 import { ReadRootMap, readRootDevices, type ReadRoot } from './read-roots.ts';
 import { scanTotals, type ScanTotals } from './scanner.ts';
-import { handledEntries, withPacedCollection } from '../util/release-memory.ts';
+import { finishedEntries, handledEntries, withPacedCollection } from '../util/release-memory.ts';
 import { joinRawPath } from '../util/raw-path.ts';
 
 export type EntryKind = 'file' | 'dir' | 'symlink' | 'dev' | 'chardev' | 'fifo' | 'socket';
@@ -663,8 +663,8 @@ export class Archiver<R> {
     const results = new Map<string, R>();
     const pending: Promise<unknown>[] = [];
     const same = previous && 'sameAt' in previous && (previous as ChangedPrevious).listing === listing ? (previous as ChangedPrevious) : undefined;
-    const { others, dirs, keptSame } = this.sortListing(p, listing, same);
-    await this.startFiles(others, previous, entries, pending);
+    const { others, dirs, keptSame, kept } = this.sortListing(p, listing, same);
+    const settled = await this.startFiles(others, previous, entries, pending);
     // The subdirectories' listings (one crossing for all) and their parent trees load while
     // this directory's files are read. Subdirectories with a parent tree are compared by the
     // format first when it can; they list themselves only if they changed.
@@ -697,7 +697,9 @@ export class Archiver<R> {
       await Promise.all(pending);
       entries.sort((a, b) => Buffer.compare(a.name, b.name));
       this.counters.dirs += 1;
-      return this.format.finishDir({ path: p, ...(self ? { self } : {}), entries, results, partial: false, previous, ...(keptSame ? { keptSame } : {}) });
+      const finished = await this.format.finishDir({ path: p, ...(self ? { self } : {}), entries, results, partial: false, previous, ...(keptSame ? { keptSame } : {}) });
+      finishedEntries(kept + settled);
+      return finished;
     })();
     // A failure surfaces when the parent awaits `result`; keep Node from reporting it early.
     result.catch(() => {});
@@ -709,13 +711,14 @@ export class Archiver<R> {
    * walkListed's loops live in functions of their own: JavaScriptCore's optimizing tier compiled
    * walkListed, loops and all, in ~200 ms of CPU, twice, during a first backup.
    */
-  private sortListing(p: Buffer, listing: DirEntry[], same?: ChangedPrevious): { others: ListedChild[]; dirs: ListedChild[]; keptSame?: Uint8Array } {
+  private sortListing(p: Buffer, listing: DirEntry[], same?: ChangedPrevious): { others: ListedChild[]; dirs: ListedChild[]; keptSame?: Uint8Array; kept: number } {
     const others: ListedChild[] = [];
     const dirs: ListedChild[] = [];
     // Entries `same` found unchanged stay in its listing, marked here (FinishedDir.keptSame).
     const keptSame = same ? new Uint8Array(listing.length) : undefined;
     const excludes = !this.options.exclude.empty;
     const roots = !this.readRoots.empty;
+    let keptCount = 0;
     for (let i = 0; i < listing.length; i++) {
       const raw = listing[i]!;
       if (!raw.stat) {
@@ -734,6 +737,7 @@ export class Archiver<R> {
       }
       if (keptSame && kept && !(childPath && this.readRoots.isRoot(childPath))) {
         keptSame[i] = 1;
+        keptCount += 1;
         this.keepUnchanged(raw.stat, p, raw.name);
         continue;
       }
@@ -741,7 +745,7 @@ export class Archiver<R> {
       const stat = this.recorded(this.readRoots.isRoot(path) ? this.rootStat(path, raw.stat) : raw.stat);
       ((stat.mode & S_IFMT) === 0o040000 ? dirs : others).push({ raw, path, stat });
     }
-    return keptSame ? { others, dirs, keptSame } : { others, dirs };
+    return keptSame ? { others, dirs, keptSame, kept: keptCount } : { others, dirs, kept: 0 };
   }
 
   /** Counts an entry kept as the previous backup recorded it (settleNow's outcome for it, without the entry). */
@@ -756,9 +760,11 @@ export class Archiver<R> {
   /**
    * The non-directory entries of a listed directory: settled at once when they can be (most of a
    * re-run's: listed with all they need, and unchanged or not a file), else read within the file
-   * budget. Kept entries go to `entries`, reads in flight to `pending`.
+   * budget. Kept entries go to `entries`, reads in flight to `pending`. Returns how many were
+   * settled without a read.
    */
-  private async startFiles(others: ListedChild[], previous: PreviousDir | undefined, entries: ScannedEntry[], pending: Promise<unknown>[]): Promise<void> {
+  private async startFiles(others: ListedChild[], previous: PreviousDir | undefined, entries: ScannedEntry[], pending: Promise<unknown>[]): Promise<number> {
+    let settledCount = 0;
     const waiting: ScannedEntry[] = [];
     const toScan: ListedChild[] = [];
     for (const o of others) {
@@ -770,6 +776,7 @@ export class Archiver<R> {
     for (const entry of waiting) {
       const settled = this.settleNow(entry, previous);
       if (settled !== undefined) {
+        settledCount += 1;
         if (settled) entries.push(entry);
         continue;
       }
@@ -780,6 +787,7 @@ export class Archiver<R> {
           .finally(() => this.fileBudget.release()),
       );
     }
+    return settledCount;
   }
 
   /** Files get content; sockets are skipped; the rest need nothing more. Returns false to drop the entry. */

@@ -1,7 +1,7 @@
 // The paced collector asks Bun for collections only while a long operation runs: young-generation
 // ones often, full ones at the interval.
 import { afterEach, describe, expect, test } from 'vitest';
-import { handledEntries, releasedBytes, runtimeCollector, withPacedCollection } from '../../src/util/release-memory.ts';
+import { finishedEntries, handledEntries, releasedBytes, runtimeCollector, withPacedCollection } from '../../src/util/release-memory.ts';
 
 type Holder = { Bun?: { gc?: (force: boolean) => void } };
 const holder = globalThis as Holder;
@@ -117,6 +117,50 @@ describe('withPacedCollection', () => {
     await two;
     handledEntries(2048);
     expect([first.length, second.length]).toEqual([1, 2]);
+  });
+
+  test('entries of a finished directory count for half, their collection on the next turn, once however many cross the line', async () => {
+    const calls: string[] = [];
+    process.env.BOLT_GC_INTERVAL_MS = '10000';
+    const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+    const fulls = () => calls.filter((c) => c === 'full').length;
+    finishedEntries(10_000); // outside a paced run: nothing
+    await nextTurn();
+    expect(calls).toEqual([]);
+    await withPacedCollection(async () => {
+      expect(fulls()).toBe(1);
+      finishedEntries(4095);
+      await nextTurn();
+      expect(fulls()).toBe(1);
+      finishedEntries(1);
+      finishedEntries(10_000); // the same turn: still one collection
+      expect(fulls()).toBe(1); // not while the caller still holds the directory
+      await nextTurn();
+      expect(fulls()).toBe(2);
+      await nextTurn();
+      expect(fulls()).toBe(2);
+      // a collection by entries read before the turn ends makes the due one moot
+      finishedEntries(4096);
+      handledEntries(1);
+      expect(fulls()).toBe(3);
+      await nextTurn();
+      expect(fulls()).toBe(3);
+      // entries read and entries finished add up
+      handledEntries(1000);
+      finishedEntries(2096);
+      await nextTurn();
+      expect(fulls()).toBe(4);
+    }, { full: () => calls.push('full') });
+    // due as the run ends: nothing after it
+    let end!: () => void;
+    const run = withPacedCollection(() => new Promise<void>((resolve) => (end = resolve)), { full: () => calls.push('full') });
+    await nextTurn();
+    expect(fulls()).toBe(5);
+    finishedEntries(4096);
+    end();
+    await run;
+    await nextTurn();
+    expect(fulls()).toBe(5);
   });
 
   test('on a runtime without bun:jsc (a stand-in Bun here) only full collections are paced', async () => {
