@@ -10,7 +10,8 @@ use crate::bytes::{le_f64s, le_u32s, Bytes};
 use napi::bindgen_prelude::{Object, Uint8Array};
 use napi::{Env, Result};
 use napi_derive::napi;
-use crate::fs::{create_for_writing, finish_one, FinishRequestJs};
+use crate::beneath::Beneath;
+use crate::fs::{create_for_writing, finish_by_fd, metadata_of, FinishRequestJs};
 use crate::paths::{bytes_of, display, path_of, JsPath};
 use std::borrow::Cow;
 use std::os::unix::fs::FileExt;
@@ -101,6 +102,8 @@ pub struct DecodeRequestJs {
     /// Files the job creates, writes (targets whose fd is `LOCAL_FILE_BASE + index`) and
     /// finishes itself: one crossing for what took three (createFiles, decodeBlobs, finishFiles).
     pub files: Option<Vec<FinishRequestJs>>,
+    /// The restore target `files` are created beneath (required with them).
+    pub root: Option<JsPath>,
     pub seal: SealSpecJs,
     pub codec: String,
     pub hash: String,
@@ -130,10 +133,11 @@ const LOCAL_FILE_BASE: f64 = (1u64 << 40) as f64;
 
 /// Creates the request's files and points the targets naming them at their descriptors
 /// (dropping targets of files that could not be created). Per blob, the files it writes.
-fn create_local_files(files: &[FinishRequestJs], blobs: &mut [BlobSpec], results: &mut Vec<LocalFileResultJs>) -> (Vec<i32>, Vec<Vec<usize>>) {
+fn create_local_files(mut target: Option<&mut Beneath>, files: &[FinishRequestJs], blobs: &mut [BlobSpec], results: &mut Vec<LocalFileResultJs>) -> (Vec<i32>, Vec<Vec<usize>>) {
     let mut fds = Vec::with_capacity(files.len());
     for f in files {
-        let created = create_for_writing(bytes_of(&f.path));
+        let Some(target) = target.as_deref_mut() else { break };
+        let created = create_for_writing(target, bytes_of(&f.path));
         fds.push(created.fd);
         results.push(LocalFileResultJs { errno: created.errno, message: created.message, problems: Vec::new() });
     }
@@ -415,14 +419,21 @@ pub fn decode_blobs<'env>(env: &'env Env, request: DecodeRequestJs) -> Result<Ob
         hash: HashAlgo::parse(&request.hash)?,
     };
     let mut blobs = request.blobs.unpack()?;
-    let DecodeRequestJs { data, file, files, .. } = request;
+    let DecodeRequestJs { data, file, files, root, .. } = request;
     if data.is_none() == file.is_none() {
         return Err(CoreErr::inval("decodeBlobs needs either data or file").into());
     }
     let files = files.unwrap_or_default();
+    if !files.is_empty() && root.is_none() {
+        return Err(CoreErr::inval("decodeBlobs: files need the restore target (root)").into());
+    }
     pool::spawn(env, move || {
         let mut result = DecodeResultJs { plaintexts: Vec::with_capacity(blobs.len()), errors: Vec::with_capacity(blobs.len()), files: Vec::with_capacity(files.len()) };
-        let (fds, writes) = create_local_files(&files, &mut blobs, &mut result.files);
+        let mut target = match &root {
+            Some(root) if !files.is_empty() => Some(Beneath::open(bytes_of(root)).map_err(|e| CoreErr::new(Code::Io, e.to_string()))?),
+            _ => None,
+        };
+        let (fds, writes) = create_local_files(target.as_mut(), &files, &mut blobs, &mut result.files);
         let mut failed = vec![false; files.len()];
         let DecodeBuffers { mut read, mut scratch } = DecodeBuffers::take();
         let mut bytes = match (&data, &file) {
@@ -474,7 +485,7 @@ pub fn decode_blobs<'env>(env: &'env Env, request: DecodeRequestJs) -> Result<Ob
                 // SAFETY: fd was opened by this job and is closed exactly once, here.
                 unsafe { libc::close(fd) };
             } else {
-                result.files[k].problems = finish_one(request, fd);
+                result.files[k].problems = finish_by_fd(&metadata_of(request), fd);
             }
         }
         Ok(result)

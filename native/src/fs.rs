@@ -2,6 +2,7 @@
 //! allocated size, sorted raw directory listings, l*xattr, utimensat without following
 //! symlinks, mknod.
 
+use crate::beneath::{remove_at, Beneath, Place};
 use crate::error::{Code, CoreErr, CoreResult, ErrorInfo};
 use crate::paths::{bytes_of, display, to_cstring, JsPath};
 use crate::pool;
@@ -11,6 +12,7 @@ use napi::{Env, Result};
 use napi_derive::napi;
 use std::ffi::{CStr, CString};
 use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 #[napi(object, object_from_js = false)]
 pub struct EntryStatJs {
@@ -420,9 +422,28 @@ fn timespec(sec: f64, nsec: f64) -> CoreResult<libc::timespec> {
     Ok(libc::timespec { tv_sec: sec as libc::time_t, tv_nsec: nsec as libc::c_long })
 }
 
+/// An io error of `what` on a restore target's entry, as the restore reports it.
+fn target_err(what: &str, path: &[u8], e: io::Error) -> CoreErr {
+    if e.kind() == io::ErrorKind::InvalidInput || e.kind() == io::ErrorKind::NotADirectory {
+        // Already names the path (Beneath's own errors).
+        return CoreErr::new(Code::Io, format!("{what}: {e}"));
+    }
+    write_err(what, path, e)
+}
+
+fn rc_result(rc: libc::c_int) -> io::Result<()> {
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Sets atime and mtime of `path`, beneath the restore target `root`, not following a symlink.
 #[napi(js_name = "setTimes", catch_unwind)]
 pub fn set_times_async<'env>(
     env: &'env Env,
+    root: JsPath,
     path: JsPath,
     atime_sec: f64,
     atime_nsec: f64,
@@ -432,28 +453,84 @@ pub fn set_times_async<'env>(
     let times = [timespec(atime_sec, atime_nsec)?, timespec(mtime_sec, mtime_nsec)?];
     pool::spawn(env, move || {
         let p = bytes_of(&path);
-        let c = to_cstring(p)?;
-        // SAFETY: c is NUL-terminated and times points to two valid timespecs.
-        let rc = unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
-        if rc != 0 {
-            return Err(write_err("cannot set times of", p, io::Error::last_os_error()));
-        }
-        Ok(())
+        let done = Beneath::open(bytes_of(&root)).and_then(|mut target| {
+            let mut name = CString::default();
+            // SAFETY: name is NUL-terminated, times points to two valid timespecs, the descriptors are open.
+            rc_result(match target.place(p, &mut name)? {
+                Place::In(dir, n) => unsafe { libc::utimensat(dir, n.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) },
+                Place::Root(fd) => unsafe { libc::utimensat(fd, c"".as_ptr(), times.as_ptr(), libc::AT_EMPTY_PATH) },
+            })
+        });
+        done.map_err(|e| target_err("cannot set times of", p, e))
     })
 }
 
+/// mknod(2) of `path` beneath the restore target `root`.
 #[napi(js_name = "mknod", catch_unwind)]
-pub fn mknod_async<'env>(env: &'env Env, path: JsPath, mode: u32, rdev: f64) -> Result<Object<'env>> {
+pub fn mknod_async<'env>(env: &'env Env, root: JsPath, path: JsPath, mode: u32, rdev: f64) -> Result<Object<'env>> {
     pool::spawn(env, move || {
         let p = bytes_of(&path);
-        let c = to_cstring(p)?;
-        // SAFETY: c is NUL-terminated; mknod only reads its arguments.
-        let rc = unsafe { libc::mknod(c.as_ptr(), mode as libc::mode_t, rdev as libc::dev_t) };
-        if rc != 0 {
-            return Err(write_err("cannot mknod", p, io::Error::last_os_error()));
-        }
-        Ok(())
+        let done = Beneath::open(bytes_of(&root)).and_then(|mut target| {
+            let mut name = CString::default();
+            match target.place(p, &mut name)? {
+                // SAFETY: name is NUL-terminated; mknodat only reads its arguments.
+                Place::In(dir, n) => rc_result(unsafe { libc::mknodat(dir, n.as_ptr(), mode as libc::mode_t, rdev as libc::dev_t) }),
+                Place::Root(_) => Err(io::Error::from_raw_os_error(libc::EEXIST)),
+            }
+        });
+        done.map_err(|e| target_err("cannot mknod", p, e))
     })
+}
+
+/// Removes what stands at `path` beneath the restore target `root` (a directory with all it
+/// holds), never following a symlink; nothing there is fine.
+#[napi(js_name = "removeEntry", catch_unwind)]
+pub fn remove_entry<'env>(env: &'env Env, root: JsPath, path: JsPath) -> Result<Object<'env>> {
+    pool::spawn(env, move || {
+        let p = bytes_of(&path);
+        let done = Beneath::open(bytes_of(&root)).and_then(|mut target| {
+            let mut name = CString::default();
+            match target.place(p, &mut name)? {
+                Place::In(dir, n) => remove_at(dir, n),
+                Place::Root(_) => Err(io::Error::new(io::ErrorKind::InvalidInput, "the restore target itself is not removed")),
+            }
+        });
+        done.map_err(|e| target_err("cannot remove", p, e))
+    })
+}
+
+/// A hard link at `path` to `existing`, both beneath the restore target `root`; neither is
+/// followed if it is a symlink.
+#[napi(js_name = "linkEntry", catch_unwind)]
+pub fn link_entry<'env>(env: &'env Env, root: JsPath, existing: JsPath, path: JsPath) -> Result<Object<'env>> {
+    pool::spawn(env, move || {
+        let p = bytes_of(&path);
+        let done = Beneath::open(bytes_of(&root)).and_then(|mut target| {
+            let mut from_name = CString::default();
+            let from = match target.place(bytes_of(&existing), &mut from_name)? {
+                // The parent's descriptor is the target's cache: keep it open past the next place().
+                Place::In(dir, _) => dup_fd(dir)?,
+                Place::Root(_) => return Err(io::Error::from_raw_os_error(libc::EPERM)),
+            };
+            let mut name = CString::default();
+            match target.place(p, &mut name)? {
+                // SAFETY: both names are NUL-terminated and both descriptors open; linkat only reads them.
+                Place::In(dir, n) => rc_result(unsafe { libc::linkat(from.as_raw_fd(), from_name.as_ptr(), dir, n.as_ptr(), 0) }),
+                Place::Root(_) => Err(io::Error::from_raw_os_error(libc::EEXIST)),
+            }
+        });
+        done.map_err(|e| target_err("cannot create hard link", p, e))
+    })
+}
+
+fn dup_fd(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC only reads its arguments.
+    let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if copy < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: copy was just made and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(copy) })
 }
 
 #[napi(object)]
@@ -487,7 +564,7 @@ fn check(rc: libc::c_int, what: &str, problems: &mut Vec<String>) {
     }
 }
 
-/// What finish_entry sets on a restored entry.
+/// What finish_one sets on a restored entry.
 pub(crate) struct Metadata<'a> {
     /// (uid, gid); None: left as created.
     pub owner: Option<(u32, u32)>,
@@ -498,85 +575,160 @@ pub(crate) struct Metadata<'a> {
     pub times: CoreResult<[libc::timespec; 2]>,
 }
 
-/// Applies one entry's metadata through `fd` (then closed) when it is >= 0, else by path; the
-/// problems found, each as "cannot …: reason".
-pub(crate) fn finish_one(r: &FinishRequestJs, fd: i32) -> Vec<String> {
-    let times = timespec(r.atime_sec, r.atime_nsec).and_then(|a| Ok([a, timespec(r.mtime_sec, r.mtime_nsec)?]));
-    let meta = Metadata {
+/// What a request asks to set.
+pub(crate) fn metadata_of(r: &FinishRequestJs) -> Metadata<'_> {
+    Metadata {
         owner: r.uid.zip(r.gid),
         mode: r.mode,
         xattrs: r.xattrs.iter().map(|x| (&x.name[..], &x.value[..])).collect(),
-        times,
-    };
-    finish_entry(bytes_of(&r.path), &meta, fd)
+        times: timespec(r.atime_sec, r.atime_nsec).and_then(|a| Ok([a, timespec(r.mtime_sec, r.mtime_nsec)?])),
+    }
 }
 
-/// finish_one's work, for entries the core restores itself (src/restore.rs) as for requests.
-pub(crate) fn finish_entry(path: &[u8], r: &Metadata<'_>, fd: i32) -> Vec<String> {
+/// Applies one entry's metadata through `fd` (then closed) when it is >= 0, else by its path
+/// beneath `target`; the problems found, each as "cannot …: reason".
+pub(crate) fn finish_one(target: &mut Beneath, r: &FinishRequestJs, fd: i32) -> Vec<String> {
+    let meta = metadata_of(r);
+    if fd >= 0 {
+        finish_by_fd(&meta, fd)
+    } else {
+        finish_by_path(target, bytes_of(&r.path), &meta)
+    }
+}
+
+/// finish_one's work through a file's open descriptor (then closed), for entries the core
+/// restores itself (src/restore) as for requests.
+pub(crate) fn finish_by_fd(r: &Metadata<'_>, fd: i32) -> Vec<String> {
     let mut problems = Vec::new();
-    let c = match to_cstring(path) {
-        Ok(c) => c,
-        Err(e) => {
-            if fd >= 0 {
-                // SAFETY: the caller hands the descriptor over; it is closed exactly once, here.
-                unsafe { libc::close(fd) };
-            }
-            return vec![e.to_string()];
-        }
-    };
-    let by_fd = fd >= 0;
     if let Some((uid, gid)) = r.owner {
-        // SAFETY: fchown/lchown only read their arguments; c is NUL-terminated.
-        let rc = unsafe { if by_fd { libc::fchown(fd, uid, gid) } else { libc::lchown(c.as_ptr(), uid, gid) } };
-        check(rc, "cannot set owner", &mut problems);
+        // SAFETY: fchown only reads its arguments.
+        check(unsafe { libc::fchown(fd, uid, gid) }, "cannot set owner", &mut problems);
     }
     if let Some(mode) = r.mode {
-        // SAFETY: as above. By path only for entries that are not symlinks (mode is absent for those).
-        let rc = unsafe { if by_fd { libc::fchmod(fd, mode as libc::mode_t) } else { libc::chmod(c.as_ptr(), mode as libc::mode_t) } };
-        check(rc, "cannot set mode", &mut problems);
+        // SAFETY: as above.
+        check(unsafe { libc::fchmod(fd, mode as libc::mode_t) }, "cannot set mode", &mut problems);
     }
     for &(xname, value) in &r.xattrs {
         let Ok(name) = CString::new(xname) else {
             problems.push("cannot set extended attribute: its name contains a NUL byte".to_string());
             continue;
         };
-        // SAFETY: name and c are NUL-terminated; value is readable for value.len() bytes.
+        // SAFETY: name is NUL-terminated; value is readable for value.len() bytes.
+        let rc = unsafe { libc::fsetxattr(fd, name.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
+        check(rc, &format!("cannot set extended attribute {}", String::from_utf8_lossy(xname)), &mut problems);
+    }
+    match &r.times {
+        // SAFETY: times points to two valid timespecs.
+        Ok(times) => check(unsafe { libc::futimens(fd, times.as_ptr()) }, "cannot set times", &mut problems),
+        Err(e) => problems.push(format!("cannot set times: {e}")),
+    }
+    // SAFETY: the caller hands the descriptor over; it is closed exactly once, here.
+    check(unsafe { libc::close(fd) }, "cannot close (the data may not all be written)", &mut problems);
+    problems
+}
+
+/// The same for an entry already in place (a directory, a symlink, a special file), reached
+/// beneath the target and never followed. An entry with a mode (not a symlink) is opened with
+/// O_PATH | O_NOFOLLOW and changed through that descriptor (its /proc/self/fd link for what has
+/// no call taking an O_PATH descriptor), so a symlink swapped into its place is refused, not
+/// followed; a symlink is changed by name from its parent's descriptor, without following it.
+fn finish_by_path(target: &mut Beneath, path: &[u8], r: &Metadata<'_>) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut name = CString::default();
+    let place = match target.place(path, &mut name) {
+        Ok(place) => place,
+        Err(e) => return vec![format!("cannot set metadata: {e}")],
+    };
+    // The entry's own descriptor, when one is opened: closed when this returns.
+    let opened: Option<OwnedFd>;
+    let (proc_path, owner_at, owner_name, owner_flags, times_at, times_name, times_flags) = match (&place, r.mode) {
+        (Place::In(dir, n), None) => {
+            // A symlink: /proc/self/fd/<parent>/<name> pins the parent; l*xattr does not follow the name.
+            let mut p = format!("/proc/self/fd/{dir}/").into_bytes();
+            p.extend_from_slice(n.to_bytes());
+            (p, *dir, *n, libc::AT_SYMLINK_NOFOLLOW, *dir, *n, libc::AT_SYMLINK_NOFOLLOW)
+        }
+        (place, _) => {
+            let fd = match place {
+                Place::In(dir, n) => match open_entry(*dir, n) {
+                    Ok(fd) => {
+                        opened = Some(fd);
+                        opened.as_ref().map_or(-1, |f: &OwnedFd| f.as_raw_fd())
+                    }
+                    Err(e) => return vec![format!("cannot set metadata: {e}")],
+                },
+                Place::Root(fd) => *fd,
+            };
+            (format!("/proc/self/fd/{fd}").into_bytes(), fd, c"", libc::AT_EMPTY_PATH, fd, c"", libc::AT_EMPTY_PATH)
+        }
+    };
+    let proc_c = match CString::new(proc_path) {
+        Ok(c) => c,
+        Err(_) => return vec!["cannot set metadata: the name contains a NUL byte".to_string()],
+    };
+    if let Some((uid, gid)) = r.owner {
+        // SAFETY: owner_name is NUL-terminated and owner_at open; fchownat only reads its arguments.
+        check(unsafe { libc::fchownat(owner_at, owner_name.as_ptr(), uid, gid, owner_flags) }, "cannot set owner", &mut problems);
+    }
+    if let Some(mode) = r.mode {
+        // Through the descriptor's /proc link: the inode opened, whatever its name points to now.
+        // SAFETY: proc_c is NUL-terminated; chmod only reads its arguments.
+        check(unsafe { libc::chmod(proc_c.as_ptr(), mode as libc::mode_t) }, "cannot set mode", &mut problems);
+    }
+    for &(xname, value) in &r.xattrs {
+        let Ok(xattr) = CString::new(xname) else {
+            problems.push("cannot set extended attribute: its name contains a NUL byte".to_string());
+            continue;
+        };
+        // SAFETY: proc_c and xattr are NUL-terminated; value is readable for value.len() bytes.
         let rc = unsafe {
-            if by_fd {
-                libc::fsetxattr(fd, name.as_ptr(), value.as_ptr().cast(), value.len(), 0)
+            if r.mode.is_some() {
+                libc::setxattr(proc_c.as_ptr(), xattr.as_ptr(), value.as_ptr().cast(), value.len(), 0)
             } else {
-                libc::lsetxattr(c.as_ptr(), name.as_ptr(), value.as_ptr().cast(), value.len(), 0)
+                libc::lsetxattr(proc_c.as_ptr(), xattr.as_ptr(), value.as_ptr().cast(), value.len(), 0)
             }
         };
         check(rc, &format!("cannot set extended attribute {}", String::from_utf8_lossy(xname)), &mut problems);
     }
     match &r.times {
-        Ok(times) => {
-            // SAFETY: times points to two valid timespecs; c is NUL-terminated.
-            let rc = unsafe {
-                if by_fd {
-                    libc::futimens(fd, times.as_ptr())
-                } else {
-                    libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW)
-                }
-            };
-            check(rc, "cannot set times", &mut problems);
-        }
+        // SAFETY: times points to two valid timespecs; times_name is NUL-terminated and times_at open.
+        Ok(times) => check(unsafe { libc::utimensat(times_at, times_name.as_ptr(), times.as_ptr(), times_flags) }, "cannot set times", &mut problems),
         Err(e) => problems.push(format!("cannot set times: {e}")),
-    }
-    if by_fd {
-        // SAFETY: the caller hands the descriptor over; it is closed exactly once, here.
-        let rc = unsafe { libc::close(fd) };
-        check(rc, "cannot close (the data may not all be written)", &mut problems);
     }
     problems
 }
 
-/// Sets owner, mode, extended attributes and times of many restored entries in one crossing
-/// (closing the files given by descriptor): per entry, the problems found (empty when none).
+/// An entry that has a mode, opened O_PATH | O_NOFOLLOW; a symlink in its place is refused.
+fn open_entry(dir: RawFd, name: &CStr) -> io::Result<OwnedFd> {
+    // SAFETY: name is NUL-terminated; openat only reads its arguments.
+    let fd = unsafe { libc::openat(dir, name.as_ptr(), libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: an all-zero stat is a valid value for fstat to fill.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fd is open and st writable.
+    let failed = (unsafe { libc::fstat(fd, &mut st) } != 0).then(io::Error::last_os_error);
+    // SAFETY: fd was just opened and is owned by nobody else.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+        return Err(io::Error::new(io::ErrorKind::Other, "a symlink is in its place (not followed)"));
+    }
+    Ok(owned)
+}
+
+/// Sets owner, mode, extended attributes and times of many restored entries beneath the restore
+/// target `root` in one crossing (closing the files given by descriptor): per entry, the
+/// problems found (empty when none).
 #[napi(js_name = "finishFiles", catch_unwind)]
-pub fn finish_files<'env>(env: &'env Env, requests: Vec<FinishRequestJs>) -> Result<Object<'env>> {
-    pool::spawn(env, move || Ok(requests.iter().map(|r| finish_one(r, r.fd)).collect::<Vec<Vec<String>>>()))
+pub fn finish_files<'env>(env: &'env Env, root: JsPath, requests: Vec<FinishRequestJs>) -> Result<Object<'env>> {
+    pool::spawn(env, move || {
+        let mut target = Beneath::open(bytes_of(&root)).map_err(|e| CoreErr::new(Code::Io, e.to_string()))?;
+        Ok(requests.iter().map(|r| finish_one(&mut target, r, r.fd)).collect::<Vec<Vec<String>>>())
+    })
 }
 
 #[napi(object, object_from_js = false)]
@@ -587,28 +739,37 @@ pub struct CreatedFileJs {
     pub message: Option<String>,
 }
 
-/// Creates (or truncates) files for writing, never through a symlink (O_NOFOLLOW), mode 0600
-/// until their metadata is set: one crossing for many files.
+/// Creates (or truncates) files for writing beneath the restore target `root`, never through a
+/// symlink, mode 0600 until their metadata is set: one crossing for many files.
 #[napi(js_name = "createFiles", catch_unwind)]
-pub fn create_files<'env>(env: &'env Env, paths: Vec<JsPath>) -> Result<Object<'env>> {
-    pool::spawn(env, move || Ok(paths.iter().map(|p| create_for_writing(bytes_of(p))).collect::<Vec<_>>()))
+pub fn create_files<'env>(env: &'env Env, root: JsPath, paths: Vec<JsPath>) -> Result<Object<'env>> {
+    pool::spawn(env, move || {
+        let mut target = Beneath::open(bytes_of(&root)).map_err(|e| CoreErr::new(Code::Io, e.to_string()))?;
+        Ok(paths.iter().map(|p| create_for_writing(&mut target, bytes_of(p))).collect::<Vec<_>>())
+    })
 }
 
-/// Creates (or truncates) one file for writing, never through a symlink, mode 0600.
-pub(crate) fn create_for_writing(path: &[u8]) -> CreatedFileJs {
-    let c = match to_cstring(path) {
-        Ok(c) => c,
-        Err(e) => return CreatedFileJs { fd: -1, errno: libc::EINVAL, message: Some(e.to_string()) },
+fn created_err(e: io::Error) -> CreatedFileJs {
+    CreatedFileJs { fd: -1, errno: e.raw_os_error().unwrap_or(if e.kind() == io::ErrorKind::NotADirectory { libc::ENOTDIR } else { libc::EINVAL }), message: Some(e.to_string()) }
+}
+
+/// Creates (or truncates) one file for writing beneath `target`, never through a symlink, mode
+/// 0600. A parent that is not a real directory beneath the target fails with ENOTDIR.
+pub(crate) fn create_for_writing(target: &mut Beneath, path: &[u8]) -> CreatedFileJs {
+    let mut name = CString::default();
+    let (dir, n) = match target.place(path, &mut name) {
+        Ok(Place::In(dir, n)) => (dir, n),
+        Ok(Place::Root(_)) => return created_err(io::Error::from_raw_os_error(libc::EISDIR)),
+        Err(e) => return created_err(e),
     };
     // O_NONBLOCK: a FIFO in the way fails with ENXIO instead of blocking (no effect on files).
     let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
-    // SAFETY: c is NUL-terminated; open only reads its arguments.
-    let fd = unsafe { libc::open(c.as_ptr(), flags, 0o600 as libc::c_uint) };
+    // SAFETY: n is NUL-terminated and dir open; openat only reads its arguments.
+    let fd = unsafe { libc::openat(dir, n.as_ptr(), flags, 0o600 as libc::c_uint) };
     if fd >= 0 {
         return CreatedFileJs { fd, errno: 0, message: None };
     }
-    let e = io::Error::last_os_error();
-    CreatedFileJs { fd: -1, errno: e.raw_os_error().unwrap_or(libc::EIO), message: Some(e.to_string()) }
+    created_err(io::Error::last_os_error())
 }
 
 #[napi(object, object_from_js = false)]
@@ -618,72 +779,44 @@ pub struct MadeEntryJs {
     pub message: Option<String>,
 }
 
-/// The last parent directory opened by a createEntries job: consecutive entries of a restore
-/// mostly share it.
-struct OpenParent {
-    path: Vec<u8>,
-    fd: libc::c_int,
-}
-
-impl Drop for OpenParent {
-    fn drop(&mut self) {
-        // SAFETY: fd was opened by this struct and is closed once, here.
-        unsafe { libc::close(self.fd) };
-    }
-}
-
 fn made_err(e: io::Error) -> MadeEntryJs {
-    MadeEntryJs { errno: e.raw_os_error().unwrap_or(libc::EIO), message: Some(e.to_string()) }
+    let created = created_err(e);
+    MadeEntryJs { errno: created.errno, message: created.message }
 }
 
-fn invalid(e: impl std::fmt::Display) -> MadeEntryJs {
-    MadeEntryJs { errno: libc::EINVAL, message: Some(e.to_string()) }
-}
-
-/// Makes one directory (mode 0700) or, with `target`, one symlink inside its parent, the parent
-/// opened with O_NOFOLLOW | O_DIRECTORY: a symlink or a non-directory in its place fails the
-/// entry (ENOTDIR) instead of being followed out of the restore.
-fn make_entry(path: &[u8], target: Option<&[u8]>, parent: &mut Option<OpenParent>) -> std::result::Result<(), MadeEntryJs> {
-    let slash = path.iter().rposition(|&b| b == b'/').ok_or_else(|| invalid(format!("{} is not an absolute path", display(path))))?;
-    let (dir, name) = (if slash == 0 { &b"/"[..] } else { &path[..slash] }, to_cstring(&path[slash + 1..]).map_err(invalid)?);
-    let target = target.map(to_cstring).transpose().map_err(invalid)?;
-    if parent.as_ref().map_or(true, |p| p.path != dir) {
-        *parent = None;
-        let c = to_cstring(dir).map_err(invalid)?;
-        // SAFETY: c is NUL-terminated; open only reads its arguments.
-        let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
-        if fd < 0 {
-            return Err(made_err(io::Error::last_os_error()));
-        }
-        *parent = Some(OpenParent { path: dir.to_vec(), fd });
-    }
-    let dfd = parent.as_ref().map_or(-1, |p| p.fd);
-    // SAFETY: name and target are NUL-terminated; dfd is an open directory.
+/// Makes one directory (mode 0700) or, with `target`, one symlink, by name from its parent
+/// opened beneath the restore target: a symlink or a non-directory on the way fails the entry
+/// (ENOTDIR) instead of being followed out of the restore.
+fn make_entry(beneath: &mut Beneath, path: &[u8], target: Option<&[u8]>) -> std::result::Result<(), MadeEntryJs> {
+    let target = target.map(to_cstring).transpose().map_err(|e| MadeEntryJs { errno: libc::EINVAL, message: Some(e.to_string()) })?;
+    let mut name = CString::default();
+    let (dir, n) = match beneath.place(path, &mut name).map_err(made_err)? {
+        Place::In(dir, n) => (dir, n),
+        Place::Root(_) => return Err(made_err(io::Error::from_raw_os_error(libc::EEXIST))),
+    };
+    // SAFETY: n and target are NUL-terminated; dir is an open directory.
     let rc = unsafe {
         match &target {
-            None => libc::mkdirat(dfd, name.as_ptr(), 0o700),
-            Some(t) => libc::symlinkat(t.as_ptr(), dfd, name.as_ptr()),
+            None => libc::mkdirat(dir, n.as_ptr(), 0o700),
+            Some(t) => libc::symlinkat(t.as_ptr(), dir, n.as_ptr()),
         }
     };
-    if rc != 0 {
-        return Err(made_err(io::Error::last_os_error()));
-    }
-    Ok(())
+    rc_result(rc).map_err(made_err)
 }
 
-/// Makes directories (mode 0700, or with `targets` symlinks) in order, one crossing for many:
-/// per path errno 0 or why not. Never through a symlink: each parent must be a real directory.
+/// Makes directories (mode 0700, or with `targets` symlinks) in order beneath the restore
+/// target `root`, one crossing for many: per path errno 0 or why not. Never through a symlink.
 #[napi(js_name = "makeEntries", catch_unwind)]
-pub fn make_entries<'env>(env: &'env Env, paths: Vec<JsPath>, targets: Option<Vec<Uint8Array>>) -> Result<Object<'env>> {
+pub fn make_entries<'env>(env: &'env Env, root: JsPath, paths: Vec<JsPath>, targets: Option<Vec<Uint8Array>>) -> Result<Object<'env>> {
     if targets.as_ref().is_some_and(|t| t.len() != paths.len()) {
         return Err(CoreErr::inval("makeEntries: one link target per path").into());
     }
     pool::spawn(env, move || {
-        let mut parent = None;
+        let mut beneath = Beneath::open(bytes_of(&root)).map_err(|e| CoreErr::new(Code::Io, e.to_string()))?;
         Ok(paths
             .iter()
             .enumerate()
-            .map(|(i, p)| make_entry(bytes_of(p), targets.as_ref().map(|t| &t[i][..]), &mut parent).err().unwrap_or(MadeEntryJs { errno: 0, message: None }))
+            .map(|(i, p)| make_entry(&mut beneath, bytes_of(p), targets.as_ref().map(|t| &t[i][..])).err().unwrap_or(MadeEntryJs { errno: 0, message: None }))
             .collect::<Vec<_>>())
     })
 }

@@ -7,6 +7,7 @@
 
 mod blobset;
 mod btrfs;
+mod beneath;
 mod bytes;
 mod chunker;
 mod compress;

@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
+import path from 'node:path';
 import type { BlobTarget, Core, FinishRequest, HashAlgorithm, MadeEntry, NewFileResult, NewFileTarget, Xattr } from '../native/types.ts';
 import type { FileProblem } from '../backup/types.ts';
 import { completed, wantsTotals, type ProgressSink } from '../observe/progress.ts';
@@ -106,7 +107,7 @@ export interface RestoreSource {
    * the files a batch holds whole. Undefined, with nothing done, when the source cannot for
    * these blobs.
    */
-  readBlobsIntoNewFiles?(pack: string, blobs: NewFilesBlobRead[], files: FinishRequest[]): Promise<NewFilesRead | undefined>;
+  readBlobsIntoNewFiles?(pack: string, blobs: NewFilesBlobRead[], files: FinishRequest[], root: Buffer): Promise<NewFilesRead | undefined>;
   /** What nodes() will yield, counted without side effects (for the progress bar's ETA). */
   totals?(): Promise<RestoreTotals>;
 }
@@ -198,6 +199,8 @@ export class Restorer {
   private readonly failedLinkKeys = new Set<string>();
   private totals: RestoreTotals | undefined;
   private readonly owner: boolean;
+  /** Every entry is written beneath it, no symlink followed on the way (Core.createFiles). */
+  private readonly target: Buffer;
 
   constructor(
     private readonly core: Core,
@@ -205,6 +208,7 @@ export class Restorer {
     private readonly options: RestoreRunOptions,
   ) {
     this.owner = options.owner ?? process.getuid?.() === 0;
+    this.target = Buffer.from(path.resolve(options.root ?? '/'));
   }
 
   async run(): Promise<{ counters: RestoreCounters; problems: FileProblem[] }> {
@@ -284,7 +288,7 @@ export class Restorer {
         if (difference) this.problem(node, difference);
         else this.counters.rechecked += 1;
         // Reading it back may have moved its access time.
-        await this.core.setTimes(node.path, node.atime.sec, node.atime.nsec, node.mtime.sec, node.mtime.nsec).catch(() => {});
+        await this.core.setTimes(this.target, node.path, node.atime.sec, node.atime.nsec, node.mtime.sec, node.mtime.nsec).catch(() => {});
       });
     }
     if (!this.options.verifyOnly) {
@@ -356,7 +360,7 @@ export class Restorer {
     const made: RestoreNode[] = [];
     // Made in one call to the core; what it could not make (something in the way, a parent
     // that is not a plain directory) goes the careful way below.
-    const { done, left } = await this.makeEntries(batch, (paths) => this.core.makeSymlinks(paths, batch.map((n) => n.linkTarget ?? Buffer.alloc(0))));
+    const { done, left } = await this.makeEntries(batch, (paths) => this.core.makeSymlinks(this.target, paths, batch.map((n) => n.linkTarget ?? Buffer.alloc(0))));
     for (const node of done) {
       this.counters.special += 1;
       made.push(node);
@@ -365,12 +369,13 @@ export class Restorer {
       if (!(await this.safeParent(node))) return;
       const target = node.linkTarget ?? Buffer.alloc(0);
       try {
-        try {
-          await fsp.symlink(target, node.path);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-          await fsp.rm(node.path, { recursive: true, force: true });
-          await fsp.symlink(target, node.path);
+        const [first] = await this.core.makeSymlinks(this.target, [node.path], [target]);
+        if (first?.errno === os.constants.errno.EEXIST) {
+          await this.core.removeEntry(this.target, node.path);
+          const [again] = await this.core.makeSymlinks(this.target, [node.path], [target]);
+          if (again?.errno !== 0) throw new Error(again?.message ?? 'unknown error');
+        } else if (first?.errno !== 0) {
+          throw new Error(first?.message ?? 'unknown error');
         }
         this.counters.special += 1;
         made.push(node);
@@ -419,7 +424,7 @@ export class Restorer {
    * One awaited mkdir per directory kept the windows of files waiting ~0.5 s in a restore of /usr.
    */
   private async restoreDirs(nodes: RestoreNode[]): Promise<void> {
-    const careful = new Set((await this.makeEntries(nodes, (paths) => this.core.makeDirs(paths))).left);
+    const careful = new Set((await this.makeEntries(nodes, (paths) => this.core.makeDirs(this.target, paths))).left);
     for (const node of nodes) {
       if (careful.has(node)) await this.restoreDir(node);
       else this.dirMade(node);
@@ -450,16 +455,17 @@ export class Restorer {
   private async restoreDir(node: RestoreNode): Promise<void> {
     if (!(await this.safeParent(node))) return;
     try {
-      try {
-        await fsp.mkdir(node.path, { mode: 0o700 });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const [made] = await this.core.makeDirs(this.target, [node.path]);
+      if (made?.errno === os.constants.errno.EEXIST) {
         const st = await fsp.lstat(node.path);
         if (!st.isDirectory()) {
-          if (!st.isSymbolicLink() && !st.isFile()) throw err;
-          await fsp.unlink(node.path);
-          await fsp.mkdir(node.path, { mode: 0o700 });
+          if (!st.isSymbolicLink() && !st.isFile()) throw new Error(made.message ?? 'it exists');
+          await this.core.removeEntry(this.target, node.path);
+          const [again] = await this.core.makeDirs(this.target, [node.path]);
+          if (again?.errno !== 0) throw new Error(again?.message ?? 'unknown error');
         }
+      } else if (made?.errno !== 0) {
+        throw new Error(made?.message ?? 'unknown error');
       }
     } catch (err) {
       this.problem(node, `cannot restore dir: ${(err as Error).message}`);
@@ -479,9 +485,9 @@ export class Restorer {
         case 'fifo':
         case 'dev':
         case 'chardev': {
-          await fsp.rm(node.path, { force: true });
+          await this.removeNonDir(node.path);
           const type = node.kind === 'fifo' ? 0o010000 : node.kind === 'dev' ? 0o060000 : 0o020000;
-          await this.core.mknod(node.path, type | (node.mode & 0o7777), node.rdev ?? 0);
+          await this.core.mknod(this.target, node.path, type | (node.mode & 0o7777), node.rdev ?? 0);
           this.counters.special += 1;
           await this.applyMetadata([node]);
           return;
@@ -496,6 +502,12 @@ export class Restorer {
     }
   }
 
+  /** What stands where a special file or a hard link goes, unless it is a directory (which stays, and fails the entry). */
+  private async removeNonDir(p: Buffer): Promise<void> {
+    const st = await fsp.lstat(p).catch(() => undefined);
+    if (st && !st.isDirectory()) await this.core.removeEntry(this.target, p);
+  }
+
   private async restoreHardlink(node: RestoreNode): Promise<void> {
     const first = node.hardlinkKey ? this.linked.get(node.hardlinkKey) : undefined;
     if (!first) return;
@@ -508,8 +520,8 @@ export class Restorer {
     }
     if (!(await this.safeParent(node))) return;
     try {
-      await fsp.rm(node.path, { force: true });
-      await fsp.link(first.path, node.path);
+      await this.removeNonDir(node.path);
+      await this.core.linkEntry(this.target, first.path, node.path);
       this.counters.links += 1;
       if (damaged) this.problem(node, `hard link to ${first.displayPath}, which could not be restored completely`);
       else this.counters.files += 1;
@@ -619,6 +631,7 @@ export class Restorer {
         pack,
         reads,
         whole.map((p) => this.finishRequest(p.node, -1)),
+        this.target,
       );
       if (!read) return this.readOpened(pack, batch, files);
       created = read.files;
@@ -717,7 +730,7 @@ export class Restorer {
       if (await this.safeParent(p.node)) safe.push(p);
       else p.failed = 'not restored (see the previous problem)';
     }
-    const created = await this.core.createFiles(safe.map((p) => p.node.path)).catch((err: unknown) => safe.map(() => ({ fd: -1, errno: 0, message: (err as Error).message })));
+    const created = await this.core.createFiles(this.target, safe.map((p) => p.node.path)).catch((err: unknown) => safe.map(() => ({ fd: -1, errno: 0, message: (err as Error).message })));
     const blocked: PlannedFile[] = [];
     safe.forEach((p, i) => {
       const c = created[i];
@@ -728,8 +741,8 @@ export class Restorer {
     // Whatever is in the way (never followed) is removed and the file created again.
     await mapLimit(blocked, FILE_CONCURRENCY, async (p) => {
       try {
-        await fsp.rm(p.node.path, { recursive: true, force: true });
-        const [again] = await this.core.createFiles([p.node.path]);
+        await this.core.removeEntry(this.target, p.node.path);
+        const [again] = await this.core.createFiles(this.target, [p.node.path]);
         if (again && again.fd >= 0) p.fd = again.fd;
         else p.failed = `cannot create file: ${again?.message ?? 'unknown error'}`;
       } catch (err) {
@@ -795,7 +808,7 @@ export class Restorer {
     if (requests.length === 0) return;
     let results: string[][];
     try {
-      results = await this.core.finishFiles(requests);
+      results = await this.core.finishFiles(this.target, requests);
     } catch (err) {
       results = requests.map(() => [`cannot set metadata: ${(err as Error).message}`]);
     }

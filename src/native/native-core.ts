@@ -203,16 +203,19 @@ interface RawAddon {
     codec: string;
     hash: string;
     files?: RawFinishRequest[];
+    root?: Path;
   }): Promise<{ plaintexts: (Buffer | null | undefined)[]; errors: (RawErrorInfo | null | undefined)[]; files: { errno: number; message?: string | null; problems: string[] }[] }>;
   readDirs(paths: Path[], options?: ReadDirsOptions): Promise<RawDirListing[]>;
   lstat(path: Path): EntryStat;
   getXattrs(path: Path): Promise<Xattr[]>;
   setXattr(path: Path, name: Uint8Array, value: Uint8Array): Promise<void>;
-  setTimes(path: Path, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): Promise<void>;
-  mknod(path: Path, mode: number, rdev: number): Promise<void>;
-  createFiles(paths: Path[]): Promise<{ fd: number; errno: number; message?: string | null }[]>;
-  finishFiles(requests: RawFinishRequest[]): Promise<string[][]>;
-  makeEntries(paths: Path[], targets: Uint8Array[] | null): Promise<{ errno: number; message?: string | null }[]>;
+  setTimes(root: Path, path: Path, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): Promise<void>;
+  mknod(root: Path, path: Path, mode: number, rdev: number): Promise<void>;
+  removeEntry(root: Path, path: Path): Promise<void>;
+  linkEntry(root: Path, existing: Path, path: Path): Promise<void>;
+  createFiles(root: Path, paths: Path[]): Promise<{ fd: number; errno: number; message?: string | null }[]>;
+  finishFiles(root: Path, requests: RawFinishRequest[]): Promise<string[][]>;
+  makeEntries(root: Path, paths: Path[], targets: Uint8Array[] | null): Promise<{ errno: number; message?: string | null }[]>;
   NativeBlobSet: new () => RawBlobSet;
   decodeIndex(json: Uint8Array): Promise<RawPackedIndex | null>;
   NativeDirComparer: new (
@@ -228,7 +231,7 @@ interface RawAddon {
     devicesRead: number[],
     devicesRecorded: number[],
   ) => RawDirComparer;
-  NativeRestore: new (packIds: string[], packs: Path[] | null, data: Uint8Array, trees: Uint8Array, seal: RawSealSpec, owner: boolean, verifyOnly: boolean) => {
+  NativeRestore: new (packIds: string[], packs: Path[] | null, data: Uint8Array, trees: Uint8Array, seal: RawSealSpec, owner: boolean, verifyOnly: boolean, root: Path | null) => {
     readDirectory(tree: Uint8Array, dir: Path, display: string, plaintext: Uint8Array | null, withNames: boolean): Promise<{ groups: RestoreDirectory['groups']; rest?: Buffer | null; names?: Buffer | null; ends?: Buffer | null }>;
     keepFiles(group: number, keep: Uint8Array): { files: number; bytes: number };
     planWindow(groups: Uint8Array): Promise<Omit<PlannedRestoreWindow, 'ranges'> & { ranges?: Buffer | null }>;
@@ -690,6 +693,7 @@ export async function createNativeCore(): Promise<Core> {
           codec: request.codec,
           hash: request.hash,
           ...(request.files ? { files: request.files.map((f) => rawFinishRequest(f, -1)) } : {}),
+          ...(request.root ? { root: request.root } : {}),
         });
         return {
           plaintexts: result.plaintexts.map((p) => p ?? null),
@@ -742,7 +746,7 @@ export async function createNativeCore(): Promise<Core> {
       };
     },
     newResticRestore: (options: ResticRestoreOptions): ResticRestore => {
-      const restore = sync(() => new raw.NativeRestore(options.packIds, options.packFiles ?? null, options.dataBlobs, options.treeBlobs, sealSpec(options.seal), options.owner, options.verifyOnly));
+      const restore = sync(() => new raw.NativeRestore(options.packIds, options.packFiles ?? null, options.dataBlobs, options.treeBlobs, sealSpec(options.seal), options.owner, options.verifyOnly, options.root ?? null));
       return {
         readDirectory: (tree, dir, display, options = {}) =>
           later(async (): Promise<RestoreDirectory> => {
@@ -778,12 +782,14 @@ export async function createNativeCore(): Promise<Core> {
     lstat: (path) => sync(() => raw.lstat(path)),
     getXattrs: (path) => later(() => raw.getXattrs(path)),
     setXattr: (path, name, value) => later(() => raw.setXattr(path, name, value)),
-    setTimes: (path, atimeSec, atimeNsec, mtimeSec, mtimeNsec) =>
-      later(() => raw.setTimes(path, atimeSec, atimeNsec, mtimeSec, mtimeNsec)),
-    mknod: (path, mode, rdev) => later(() => raw.mknod(path, mode, rdev)),
-    createFiles: (paths) => later(async () => (await raw.createFiles(paths)).map((f) => ({ fd: f.fd, ...errnoResult(f) }))),
-    finishFiles: (requests) => later(() => raw.finishFiles(requests.map((r) => rawFinishRequest(r, r.fd)))),
-    makeDirs: (paths) => later(async () => (await raw.makeEntries(paths, null)).map(errnoResult)),
-    makeSymlinks: (paths, targets) => later(async () => (await raw.makeEntries(paths, targets)).map(errnoResult)),
+    setTimes: (root, path, atimeSec, atimeNsec, mtimeSec, mtimeNsec) =>
+      later(() => raw.setTimes(root, path, atimeSec, atimeNsec, mtimeSec, mtimeNsec)),
+    mknod: (root, path, mode, rdev) => later(() => raw.mknod(root, path, mode, rdev)),
+    removeEntry: (root, path) => later(() => raw.removeEntry(root, path)),
+    linkEntry: (root, existing, path) => later(() => raw.linkEntry(root, existing, path)),
+    createFiles: (root, paths) => later(async () => (await raw.createFiles(root, paths)).map((f) => ({ fd: f.fd, ...errnoResult(f) }))),
+    finishFiles: (root, requests) => later(() => raw.finishFiles(root, requests.map((r) => rawFinishRequest(r, r.fd)))),
+    makeDirs: (root, paths) => later(async () => (await raw.makeEntries(root, paths, null)).map(errnoResult)),
+    makeSymlinks: (root, paths, targets) => later(async () => (await raw.makeEntries(root, paths, targets)).map(errnoResult)),
   };
 }

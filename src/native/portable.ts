@@ -14,7 +14,7 @@ import { chunkBuffer } from './portable/chunker.ts';
 import { Compressors } from './portable/compression.ts';
 import { decodeBlobs } from './portable/decode.ts';
 import { lstatEntry, readDirs, setTimes } from './portable/fs-meta.ts';
-import { createFiles, finishFiles, makeEntries } from './portable/restore-files.ts';
+import { checkBeneath, createFiles, finishFiles, linkEntry, makeEntries, removeEntry } from './portable/restore-files.ts';
 import { createHashers } from './portable/hashing.ts';
 import { argon2id, scrypt } from './portable/kdf.ts';
 import { processFiles } from './portable/pipeline.ts';
@@ -70,12 +70,17 @@ export async function createPortableCore(): Promise<Core> {
     lstat: lstatEntry,
     getXattrs: () => unsupported('getXattrs'),
     setXattr: () => unsupported('setXattr'),
-    setTimes,
+    setTimes: async (root, path, atimeSec, atimeNsec, mtimeSec, mtimeNsec) => {
+      await checkBeneath(root, path);
+      await setTimes(path, atimeSec, atimeNsec, mtimeSec, mtimeNsec);
+    },
     mknod: () => unsupported('mknod'),
+    removeEntry,
+    linkEntry,
     createFiles,
     finishFiles,
-    makeDirs: (paths) => makeEntries(paths),
-    makeSymlinks: (paths, targets) => makeEntries(paths, targets),
+    makeDirs: (root, paths) => makeEntries(root, paths),
+    makeSymlinks: (root, paths, targets) => makeEntries(root, paths, targets),
   };
   return core;
 }

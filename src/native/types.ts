@@ -207,6 +207,8 @@ export interface DecodeRequest {
    * without its metadata.
    */
   files?: FinishRequest[];
+  /** The restore target `files` are created beneath (required with them). */
+  root?: Buffer;
 }
 
 export interface DecodeResult {
@@ -372,6 +374,8 @@ export interface ResticRestoreOptions {
   owner: boolean;
   /** Read and check every blob, write nothing. */
   verifyOnly: boolean;
+  /** The restore target: every file is created beneath it (see Core.createFiles). */
+  root?: Buffer;
 }
 
 /** A directory as the core read it: its plain regular files in groups, the rest for the walk. */
@@ -528,29 +532,40 @@ export interface Core {
   /** Extended attributes in listxattr order, not following symlinks. EUNSUPPORTED in portable. */
   getXattrs(path: string | Buffer): Promise<Xattr[]>;
   setXattr(path: string | Buffer, name: Uint8Array, value: Uint8Array): Promise<void>;
+  // The calls below write into a restore target, `root` (an absolute path, followed as given).
+  // Every path is below it, and none of them follows a symlink on its way there: the native
+  // core resolves each parent from a descriptor of the root with openat2(RESOLVE_BENEATH |
+  // RESOLVE_NO_SYMLINKS), so a directory swapped for a symlink during a restore fails the entry
+  // (ENOTDIR) instead of leading out of the target. The portable core checks each parent with
+  // lstat first: the same answers, but not proof against such a swap.
+
   /** utimensat(AT_SYMLINK_NOFOLLOW) with nanoseconds. */
-  setTimes(path: string | Buffer, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): Promise<void>;
+  setTimes(root: Buffer, path: Buffer, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): Promise<void>;
   /** mknod(2): FIFOs, character and block devices. EUNSUPPORTED in portable. */
-  mknod(path: string | Buffer, mode: number, rdev: number): Promise<void>;
+  mknod(root: Buffer, path: Buffer, mode: number, rdev: number): Promise<void>;
+  /** Removes what stands at `path` (a directory with all it holds), never following a symlink; nothing there is fine. */
+  removeEntry(root: Buffer, path: Buffer): Promise<void>;
+  /** A hard link at `path` to `existing` (neither followed if a symlink). */
+  linkEntry(root: Buffer, existing: Buffer, path: Buffer): Promise<void>;
   /**
    * Creates or truncates files for writing (O_NOFOLLOW, O_NONBLOCK, mode 0600 until finishFiles), one
-   * crossing for many: per path the descriptor, or -1 with the errno and its message.
+   * crossing for many: per path the descriptor, or -1 with the errno and its message (ENOTDIR
+   * when a parent is not a real directory beneath the root).
    */
-  createFiles(paths: Buffer[]): Promise<CreatedFile[]>;
+  createFiles(root: Buffer, paths: Buffer[]): Promise<CreatedFile[]>;
   /**
    * Sets owner, mode, extended attributes and times of many restored entries in one crossing,
    * through `fd` (then closed) when given, else by path without following symlinks. Per entry
    * the problems found ("cannot set mode: …"), empty when none; never rejects for one entry.
    */
-  finishFiles(requests: FinishRequest[]): Promise<string[][]>;
+  finishFiles(root: Buffer, requests: FinishRequest[]): Promise<string[][]>;
   /**
-   * Makes directories (mode 0700) in order, one crossing for many, each inside its parent opened
-   * without following a symlink (a symlink or a file in the parent's place fails the entry with
-   * ENOTDIR): per path errno 0, or the errno and its message.
+   * Makes directories (mode 0700) in order, one crossing for many (a symlink or a file in a
+   * parent's place fails the entry with ENOTDIR): per path errno 0, or the errno and its message.
    */
-  makeDirs(paths: Buffer[]): Promise<MadeEntry[]>;
+  makeDirs(root: Buffer, paths: Buffer[]): Promise<MadeEntry[]>;
   /** The same for symlinks: `targets[i]` at `paths[i]`. */
-  makeSymlinks(paths: Buffer[], targets: Buffer[]): Promise<MadeEntry[]>;
+  makeSymlinks(root: Buffer, paths: Buffer[], targets: Buffer[]): Promise<MadeEntry[]>;
 }
 
 export interface MadeEntry {

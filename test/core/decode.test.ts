@@ -287,6 +287,7 @@ describeEachCore('decodeBlobs', (core) => {
         seal,
         codec: 'zstd',
         hash: 'sha256',
+        root: Buffer.from(dir),
         files: [
           { path: at('whole'), fd: -1, mode: 0o640, xattrs: [], ...times },
           { path: at('damaged'), fd: -1, mode: 0o644, xattrs: [], ...times },
@@ -313,6 +314,16 @@ describeEachCore('decodeBlobs', (core) => {
     expect(damaged.mtimeMs).not.toBe(1_600_000_000_000);
     expect(readFileSync(join(dir, 'outside'), 'utf8')).toBe('must stay');
     expect(toHex(readFileSync(external))).toBe(toHex(plains[2]!));
+  });
+
+  it('new files need the restore target they are created beneath', async () => {
+    const { data, blobs, seal } = sampleRange();
+    const dir = join(tmp, `no-root-${Math.random().toString(36).slice(2)}`);
+    mkdirSync(dir);
+    const times = { atimeSec: 1, atimeNsec: 0, mtimeSec: 1, mtimeNsec: 0 };
+    const files = [{ path: Buffer.from(join(dir, 'f')), fd: -1, mode: 0o644, xattrs: [], ...times }];
+    await expect(core().decodeBlobs({ data, blobs: [{ ...blobs[1]!, targets: [{ file: 0, position: 0 }] }], seal, codec: 'zstd', hash: 'sha256', files })).rejects.toMatchObject({ code: 'EINVAL' });
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   it('rejects a bad seal spec or codec with EINVAL', async () => {

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { fstatSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -108,8 +108,8 @@ describeEachCore('filesystem metadata', (core, name) => {
 
   it('setTimes sets the times of a link itself, not of its target', async () => {
     const before = statOracle(dir).get(Buffer.from('b.txt').toString('hex'))!;
-    await core().setTimes(join(dir, 'link'), 1_600_000_000, 123_456_789, 1_500_000_000, 987_654_321);
-    await core().setTimes(join(dir, 'sub'), 1_000_000_000, 999_999_999, 1_000_000_001, 1);
+    await core().setTimes(Buffer.from(dir), Buffer.from(join(dir, 'link')), 1_600_000_000, 123_456_789, 1_500_000_000, 987_654_321);
+    await core().setTimes(Buffer.from(dir), Buffer.from(join(dir, 'sub')), 1_000_000_000, 999_999_999, 1_000_000_001, 1);
     const after = statOracle(dir);
     const link = after.get(Buffer.from('link').toString('hex'))!;
     const sub = after.get(Buffer.from('sub').toString('hex'))!;
@@ -122,8 +122,8 @@ describeEachCore('filesystem metadata', (core, name) => {
     expect(Math.abs(ns(sub.mtimeSec, sub.mtimeNsec) - ns(1_000_000_001, 1))).toBeLessThanOrEqual(tolerance);
     const t = after.get(Buffer.from('b.txt').toString('hex'))!;
     expect([t.mtimeSec, t.mtimeNsec]).toEqual([before.mtimeSec, before.mtimeNsec]);
-    await expect(core().setTimes(join(dir, 'sub'), 1, 1_000_000_000, 1, 0)).rejects.toMatchObject({ code: 'EINVAL' });
-    await expect(core().setTimes(join(root, 'nope'), 1, 0, 1, 0)).rejects.toMatchObject({ code: 'EIO_WRITE' });
+    await expect(core().setTimes(Buffer.from(dir), Buffer.from(join(dir, 'sub')), 1, 1_000_000_000, 1, 0)).rejects.toMatchObject({ code: 'EINVAL' });
+    await expect(core().setTimes(Buffer.from(root), Buffer.from(join(root, 'nope')), 1, 0, 1, 0)).rejects.toMatchObject({ code: 'EIO_WRITE' });
   });
 
   it('createFiles makes writable files without following symlinks; finishFiles sets metadata and closes', async () => {
@@ -134,7 +134,7 @@ describeEachCore('filesystem metadata', (core, name) => {
     symlinkSync(join(work, 'target'), at('link'));
     mkdirSync(at('dir'));
     writeFileSync(at('old'), 'x'.repeat(100));
-    const created = await core().createFiles([at('new'), at('old'), at('link'), at('dir'), at('missing/x')]);
+    const created = await core().createFiles(Buffer.from(work), [at('new'), at('old'), at('link'), at('dir'), at('missing/x')]);
     const [fresh, old, link, directory, missing] = created;
     expect(fresh?.fd).toBeGreaterThanOrEqual(0);
     expect(old?.fd).toBeGreaterThanOrEqual(0);
@@ -147,7 +147,7 @@ describeEachCore('filesystem metadata', (core, name) => {
 
     writeSync(fresh!.fd, 'restored');
     const times = { atimeSec: 1_500_000_000, atimeNsec: 5, mtimeSec: 1_600_000_000, mtimeNsec: 123_456_789 };
-    const problems = await core().finishFiles([
+    const problems = await core().finishFiles(Buffer.from(work), [
       { path: at('new'), fd: fresh!.fd, mode: 0o640, xattrs: [], ...times },
       { path: at('link'), fd: -1, xattrs: [], ...times },
       { path: at('gone'), fd: -1, mode: 0o600, xattrs: [], ...times },
@@ -155,7 +155,7 @@ describeEachCore('filesystem metadata', (core, name) => {
     ]);
     expect(problems[0]).toEqual([]);
     expect(problems[1]).toEqual([]);
-    expect(problems[2]?.map((m) => m.split(':')[0])).toEqual(['cannot set mode', 'cannot set times']);
+    expect(problems[2]?.map((m) => m.split(':')[0])).toEqual(['cannot set metadata']);
     expect(problems[3]).toEqual([]);
     // Handed-over descriptors are closed.
     expect(() => fstatSync(fresh!.fd)).toThrow(expect.objectContaining({ code: 'EBADF' }));
@@ -180,25 +180,79 @@ describeEachCore('filesystem metadata', (core, name) => {
     writeFileSync(at('file'), 'x');
     mkdirSync(at('exists'));
     const rawName = Buffer.from([0x64, 0xff]);
-    const dirs = await core().makeDirs([at('a'), at('a/b'), at(Buffer.concat([Buffer.from('a/b/'), rawName])), at('link/in'), at('file/in'), at('exists'), at('gone/in'), at('a/c')]);
+    const dirs = await core().makeDirs(Buffer.from(work), [at('a'), at('a/b'), at(Buffer.concat([Buffer.from('a/b/'), rawName])), at('link/in'), at('file/in'), at('exists'), at('gone/in'), at('a/c')]);
     expect(dirs.map((d) => d.errno)).toEqual([0, 0, 0, osConstants.errno.ENOTDIR, osConstants.errno.ENOTDIR, osConstants.errno.EEXIST, osConstants.errno.ENOENT, 0]);
     expect(dirs[3]?.message).toBeTruthy();
     expect(statSync(at(Buffer.concat([Buffer.from('a/b/'), rawName]))).isDirectory()).toBe(true);
     expect(statSync(at('a/b')).mode & 0o7777).toBe(0o700);
-    const links = await core().makeSymlinks([at('a/l1'), at('a/b/l2'), at('link/l3'), at('a/l1')], [Buffer.from('../file'), rawName, Buffer.from('x'), Buffer.from('y')]);
+    const links = await core().makeSymlinks(Buffer.from(work), [at('a/l1'), at('a/b/l2'), at('link/l3'), at('a/l1')], [Buffer.from('../file'), rawName, Buffer.from('x'), Buffer.from('y')]);
     expect(links.map((l) => l.errno)).toEqual([0, 0, osConstants.errno.ENOTDIR, osConstants.errno.EEXIST]);
     expect(readFileSync(at('a/l1'), 'utf8')).toBe('x');
     expect(Buffer.from(execFileSync('readlink', ['-n', '--', at('a/b/l2').toString('latin1')], { encoding: 'buffer' }))).toEqual(rawName);
     // Nothing was made through the symlink.
     expect(execFileSync('ls', ['-A', outside]).toString()).toBe('');
-    await expect(core().makeSymlinks([at('a/l4')], [])).rejects.toMatchObject({ code: 'EINVAL' });
+    await expect(core().makeSymlinks(Buffer.from(work), [at('a/l4')], [])).rejects.toMatchObject({ code: 'EINVAL' });
+  });
+
+  it('the restore calls stay beneath their root: a symlink or a file on the way fails the entry, nothing outside is touched', async () => {
+    const work = join(root, `beneath-${name}`);
+    const outside = join(root, `beneath-outside-${name}`);
+    mkdirSync(join(work, 'real'), { recursive: true });
+    mkdirSync(outside, { mode: 0o700 });
+    writeFileSync(join(outside, 'precious'), 'keep', { mode: 0o600 });
+    symlinkSync(outside, join(work, 'escape'));
+    writeFileSync(join(work, 'file'), 'x');
+    const target = Buffer.from(work);
+    const at = (n: string): Buffer => Buffer.from(`${work}/${n}`);
+    const untouched = (): void => {
+      expect(execFileSync('ls', ['-A', outside]).toString()).toBe('precious\n');
+      expect(readFileSync(join(outside, 'precious'), 'utf8')).toBe('keep');
+      expect(statSync(join(outside, 'precious')).mode & 0o7777).toBe(0o600);
+      expect(statSync(outside).mode & 0o7777).toBe(0o700);
+    };
+    const ENOTDIR = osConstants.errno.ENOTDIR;
+    const created = await core().createFiles(target, [at('escape/precious'), at('escape/new'), at('file/x'), at('real/ok')]);
+    expect(created.map((c) => c.errno)).toEqual([ENOTDIR, ENOTDIR, ENOTDIR, 0]);
+    expect(created[0]?.message).toMatch(/escape: not a directory beneath the restore target/);
+    closeSync(created[3]!.fd);
+    expect((await core().makeDirs(target, [at('escape/d')]))[0]?.errno).toBe(ENOTDIR);
+    expect((await core().makeSymlinks(target, [at('escape/l')], [Buffer.from('x')]))[0]?.errno).toBe(ENOTDIR);
+    const times = { atimeSec: 1, atimeNsec: 0, mtimeSec: 1, mtimeNsec: 0 };
+    const [throughLink, linkItself] = await core().finishFiles(target, [
+      { path: at('escape/precious'), fd: -1, mode: 0o666, xattrs: [], ...times },
+      // a symlink where a directory was restored: its mode is not set through it
+      { path: at('escape'), fd: -1, mode: 0o777, xattrs: [], ...times },
+    ]);
+    expect(throughLink).toEqual([expect.stringMatching(/^cannot set metadata: .*not a directory beneath the restore target/)]);
+    expect(linkItself).toEqual([expect.stringMatching(/^cannot set metadata: .*symlink/)]);
+    await expect(core().setTimes(target, at('escape/precious'), 1, 0, 1, 0)).rejects.toThrow(/not a directory beneath the restore target/);
+    await expect(core().removeEntry(target, at('escape/precious'))).rejects.toThrow(/not a directory beneath the restore target/);
+    await expect(core().linkEntry(target, at('real/ok'), at('escape/hard'))).rejects.toThrow(/not a directory beneath the restore target/);
+    await expect(core().linkEntry(target, at('escape/precious'), at('real/hard'))).rejects.toThrow(/not a directory beneath the restore target/);
+    // Paths that are not below the root at all.
+    expect((await core().createFiles(target, [Buffer.from(join(outside, 'x')), at('real/../../x')]))[0]?.errno).toBe(osConstants.errno.EINVAL);
+    expect((await core().makeDirs(target, [at('real/../../x')]))[0]?.errno).toBe(osConstants.errno.EINVAL);
+    untouched();
+    // Removing a symlink, or a directory holding one, removes the link, never what it points to.
+    mkdirSync(join(work, 'tree/deep'), { recursive: true });
+    symlinkSync(outside, join(work, 'tree/deep/out'));
+    await core().removeEntry(target, at('tree'));
+    await core().removeEntry(target, at('escape'));
+    await core().removeEntry(target, at('never-there'));
+    expect(existsSync(join(work, 'tree')) || existsSync(join(work, 'escape'))).toBe(false);
+    untouched();
+    // What is beneath the root works as before.
+    await core().linkEntry(target, at('real/ok'), at('real/ok2'));
+    expect(statSync(join(work, 'real/ok2')).nlink).toBe(2);
+    await core().setTimes(target, at('real/ok'), 1_000_000_000, 0, 1_000_000_000, 0);
+    expect(statSync(join(work, 'real/ok')).mtimeMs).toBe(1_000_000_000_000);
   });
 
   if (name === 'portable') {
     it('xattrs and mknod are EUNSUPPORTED', async () => {
       await expect(core().getXattrs(join(dir, 'b.txt'))).rejects.toMatchObject({ code: 'EUNSUPPORTED' });
       await expect(core().setXattr(join(dir, 'b.txt'), Buffer.from('user.a'), Buffer.from('v'))).rejects.toMatchObject({ code: 'EUNSUPPORTED' });
-      await expect(core().mknod(join(dir, 'fifo2'), 0o010644, 0)).rejects.toMatchObject({ code: 'EUNSUPPORTED' });
+      await expect(core().mknod(Buffer.from(dir), Buffer.from(join(dir, 'fifo2')), 0o010644, 0)).rejects.toMatchObject({ code: 'EUNSUPPORTED' });
     });
   } else {
     it('setXattr/getXattrs round-trip raw bytes; mknod makes a FIFO', async () => {
@@ -206,7 +260,7 @@ describeEachCore('filesystem metadata', (core, name) => {
       await core().setXattr(f, Buffer.from('user.bolt'), Buffer.from([0, 1, 255]));
       const xs = await core().getXattrs(f);
       expect(xs.map((x) => [x.name.toString(), x.value.toString('hex')])).toContainEqual(['user.bolt', '0001ff']);
-      await core().mknod(join(dir, 'fifo2'), 0o010644, 0);
+      await core().mknod(Buffer.from(dir), Buffer.from(join(dir, 'fifo2')), 0o010644, 0);
       expect(core().lstat(join(dir, 'fifo2')).mode).toBe(0o010000 | (0o644 & ~process.umask()));
       rmSync(join(dir, 'fifo2'));
     });

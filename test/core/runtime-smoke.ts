@@ -101,7 +101,7 @@ try {
   out['decodeBlobs'] = [dec.plaintexts[0]?.toString('utf8') ?? null, dec.errors[0]];
   const [listing] = await core.readDirs([tmp]);
   out['readDirs'] = listing!.entries.map((e) => [e.name.toString(), e.stat?.mode, e.stat?.size]);
-  await core.setTimes(file, 1_600_000_000, 0, 1_500_000_000, 0);
+  await core.setTimes(Buffer.from(tmp), Buffer.from(file), 1_600_000_000, 0, 1_500_000_000, 0);
   const stat = core.lstat(file);
   out['setTimes'] = [stat.atimeSec, stat.mtimeSec];
   out['lstatError'] = (() => {

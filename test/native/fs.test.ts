@@ -103,10 +103,10 @@ describe('xattrs, times, mknod', () => {
     writeFileSync(file, 'x');
     const link = join(tmp.dir, 'times-link');
     symlinkSync(file, link);
-    await core.setTimes(file, 1_000_000_000, 123_456_789, 1_700_000_000, 987_654_321);
+    await core.setTimes(Buffer.from(tmp.dir), Buffer.from(file), 1_000_000_000, 123_456_789, 1_700_000_000, 987_654_321);
     let st = core.lstat(file);
     expect([st.atimeSec, st.atimeNsec, st.mtimeSec, st.mtimeNsec]).toEqual([1_000_000_000, 123_456_789, 1_700_000_000, 987_654_321]);
-    await core.setTimes(link, 1_500_000_000, 1, 1_600_000_000, 2);
+    await core.setTimes(Buffer.from(tmp.dir), Buffer.from(link), 1_500_000_000, 1, 1_600_000_000, 2);
     st = core.lstat(link);
     expect([st.mtimeSec, st.mtimeNsec]).toEqual([1_600_000_000, 2]);
     expect(core.lstat(file).mtimeSec).toBe(1_700_000_000);
@@ -115,14 +115,14 @@ describe('xattrs, times, mknod', () => {
   it('creates FIFOs and device nodes', async () => {
     const core = await nativeCore();
     const fifo = join(tmp.dir, 'made-fifo');
-    await core.mknod(fifo, 0o010644, 0);
+    await core.mknod(Buffer.from(tmp.dir), Buffer.from(fifo), 0o010644, 0);
     expect(lstatSync(fifo).isFIFO()).toBe(true);
     const dev = join(tmp.dir, 'made-null');
     const rdev = (1 << 8) | 3; // makedev(1, 3)
-    await core.mknod(dev, 0o020600, rdev);
+    await core.mknod(Buffer.from(tmp.dir), Buffer.from(dev), 0o020600, rdev);
     const st = core.lstat(dev);
     expect(st.mode & 0o170000).toBe(0o020000);
     expect(st.rdev).toBe(rdev);
-    await expect(core.mknod(fifo, 0o010644, 0)).rejects.toMatchObject({ subject: fifo });
+    await expect(core.mknod(Buffer.from(tmp.dir), Buffer.from(fifo), 0o010644, 0)).rejects.toMatchObject({ subject: fifo });
   });
 });

@@ -89,7 +89,7 @@ async function restore(target: string, writer: 'js' | 'core', verifyOnly = false
   const repo = await ResticRepository.open(storage, core, Buffer.from(PASSWORD));
   const { snapshots } = await loadSnapshots(repo);
   const index = await repo.index();
-  const made = writer === 'core' ? coreRestoreFor(repo, core, index, { verifyOnly }) : undefined;
+  const made = writer === 'core' ? coreRestoreFor(repo, core, index, { verifyOnly, root: target }) : undefined;
   if (writer === 'core') expect(made).toBeDefined();
   // Counts the directories whose files the core took as a group: the walk falls back to its own
   // path quietly when the core cannot read a tree, and a test of the core must see it work.

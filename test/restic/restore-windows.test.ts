@@ -51,7 +51,7 @@ async function sourceFor(target: string, problems: FileProblem[], writer: Writer
   const repo = await ResticRepository.open(new LocalStorage({ root: repoDir, uploadBucket: undefined }), core, Buffer.from(PASSWORD));
   const { snapshots } = await loadSnapshots(repo);
   const index = await repo.index();
-  const native = writer === 'core' ? coreRestoreFor(repo, core, index, {}) : undefined;
+  const native = writer === 'core' ? coreRestoreFor(repo, core, index, { root: target }) : undefined;
   // The suite runs on the native core: the core's variant must not quietly test the other one.
   if (writer === 'core') expect(native).toBeDefined();
   return new ResticRestoreSource(repo, core, index, requireTree(findSnapshot(snapshots, 'latest')), target, new IncludeFilter([]), problems, native);

@@ -18,7 +18,9 @@ use crate::compress::Codec;
 use crate::decode::{hex, pwrite_all, DecodeBuffers, Decoder, RangeReader};
 use crate::dircompare::read_tree_blob;
 use crate::error::{Code, CoreErr, CoreResult};
-use crate::fs::{create_for_writing, finish_entry, Metadata};
+use crate::beneath::{remove_at, Beneath, Place};
+use crate::fs::{create_for_writing, finish_by_fd, Metadata};
+use std::ffi::CString;
 use crate::hash::HashAlgo;
 use crate::paths::{bytes_of, path_of, JsPath};
 use crate::pool;
@@ -250,24 +252,48 @@ struct Shared {
     pack_ids: Vec<String>,
     owner: bool,
     verify_only: bool,
+    /// The restore target files are created beneath (absent for a verify-only run).
+    root: Option<Vec<u8>>,
     state: Mutex<State>,
 }
 
-/// Opens `path` for writing, never through a symlink; what stands in the way (REPLACEABLE) is
-/// removed, never followed, and the file created again.
-fn create_file(path: &[u8]) -> std::result::Result<i32, String> {
-    let mut created = create_for_writing(path);
+/// The restore target, opened by a job (a window's plan, a batch) when it first creates a file.
+struct TargetDir<'a> {
+    root: Option<&'a [u8]>,
+    open: Option<std::result::Result<Beneath, String>>,
+}
+
+impl<'a> TargetDir<'a> {
+    fn new(root: Option<&'a [u8]>) -> Self {
+        TargetDir { root, open: None }
+    }
+
+    fn get(&mut self) -> std::result::Result<&mut Beneath, String> {
+        let root = self.root;
+        let open = self.open.get_or_insert_with(|| match root {
+            Some(r) => Beneath::open(r).map_err(|e| e.to_string()),
+            None => Err("this restore has no target to write to".to_string()),
+        });
+        open.as_mut().map_err(|e| e.clone())
+    }
+}
+
+/// Opens `path` for writing beneath the target, never through a symlink; what stands in the way
+/// (REPLACEABLE) is removed, never followed, and the file created again.
+fn create_file(target: &mut TargetDir<'_>, path: &[u8]) -> std::result::Result<i32, String> {
+    let beneath = target.get().map_err(|e| format!("cannot create file: {e}"))?;
+    let mut created = create_for_writing(beneath, path);
     if created.fd < 0 && REPLACEABLE.contains(&created.errno) {
-        let p = path_of(path);
-        let removed = match std::fs::symlink_metadata(p) {
-            Ok(m) if m.is_dir() => std::fs::remove_dir_all(p),
-            Ok(_) => std::fs::remove_file(p),
+        let mut name = CString::default();
+        let removed = match beneath.place(path, &mut name) {
+            Ok(Place::In(dir, n)) => remove_at(dir, n),
+            Ok(Place::Root(_)) => Err(std::io::Error::from_raw_os_error(libc::EISDIR)),
             Err(e) => Err(e),
         };
         if let Err(e) = removed {
             return Err(format!("cannot create file: {e}"));
         }
-        created = create_for_writing(path);
+        created = create_for_writing(beneath, path);
     }
     if created.fd >= 0 {
         Ok(created.fd)
@@ -400,11 +426,12 @@ impl Shared {
         }
         let batches = cut_batches(by_pack);
         let window = Window { dirs, left: AtomicUsize::new(batches.len()), batches: batches.into_iter().map(|b| Mutex::new(Some(b))).collect(), files };
+        let mut target = TargetDir::new(self.root.as_deref());
         for file in &window.files {
             if file.remaining.load(Ordering::Relaxed) == 0 {
                 // Empty files are created here; one whose blobs are all missing is not (fd_of).
                 if !self.verify_only {
-                    self.fd_of(&window, file);
+                    self.fd_of(&window, file, &mut target);
                 }
                 self.finish(&window, file, &mut step);
             }
@@ -470,7 +497,7 @@ impl Shared {
     }
 
     /// The file's descriptor, created on first use; None when it could not be.
-    fn fd_of(&self, window: &Window, file: &FileState) -> Option<i32> {
+    fn fd_of(&self, window: &Window, file: &FileState, target: &mut TargetDir<'_>) -> Option<i32> {
         let mut fd = file.fd.lock().unwrap_or_else(|e| e.into_inner());
         match *fd {
             Fd::Open(n) => Some(n),
@@ -478,7 +505,7 @@ impl Shared {
             // A file known not to be restorable before anything was written to it is not
             // created: whatever stands at its path (an earlier restore's copy) stays as it was.
             Fd::Unopened if file.failed.get().is_some() => None,
-            Fd::Unopened => match create_file(&window.path(file)) {
+            Fd::Unopened => match create_file(target, &window.path(file)) {
                 Ok(n) => {
                     *fd = Fd::Open(n);
                     Some(n)
@@ -519,20 +546,20 @@ impl Shared {
             xattrs: r.xattrs.iter().map(|(n, v)| (&n[..], &v[..])).collect(),
             times: Ok([r.atime, r.mtime]),
         };
-        for problem in finish_entry(&window.path(file), &meta, fd) {
+        for problem in finish_by_fd(&meta, fd) {
             step.problem(window.display(file), problem);
         }
     }
 
     /// One use of a blob processed (written, or failed with `error`): the file finished when it
     /// was its last.
-    fn used(&self, window: &Window, u: &Use, outcome: std::result::Result<&[u8], &str>, step: &mut RestoreStepJs) {
+    fn used(&self, window: &Window, u: &Use, outcome: std::result::Result<&[u8], &str>, step: &mut RestoreStepJs, target: &mut TargetDir<'_>) {
         let file = &window.files[u.file];
         match outcome {
             Ok(plain) => {
                 if self.verify_only {
                     step.bytes += u.length as f64;
-                } else if let Some(fd) = self.fd_of(window, file) {
+                } else if let Some(fd) = self.fd_of(window, file, target) {
                     match pwrite_all(fd, plain, u.position) {
                         Ok(()) => step.bytes += u.length as f64,
                         Err(e) => {
@@ -570,6 +597,7 @@ impl Shared {
             Fetched::Data(data) => Ok(BatchBytes::Data(data)),
             Fetched::Failed(error) => Err(CoreErr::new(Code::IoRead, error)),
         };
+        let mut target = TargetDir::new(self.root.as_deref());
         for blob in &batch.blobs {
             let (offset, length) = (blob.at.offset - batch.start, u64::from(blob.at.length));
             let plain = match &mut source {
@@ -577,10 +605,10 @@ impl Shared {
                 Err(e) => Err(e.clone()),
             };
             match plain {
-                Ok(plain) => blob.uses.iter().for_each(|u| self.used(&window, u, Ok(&plain), &mut step)),
+                Ok(plain) => blob.uses.iter().for_each(|u| self.used(&window, u, Ok(&plain), &mut step, &mut target)),
                 Err(e) => {
                     let error = format!("pack {}…: {}", &self.pack_ids[pack][..12.min(self.pack_ids[pack].len())], e.message);
-                    blob.uses.iter().for_each(|u| self.used(&window, u, Err(&error), &mut step));
+                    blob.uses.iter().for_each(|u| self.used(&window, u, Err(&error), &mut step, &mut target));
                 }
             }
         }
@@ -632,7 +660,7 @@ impl NativeRestore {
     /// `packIds[i]`, and `packs[i]` its local file when the repository is local (else the walk
     /// gives each tree's plaintext and each batch's bytes). `owner`: set owners (as root).
     #[napi(constructor, catch_unwind)]
-    pub fn new(pack_ids: Vec<String>, packs: Option<Vec<JsPath>>, data: Uint8Array, trees: Uint8Array, seal: SealSpecJs, owner: bool, verify_only: bool) -> Result<Self> {
+    pub fn new(pack_ids: Vec<String>, packs: Option<Vec<JsPath>>, data: Uint8Array, trees: Uint8Array, seal: SealSpecJs, owner: bool, verify_only: bool, root: Option<JsPath>) -> Result<Self> {
         let packs: Vec<Vec<u8>> = packs.unwrap_or_default().iter().map(|p| bytes_of(p).to_vec()).collect();
         if !packs.is_empty() && packs.len() != pack_ids.len() {
             return Err(CoreErr::inval("one pack file per pack id, or none").into());
@@ -645,6 +673,7 @@ impl NativeRestore {
             pack_ids,
             owner,
             verify_only,
+            root: root.as_ref().map(|r| bytes_of(r).to_vec()),
             state: Mutex::default(),
         };
         Ok(NativeRestore { shared: Arc::new(shared) })

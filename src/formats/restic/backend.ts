@@ -71,7 +71,7 @@ export class ResticBackend implements BackupBackend {
     // The walk of the snapshot's trees starts there too, once both are in.
     const sourceFor = (index: MasterIndex, tree: string) => {
       const problems: FileProblem[] = [];
-      const native = coreRestoreFor(this.repo, this.core, index, { recheck: options.recheck === true, verifyOnly: options.verifyOnly === true });
+      const native = coreRestoreFor(this.repo, this.core, index, { recheck: options.recheck === true, verifyOnly: options.verifyOnly === true, root: restoreRoot(options.target) });
       return { problems, source: new ResticRestoreSource(this.repo, this.core, index, tree, restoreRoot(options.target), new IncludeFilter(options.include ?? []), problems, native) };
     };
     type Walk = ReturnType<typeof sourceFor>;

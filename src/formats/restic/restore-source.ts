@@ -366,15 +366,15 @@ export class ResticRestoreSource implements RestoreSource {
   }
 
   /** One range request when the blobs lie close enough together; else undefined (nothing done). */
-  async readBlobsIntoNewFiles(pack: string, blobs: NewFilesBlobRead[], files: FinishRequest[]): Promise<NewFilesRead | undefined> {
+  async readBlobsIntoNewFiles(pack: string, blobs: NewFilesBlobRead[], files: FinishRequest[], root: Buffer): Promise<NewFilesRead | undefined> {
     if (spans(blobs).length !== 1) return undefined;
     // A rejection (a malformed request, an unreachable pack) comes before anything is created.
-    const result = await this.decodeSpan(pack, blobs, files);
+    const result = await this.decodeSpan(pack, blobs, { files, root });
     return { errors: result.errors.map((e) => e?.message ?? null), files: result.files ?? [] };
   }
 
   /** Blobs of one range of `pack`, decoded into their targets. */
-  private async decodeSpan(pack: string, span: NewFilesBlobRead[], files?: FinishRequest[]): Promise<DecodeResult> {
+  private async decodeSpan(pack: string, span: NewFilesBlobRead[], newFiles?: { files: FinishRequest[]; root: Buffer }): Promise<DecodeResult> {
     const first = span[0] as NewFilesBlobRead;
     let spanEnd = 0;
     for (const b of span) spanEnd = Math.max(spanEnd, b.place.offset + b.place.length);
@@ -396,7 +396,7 @@ export class ResticRestoreSource implements RestoreSource {
       seal: this.repo.seal,
       codec: 'zstd',
       hash: 'sha256',
-      ...(files ? { files } : {}),
+      ...(newFiles ?? {}),
     });
     if (data) releasedBytes(data.length);
     return result;
@@ -428,7 +428,7 @@ function spans(blobs: readonly { place: BlobPlace }[]): [number, number][] {
  * afterwards (that needs every file as a node). Otherwise undefined, and the walk hands out
  * every file. On local storage the core reads the packs itself.
  */
-export function coreRestoreFor(repo: ResticRepository, core: Core, index: MasterIndex, options: { recheck?: boolean; verifyOnly?: boolean }): ResticRestore | undefined {
+export function coreRestoreFor(repo: ResticRepository, core: Core, index: MasterIndex, options: { recheck?: boolean; verifyOnly?: boolean; root: string }): ResticRestore | undefined {
   if (!core.newResticRestore || options.recheck) return undefined;
   const localFile = repo.storage.localFile;
   const packIds = [...index.packList()];
@@ -440,6 +440,7 @@ export function coreRestoreFor(repo: ResticRepository, core: Core, index: Master
     seal: repo.seal,
     owner: process.getuid?.() === 0,
     verifyOnly: options.verifyOnly === true,
+    root: Buffer.from(path.resolve(options.root)),
   });
 }
 

@@ -72,7 +72,9 @@ async function readRange(file: { path: string; offset: number; length: number })
  * portable createFiles, decode and finishFiles.
  */
 async function decodeIntoNewFiles(request: DecodeRequest & { files: NonNullable<DecodeRequest['files']> }, deps: DecodeDeps): Promise<DecodeResult> {
-  const created = await createFiles(request.files.map((f) => f.path));
+  if (!request.root) throw new CoreError('EINVAL', 'decodeBlobs: files need the restore target (root)');
+  const root = request.root;
+  const created = await createFiles(root, request.files.map((f) => f.path));
   const writes: number[][] = [];
   const blobs = request.blobs.map((spec) => {
     const mine: number[] = [];
@@ -113,7 +115,7 @@ async function decodeIntoNewFiles(request: DecodeRequest & { files: NonNullable<
         await new Promise<void>((resolve) => close(c.fd, () => resolve()));
         return { errno: 0, problems: [] };
       }
-      return { errno: 0, problems: await finishOne({ ...f, fd: c.fd }) };
+      return { errno: 0, problems: await finishOne(root, { ...f, fd: c.fd }) };
     }),
   );
   return { ...result, files: outcomes };

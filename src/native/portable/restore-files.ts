@@ -1,5 +1,8 @@
-// createFiles/finishFiles of the portable core, from node:fs: the same results as the native
-// batch calls, one libuv request per step instead of one crossing per batch.
+// The restore calls of the portable core, from node:fs: the same results as the native batch
+// calls, one libuv request per step instead of one crossing per batch. node:fs has no openat,
+// so each entry's parent is checked with lstat, component by component from the restore
+// target, before the path is used: what the native core refuses is refused here too, but a
+// directory swapped for a symlink between the check and the use is not caught (see types.ts).
 import fs, { constants, promises as fsp } from 'node:fs';
 import os from 'node:os';
 import { CoreError } from '../errors.ts';
@@ -24,10 +27,36 @@ function reason(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-export function createFiles(paths: Buffer[]): Promise<CreatedFile[]> {
+function withCode(message: string, code: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+/**
+ * Throws unless `path` is below `root` and every directory between them is a real directory
+ * (ENOTDIR, as the native core answers, when one is a symlink or a file).
+ */
+export async function checkBeneath(root: Buffer, path: Buffer): Promise<void> {
+  const base = root.length > 1 && root[root.length - 1] === 0x2f ? root.subarray(0, root.length - 1) : root;
+  const inside = base.length === 1 && base[0] === 0x2f ? 0 : base.length;
+  if (path.length <= inside + 1 || !path.subarray(0, inside).equals(inside === 0 ? Buffer.alloc(0) : base) || path[inside] !== 0x2f) {
+    throw withCode(`${path.toString()} is outside the restore target`, 'EINVAL');
+  }
+  const parts = path.subarray(inside + 1).toString('latin1').split('/');
+  if (parts.some((p) => p === '' || p === '.' || p === '..')) throw withCode(`${path.toString()} names no entry beneath the restore target`, 'EINVAL');
+  let at = inside;
+  for (const part of parts.slice(0, -1)) {
+    at += 1 + Buffer.byteLength(part, 'latin1');
+    const dir = path.subarray(0, at);
+    const st = await fsp.lstat(dir);
+    if (!st.isDirectory()) throw withCode(`${dir.toString()}: not a directory beneath the restore target (a symlink or a file is in the way); not followed`, 'ENOTDIR');
+  }
+}
+
+export function createFiles(root: Buffer, paths: Buffer[]): Promise<CreatedFile[]> {
   return Promise.all(
     paths.map(async (path): Promise<CreatedFile> => {
       try {
+        await checkBeneath(root, path);
         return { fd: await open(path, CREATE_FLAGS, 0o600), errno: 0 };
       } catch (err) {
         return { fd: -1, errno: errnoOf(err), message: reason(err) };
@@ -44,9 +73,20 @@ async function attempt(what: string, problems: string[], step: () => Promise<unk
   }
 }
 
-export async function finishOne(r: FinishRequest): Promise<string[]> {
+export async function finishOne(root: Buffer, r: FinishRequest): Promise<string[]> {
   const problems: string[] = [];
   const byFd = r.fd >= 0;
+  if (!byFd) {
+    // As the native core answers: an entry that is not there, or a symlink where one with a
+    // mode was restored, gets nothing set.
+    try {
+      await checkBeneath(root, r.path);
+      const st = await fsp.lstat(r.path);
+      if (r.mode !== undefined && st.isSymbolicLink()) return ['cannot set metadata: a symlink is in its place (not followed)'];
+    } catch (err) {
+      return [`cannot set metadata: ${reason(err)}`];
+    }
+  }
   const { owner, mode } = r;
   if (owner) await attempt('cannot set owner', problems, () => (byFd ? fchown(r.fd, owner.uid, owner.gid) : fsp.lchown(r.path, owner.uid, owner.gid)));
   if (mode !== undefined) await attempt('cannot set mode', problems, () => (byFd ? fchmod(r.fd, mode) : fsp.chmod(r.path, mode)));
@@ -59,24 +99,29 @@ export async function finishOne(r: FinishRequest): Promise<string[]> {
   return problems;
 }
 
-export function finishFiles(requests: FinishRequest[]): Promise<string[][]> {
-  return Promise.all(requests.map(finishOne));
+export function finishFiles(root: Buffer, requests: FinishRequest[]): Promise<string[][]> {
+  return Promise.all(requests.map((r) => finishOne(root, r)));
 }
 
-/**
- * makeDirs/makeSymlinks: the parent checked with lstat (a real directory, never a symlink), then
- * the entry made; the native core opens the parent with O_NOFOLLOW instead.
- */
-export async function makeEntries(paths: Buffer[], targets?: Buffer[]): Promise<MadeEntry[]> {
+export async function removeEntry(root: Buffer, path: Buffer): Promise<void> {
+  await checkBeneath(root, path);
+  // fs.rm removes a symlink itself, never what it points to.
+  await fsp.rm(path, { recursive: true, force: true });
+}
+
+export async function linkEntry(root: Buffer, existing: Buffer, path: Buffer): Promise<void> {
+  await checkBeneath(root, existing);
+  await checkBeneath(root, path);
+  await fsp.link(existing, path);
+}
+
+/** makeDirs/makeSymlinks: the parents checked (checkBeneath), then the entry made. */
+export async function makeEntries(root: Buffer, paths: Buffer[], targets?: Buffer[]): Promise<MadeEntry[]> {
   if (targets && targets.length !== paths.length) throw new CoreError('EINVAL', 'makeEntries: one link target per path');
   const made: MadeEntry[] = [];
   for (const [i, path] of paths.entries()) {
     try {
-      const slash = path.lastIndexOf(0x2f);
-      if (slash < 0) throw Object.assign(new Error(`${path.toString()} is not an absolute path`), { code: 'EINVAL' });
-      const parent = await fsp.lstat(slash === 0 ? '/' : path.subarray(0, slash));
-      // ENOTDIR for a symlink too, as open(O_DIRECTORY | O_NOFOLLOW) answers the native core.
-      if (!parent.isDirectory()) throw Object.assign(new Error(`parent of ${path.toString()} is not a directory`), { code: 'ENOTDIR' });
+      await checkBeneath(root, path);
       const target = targets?.[i];
       if (target) await fsp.symlink(target, path);
       else await fsp.mkdir(path, { mode: 0o700 });
