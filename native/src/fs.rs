@@ -458,7 +458,10 @@ pub fn set_times_async<'env>(
             // SAFETY: name is NUL-terminated, times points to two valid timespecs, the descriptors are open.
             rc_result(match target.place(p, &mut name)? {
                 Place::In(dir, n) => unsafe { libc::utimensat(dir, n.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) },
-                Place::Root(fd) => unsafe { libc::utimensat(fd, c"".as_ptr(), times.as_ptr(), libc::AT_EMPTY_PATH) },
+                Place::Root(fd) => {
+                    let link = CString::new(format!("/proc/self/fd/{fd}")).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+                    unsafe { libc::utimensat(libc::AT_FDCWD, link.as_ptr(), times.as_ptr(), 0) }
+                }
             })
         });
         done.map_err(|e| target_err("cannot set times of", p, e))
@@ -633,66 +636,72 @@ pub(crate) fn finish_by_fd(r: &Metadata<'_>, fd: i32) -> Vec<String> {
 /// no call taking an O_PATH descriptor), so a symlink swapped into its place is refused, not
 /// followed; a symlink is changed by name from its parent's descriptor, without following it.
 fn finish_by_path(target: &mut Beneath, path: &[u8], r: &Metadata<'_>) -> Vec<String> {
-    let mut problems = Vec::new();
     let mut name = CString::default();
-    let place = match target.place(path, &mut name) {
-        Ok(place) => place,
-        Err(e) => return vec![format!("cannot set metadata: {e}")],
-    };
-    // The entry's own descriptor, when one is opened: closed when this returns.
-    let opened: Option<OwnedFd>;
-    let (proc_path, owner_at, owner_name, owner_flags, times_at, times_name, times_flags) = match (&place, r.mode) {
-        (Place::In(dir, n), None) => {
-            // A symlink: /proc/self/fd/<parent>/<name> pins the parent; l*xattr does not follow the name.
-            let mut p = format!("/proc/self/fd/{dir}/").into_bytes();
-            p.extend_from_slice(n.to_bytes());
-            (p, *dir, *n, libc::AT_SYMLINK_NOFOLLOW, *dir, *n, libc::AT_SYMLINK_NOFOLLOW)
-        }
-        (place, _) => {
-            let fd = match place {
-                Place::In(dir, n) => match open_entry(*dir, n) {
-                    Ok(fd) => {
-                        opened = Some(fd);
-                        opened.as_ref().map_or(-1, |f: &OwnedFd| f.as_raw_fd())
-                    }
-                    Err(e) => return vec![format!("cannot set metadata: {e}")],
-                },
-                Place::Root(fd) => *fd,
-            };
-            (format!("/proc/self/fd/{fd}").into_bytes(), fd, c"", libc::AT_EMPTY_PATH, fd, c"", libc::AT_EMPTY_PATH)
-        }
-    };
-    let proc_c = match CString::new(proc_path) {
-        Ok(c) => c,
-        Err(_) => return vec!["cannot set metadata: the name contains a NUL byte".to_string()],
-    };
-    if let Some((uid, gid)) = r.owner {
-        // SAFETY: owner_name is NUL-terminated and owner_at open; fchownat only reads its arguments.
-        check(unsafe { libc::fchownat(owner_at, owner_name.as_ptr(), uid, gid, owner_flags) }, "cannot set owner", &mut problems);
+    match (target.place(path, &mut name), r.mode) {
+        (Err(e), _) => vec![format!("cannot set metadata: {e}")],
+        (Ok(Place::In(dir, n)), None) => finish_symlink(dir, n, r),
+        (Ok(Place::In(dir, n)), Some(_)) => match open_entry(dir, n) {
+            Ok(fd) => finish_through(fd.as_raw_fd(), r),
+            Err(e) => vec![format!("cannot set metadata: {e}")],
+        },
+        (Ok(Place::Root(fd)), _) => finish_through(fd, r),
     }
-    if let Some(mode) = r.mode {
-        // Through the descriptor's /proc link: the inode opened, whatever its name points to now.
-        // SAFETY: proc_c is NUL-terminated; chmod only reads its arguments.
-        check(unsafe { libc::chmod(proc_c.as_ptr(), mode as libc::mode_t) }, "cannot set mode", &mut problems);
-    }
+}
+
+/// Each extended attribute set by `set` (name, value): the problems.
+fn set_xattrs(r: &Metadata<'_>, problems: &mut Vec<String>, set: impl Fn(&CStr, &[u8]) -> libc::c_int) {
     for &(xname, value) in &r.xattrs {
         let Ok(xattr) = CString::new(xname) else {
             problems.push("cannot set extended attribute: its name contains a NUL byte".to_string());
             continue;
         };
-        // SAFETY: proc_c and xattr are NUL-terminated; value is readable for value.len() bytes.
-        let rc = unsafe {
-            if r.mode.is_some() {
-                libc::setxattr(proc_c.as_ptr(), xattr.as_ptr(), value.as_ptr().cast(), value.len(), 0)
-            } else {
-                libc::lsetxattr(proc_c.as_ptr(), xattr.as_ptr(), value.as_ptr().cast(), value.len(), 0)
-            }
-        };
-        check(rc, &format!("cannot set extended attribute {}", String::from_utf8_lossy(xname)), &mut problems);
+        check(set(&xattr, value), &format!("cannot set extended attribute {}", String::from_utf8_lossy(xname)), problems);
+    }
+}
+
+/// An entry through its O_PATH descriptor: the owner with fchownat(AT_EMPTY_PATH), the rest
+/// through /proc/self/fd/<fd>, which leads to the inode opened whatever its name is now.
+fn finish_through(fd: RawFd, r: &Metadata<'_>) -> Vec<String> {
+    let mut problems = Vec::new();
+    let link = CString::new(format!("/proc/self/fd/{fd}")).expect("digits have no NUL byte");
+    if let Some((uid, gid)) = r.owner {
+        // SAFETY: fd is open; the empty name is NUL-terminated; fchownat only reads its arguments.
+        check(unsafe { libc::fchownat(fd, c"".as_ptr(), uid, gid, libc::AT_EMPTY_PATH) }, "cannot set owner", &mut problems);
+    }
+    if let Some(mode) = r.mode {
+        // SAFETY: link is NUL-terminated; chmod only reads its arguments.
+        check(unsafe { libc::chmod(link.as_ptr(), mode as libc::mode_t) }, "cannot set mode", &mut problems);
+    }
+    // SAFETY: link and the name are NUL-terminated; value is readable for its length.
+    set_xattrs(r, &mut problems, |name, value| unsafe { libc::setxattr(link.as_ptr(), name.as_ptr(), value.as_ptr().cast(), value.len(), 0) });
+    match &r.times {
+        // SAFETY: times points to two valid timespecs; link is NUL-terminated.
+        Ok(times) => check(unsafe { libc::utimensat(libc::AT_FDCWD, link.as_ptr(), times.as_ptr(), 0) }, "cannot set times", &mut problems),
+        Err(e) => problems.push(format!("cannot set times: {e}")),
+    }
+    problems
+}
+
+/// A symlink, by name from its (pinned) parent, never followed: fchownat and utimensat with
+/// AT_SYMLINK_NOFOLLOW, lsetxattr on /proc/self/fd/<parent>/<name>.
+fn finish_symlink(dir: RawFd, name: &CStr, r: &Metadata<'_>) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some((uid, gid)) = r.owner {
+        // SAFETY: name is NUL-terminated and dir open; fchownat only reads its arguments.
+        check(unsafe { libc::fchownat(dir, name.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW) }, "cannot set owner", &mut problems);
+    }
+    if !r.xattrs.is_empty() {
+        let mut path = format!("/proc/self/fd/{dir}/").into_bytes();
+        path.extend_from_slice(name.to_bytes());
+        match CString::new(path) {
+            // SAFETY: link and the name are NUL-terminated; value is readable for its length.
+            Ok(link) => set_xattrs(r, &mut problems, |x, value| unsafe { libc::lsetxattr(link.as_ptr(), x.as_ptr(), value.as_ptr().cast(), value.len(), 0) }),
+            Err(_) => problems.push("cannot set extended attributes: the name contains a NUL byte".to_string()),
+        }
     }
     match &r.times {
-        // SAFETY: times points to two valid timespecs; times_name is NUL-terminated and times_at open.
-        Ok(times) => check(unsafe { libc::utimensat(times_at, times_name.as_ptr(), times.as_ptr(), times_flags) }, "cannot set times", &mut problems),
+        // SAFETY: times points to two valid timespecs; name is NUL-terminated and dir open.
+        Ok(times) => check(unsafe { libc::utimensat(dir, name.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) }, "cannot set times", &mut problems),
         Err(e) => problems.push(format!("cannot set times: {e}")),
     }
     problems
