@@ -114,7 +114,7 @@ const FINISHED_ENTRY_WEIGHT = 0.5;
  * runs on the next turn of the event loop (right after its I/O), once the caller has let the
  * directory go. Not counted, the 18k entries of one changed directory (its listing, the previous
  * tree's bytes) stayed as garbage until the next timed collection: the bench's mutated run
- * peaked 25-40 MiB higher.
+ * peaked 25-45 MiB higher.
  */
 export function finishedEntries(n: number): void {
   const pacing = running[running.length - 1];
