@@ -105,7 +105,7 @@ impl Beneath {
     pub(crate) fn place<'n>(&mut self, path: &[u8], name: &'n mut CString) -> io::Result<Place<'n>> {
         let rel = match path.strip_prefix(&self.root[..]) {
             Some(rest) if rest.is_empty() => return Ok(Place::Root(self.root_fd.as_raw_fd())),
-            Some(rest) if rest[0] == b'/' => &rest[1..],
+            Some(rest) if rest[0] == b'/' => &rest[rest.iter().position(|&b| b != b'/').unwrap_or(rest.len())..],
             _ => return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is outside the restore target", display(path)))),
         };
         let (parent, base) = match rel.iter().rposition(|&b| b == b'/') {
@@ -131,10 +131,17 @@ impl Beneath {
     }
 }
 
+/// Directories below one removed, at most: deeper (built to exhaust the stack) is refused.
+const REMOVE_DEPTH: usize = 256;
+
 /// Removes what stands at `name` in `dir` (a directory with everything in it), never following a
-/// symlink: each directory below is opened by name with O_NOFOLLOW from its parent's descriptor.
-/// Nothing there is not an error.
+/// symlink: each directory below is opened by name with O_NOFOLLOW from its parent's descriptor,
+/// and one on another file system (a mount point) is refused. Nothing there is not an error.
 pub(crate) fn remove_at(dir: RawFd, name: &CStr) -> io::Result<()> {
+    remove_below(dir, name, 0, None)
+}
+
+fn remove_below(dir: RawFd, name: &CStr, depth: usize, device: Option<libc::dev_t>) -> io::Result<()> {
     // SAFETY: name is NUL-terminated; unlinkat only reads its arguments.
     if unsafe { libc::unlinkat(dir, name.as_ptr(), 0) } == 0 {
         return Ok(());
@@ -145,8 +152,22 @@ pub(crate) fn remove_at(dir: RawFd, name: &CStr) -> io::Result<()> {
         Some(libc::EISDIR) | Some(libc::EPERM) => {}
         _ => return Err(e),
     }
+    if depth > REMOVE_DEPTH {
+        return Err(io::Error::new(io::ErrorKind::Other, format!("more than {REMOVE_DEPTH} directories deep: not removed")));
+    }
     let sub = open_at(dir, name, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW).map_err(|_| e)?;
-    empty_dir(sub)?;
+    // SAFETY: an all-zero stat is a valid value for fstat to fill.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: the descriptor is open and st writable.
+    if unsafe { libc::fstat(sub.as_raw_fd(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if device.is_some_and(|d| d != st.st_dev) {
+        return Err(io::Error::new(io::ErrorKind::Other, format!("{} is on another file system (a mount point): not removed", name.to_string_lossy())));
+    }
+    for entry in entries(&sub)? {
+        remove_below(sub.as_raw_fd(), &entry, depth + 1, Some(st.st_dev))?;
+    }
     // SAFETY: as above, with AT_REMOVEDIR.
     if unsafe { libc::unlinkat(dir, name.as_ptr(), libc::AT_REMOVEDIR) } != 0 {
         return Err(io::Error::last_os_error());
@@ -154,12 +175,11 @@ pub(crate) fn remove_at(dir: RawFd, name: &CStr) -> io::Result<()> {
     Ok(())
 }
 
-/// Removes everything in the open directory `dir` (consumed).
-fn empty_dir(dir: OwnedFd) -> io::Result<()> {
-    let fd = dir.as_raw_fd();
-    // fdopendir takes the descriptor over; a duplicate keeps `dir` usable for unlinkat.
-    // SAFETY: dup only reads its argument.
-    let listing_fd = unsafe { libc::dup(fd) };
+/// The names in the open directory `dir`, but "." and "..".
+fn entries(dir: &OwnedFd) -> io::Result<Vec<CString>> {
+    // fdopendir takes its descriptor over: a close-on-exec duplicate keeps `dir` ours.
+    // SAFETY: F_DUPFD_CLOEXEC only reads its arguments.
+    let listing_fd = unsafe { libc::fcntl(dir.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
     if listing_fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -172,24 +192,25 @@ fn empty_dir(dir: OwnedFd) -> io::Result<()> {
         return Err(e);
     }
     let mut names = Vec::new();
-    loop {
+    let result = loop {
+        // readdir tells the end from an error only through errno.
+        // SAFETY: __errno_location returns this thread's errno, writable.
+        unsafe { *libc::__errno_location() = 0 };
         // SAFETY: stream is a valid DIR* until closedir below; the entry is read before the next call.
         let entry = unsafe { libc::readdir64(stream) };
         if entry.is_null() {
-            break;
+            let e = io::Error::last_os_error();
+            break if e.raw_os_error() == Some(0) { Ok(()) } else { Err(e) };
         }
         // SAFETY: d_name of a returned entry is NUL-terminated.
         let name = unsafe { CStr::from_ptr((*entry).d_name.as_ptr()) };
         if name.to_bytes() != b"." && name.to_bytes() != b".." {
             names.push(name.to_owned());
         }
-    }
+    };
     // SAFETY: stream came from fdopendir and is closed once, here.
     unsafe { libc::closedir(stream) };
-    for name in names {
-        remove_at(fd, &name)?;
-    }
-    Ok(())
+    result.map(|()| names)
 }
 
 #[cfg(test)]
@@ -262,5 +283,30 @@ mod tests {
         assert_eq!(std::fs::read(d.join("keep/precious")).unwrap(), b"p");
         remove_at(dir.as_raw_fd(), c"missing").unwrap();
         std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn refuses_a_tree_deeper_than_its_limit_and_removes_one_at_it() {
+        let d = tmp("deep");
+        let dir = open_at(libc::AT_FDCWD, &CString::new(d.as_os_str().as_encoded_bytes()).unwrap(), libc::O_RDONLY | libc::O_DIRECTORY).unwrap();
+        let nest = |top: &str, levels: usize| {
+            // Built by descriptor: the path would pass PATH_MAX.
+            let mut at = dir.try_clone().unwrap();
+            let mut name = CString::new(top).unwrap();
+            for _ in 0..=levels {
+                // SAFETY: name is NUL-terminated and at open.
+                assert_eq!(unsafe { libc::mkdirat(at.as_raw_fd(), name.as_ptr(), 0o700) }, 0);
+                at = open_at(at.as_raw_fd(), &name, libc::O_RDONLY | libc::O_DIRECTORY).unwrap();
+                name = CString::new("x").unwrap();
+            }
+        };
+        nest("ok", REMOVE_DEPTH);
+        remove_at(dir.as_raw_fd(), c"ok").unwrap();
+        assert!(!d.join("ok").exists());
+        nest("deep", REMOVE_DEPTH + 1);
+        let e = remove_at(dir.as_raw_fd(), c"deep").err().unwrap();
+        assert!(e.to_string().contains("deep"), "{e}");
+        assert!(d.join("deep").exists());
+        std::process::Command::new("rm").arg("-rf").arg(&d).status().unwrap();
     }
 }

@@ -12,7 +12,7 @@ use napi::{Env, Result};
 use napi_derive::napi;
 use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 
 #[napi(object, object_from_js = false)]
 pub struct EntryStatJs {
@@ -554,6 +554,8 @@ pub struct FinishRequestJs {
     pub gid: Option<u32>,
     /// chmod bits; absent: left alone (symlinks have none).
     pub mode: Option<u32>,
+    /// The entry's type as restored (S_IFMT bits): set by path only if that is still what is there.
+    pub kind: Option<u32>,
     pub xattrs: Vec<FinishXattrJs>,
     pub atime_sec: f64,
     pub atime_nsec: f64,
@@ -573,6 +575,8 @@ pub(crate) struct Metadata<'a> {
     pub owner: Option<(u32, u32)>,
     /// chmod bits; None: left alone (symlinks have none).
     pub mode: Option<u32>,
+    /// S_IFMT bits the entry must have when set by path (None: any but a symlink, or a symlink without `mode`).
+    pub kind: Option<u32>,
     pub xattrs: Vec<(&'a [u8], &'a [u8])>,
     /// atime, mtime.
     pub times: CoreResult<[libc::timespec; 2]>,
@@ -583,6 +587,7 @@ pub(crate) fn metadata_of(r: &FinishRequestJs) -> Metadata<'_> {
     Metadata {
         owner: r.uid.zip(r.gid),
         mode: r.mode,
+        kind: r.kind,
         xattrs: r.xattrs.iter().map(|x| (&x.name[..], &x.value[..])).collect(),
         times: timespec(r.atime_sec, r.atime_nsec).and_then(|a| Ok([a, timespec(r.mtime_sec, r.mtime_nsec)?])),
     }
@@ -637,15 +642,40 @@ pub(crate) fn finish_by_fd(r: &Metadata<'_>, fd: i32) -> Vec<String> {
 /// followed; a symlink is changed by name from its parent's descriptor, without following it.
 fn finish_by_path(target: &mut Beneath, path: &[u8], r: &Metadata<'_>) -> Vec<String> {
     let mut name = CString::default();
-    match (target.place(path, &mut name), r.mode) {
-        (Err(e), _) => vec![format!("cannot set metadata: {e}")],
-        (Ok(Place::In(dir, n)), None) => finish_symlink(dir, n, r),
-        (Ok(Place::In(dir, n)), Some(_)) => match open_entry(dir, n) {
+    let expected = r.kind.unwrap_or(if r.mode.is_some() { 0 } else { libc::S_IFLNK });
+    match target.place(path, &mut name) {
+        Err(e) => vec![format!("cannot set metadata: {e}")],
+        Ok(Place::Root(fd)) => finish_through(fd, r),
+        Ok(Place::In(dir, n)) if expected == libc::S_IFDIR => match open_at_nofollow(dir, n, libc::O_RDONLY | libc::O_DIRECTORY) {
+            // A directory through a descriptor of its own: no /proc needed.
+            // finish_by_fd closes the descriptor it is given.
+            Ok(fd) => finish_by_fd(r, fd.into_raw_fd()),
+            Err(e) => vec![format!("cannot set metadata: {}", in_its_place(e, "directory"))],
+        },
+        Ok(Place::In(dir, n)) => match open_entry(dir, n, expected) {
+            Ok(fd) if expected == libc::S_IFLNK => finish_symlink(fd.as_raw_fd(), dir, n, r),
             Ok(fd) => finish_through(fd.as_raw_fd(), r),
             Err(e) => vec![format!("cannot set metadata: {e}")],
         },
-        (Ok(Place::Root(fd)), _) => finish_through(fd, r),
     }
+}
+
+/// ELOOP/ENOTDIR from an O_NOFOLLOW | O_DIRECTORY open: something else stands where `what` was restored.
+fn in_its_place(e: io::Error, what: &str) -> io::Error {
+    match e.raw_os_error() {
+        Some(libc::ELOOP) | Some(libc::ENOTDIR) => io::Error::new(io::ErrorKind::Other, format!("the {what} restored here was replaced by something else (not changed)")),
+        _ => e,
+    }
+}
+
+fn open_at_nofollow(dir: RawFd, name: &CStr, flags: libc::c_int) -> io::Result<OwnedFd> {
+    // SAFETY: name is NUL-terminated; openat only reads its arguments.
+    let fd = unsafe { libc::openat(dir, name.as_ptr(), flags | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd was just opened and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Each extended attribute set by `set` (name, value): the problems.
@@ -682,13 +712,14 @@ fn finish_through(fd: RawFd, r: &Metadata<'_>) -> Vec<String> {
     problems
 }
 
-/// A symlink, by name from its (pinned) parent, never followed: fchownat and utimensat with
-/// AT_SYMLINK_NOFOLLOW, lsetxattr on /proc/self/fd/<parent>/<name>.
-fn finish_symlink(dir: RawFd, name: &CStr, r: &Metadata<'_>) -> Vec<String> {
+/// A symlink (`fd`, its O_PATH descriptor, checked to be one): the owner through it; times and
+/// extended attributes by name from its pinned parent, never following the name (no call takes
+/// an O_PATH descriptor of a symlink for those).
+fn finish_symlink(fd: RawFd, dir: RawFd, name: &CStr, r: &Metadata<'_>) -> Vec<String> {
     let mut problems = Vec::new();
     if let Some((uid, gid)) = r.owner {
-        // SAFETY: name is NUL-terminated and dir open; fchownat only reads its arguments.
-        check(unsafe { libc::fchownat(dir, name.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW) }, "cannot set owner", &mut problems);
+        // SAFETY: fd is open; the empty name is NUL-terminated; fchownat only reads its arguments.
+        check(unsafe { libc::fchownat(fd, c"".as_ptr(), uid, gid, libc::AT_EMPTY_PATH) }, "cannot set owner", &mut problems);
     }
     if !r.xattrs.is_empty() {
         let mut path = format!("/proc/self/fd/{dir}/").into_bytes();
@@ -707,24 +738,20 @@ fn finish_symlink(dir: RawFd, name: &CStr, r: &Metadata<'_>) -> Vec<String> {
     problems
 }
 
-/// An entry that has a mode, opened O_PATH | O_NOFOLLOW; a symlink in its place is refused.
-fn open_entry(dir: RawFd, name: &CStr) -> io::Result<OwnedFd> {
-    // SAFETY: name is NUL-terminated; openat only reads its arguments.
-    let fd = unsafe { libc::openat(dir, name.as_ptr(), libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
+/// An entry opened O_PATH | O_NOFOLLOW and checked to be of type `expected` (S_IFMT bits; 0:
+/// anything but a symlink): what was swapped into its place is refused, not changed.
+fn open_entry(dir: RawFd, name: &CStr, expected: u32) -> io::Result<OwnedFd> {
+    let owned = open_at_nofollow(dir, name, libc::O_PATH)?;
     // SAFETY: an all-zero stat is a valid value for fstat to fill.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: fd is open and st writable.
-    let failed = (unsafe { libc::fstat(fd, &mut st) } != 0).then(io::Error::last_os_error);
-    // SAFETY: fd was just opened and is owned by nobody else.
-    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-    if let Some(e) = failed {
-        return Err(e);
+    // SAFETY: the descriptor is open and st writable.
+    if unsafe { libc::fstat(owned.as_raw_fd(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
     }
-    if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
-        return Err(io::Error::new(io::ErrorKind::Other, "a symlink is in its place (not followed)"));
+    let found = st.st_mode & libc::S_IFMT;
+    if (expected == 0 && found == libc::S_IFLNK) || (expected != 0 && found != expected) {
+        let what = if found == libc::S_IFLNK { "a symlink" } else { "something of another type" };
+        return Err(io::Error::new(io::ErrorKind::Other, format!("{what} is in its place (not changed)")));
     }
     Ok(owned)
 }
@@ -735,8 +762,20 @@ fn open_entry(dir: RawFd, name: &CStr) -> io::Result<OwnedFd> {
 #[napi(js_name = "finishFiles", catch_unwind)]
 pub fn finish_files<'env>(env: &'env Env, root: JsPath, requests: Vec<FinishRequestJs>) -> Result<Object<'env>> {
     pool::spawn(env, move || {
-        let mut target = Beneath::open(bytes_of(&root)).map_err(|e| CoreErr::new(Code::Io, e.to_string()))?;
-        Ok(requests.iter().map(|r| finish_one(&mut target, r, r.fd)).collect::<Vec<Vec<String>>>())
+        // Opened for the first entry set by path: the descriptors handed over are closed whatever happens.
+        let mut target: Option<io::Result<Beneath>> = None;
+        Ok(requests
+            .iter()
+            .map(|r| {
+                if r.fd >= 0 {
+                    return finish_by_fd(&metadata_of(r), r.fd);
+                }
+                match target.get_or_insert_with(|| Beneath::open(bytes_of(&root))) {
+                    Ok(beneath) => finish_one(beneath, r, r.fd),
+                    Err(e) => vec![format!("cannot set metadata: {e}")],
+                }
+            })
+            .collect::<Vec<Vec<String>>>())
     })
 }
 
@@ -748,8 +787,8 @@ pub struct CreatedFileJs {
     pub message: Option<String>,
 }
 
-/// Creates (or truncates) files for writing beneath the restore target `root`, never through a
-/// symlink, mode 0600 until their metadata is set: one crossing for many files.
+/// Creates files for writing beneath the restore target `root` (see create_for_writing), mode
+/// 0600 until their metadata is set: one crossing for many files.
 #[napi(js_name = "createFiles", catch_unwind)]
 pub fn create_files<'env>(env: &'env Env, root: JsPath, paths: Vec<JsPath>) -> Result<Object<'env>> {
     pool::spawn(env, move || {
@@ -762,8 +801,10 @@ fn created_err(e: io::Error) -> CreatedFileJs {
     CreatedFileJs { fd: -1, errno: e.raw_os_error().unwrap_or(if e.kind() == io::ErrorKind::NotADirectory { libc::ENOTDIR } else { libc::EINVAL }), message: Some(e.to_string()) }
 }
 
-/// Creates (or truncates) one file for writing beneath `target`, never through a symlink, mode
-/// 0600. A parent that is not a real directory beneath the target fails with ENOTDIR.
+/// Creates one file for writing beneath `target`, mode 0600, always a new inode (O_EXCL): what
+/// stands at its name is unlinked first, never opened. A device node or a hard link to a file
+/// elsewhere placed there would otherwise be written into. A directory there fails with EISDIR,
+/// a parent that is not a real directory beneath the target with ENOTDIR.
 pub(crate) fn create_for_writing(target: &mut Beneath, path: &[u8]) -> CreatedFileJs {
     let mut name = CString::default();
     let (dir, n) = match target.place(path, &mut name) {
@@ -771,14 +812,23 @@ pub(crate) fn create_for_writing(target: &mut Beneath, path: &[u8]) -> CreatedFi
         Ok(Place::Root(_)) => return created_err(io::Error::from_raw_os_error(libc::EISDIR)),
         Err(e) => return created_err(e),
     };
-    // O_NONBLOCK: a FIFO in the way fails with ENXIO instead of blocking (no effect on files).
-    let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
-    // SAFETY: n is NUL-terminated and dir open; openat only reads its arguments.
-    let fd = unsafe { libc::openat(dir, n.as_ptr(), flags, 0o600 as libc::c_uint) };
-    if fd >= 0 {
-        return CreatedFileJs { fd, errno: 0, message: None };
+    let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    for first in [true, false] {
+        // SAFETY: n is NUL-terminated and dir open; openat only reads its arguments.
+        let fd = unsafe { libc::openat(dir, n.as_ptr(), flags, 0o600 as libc::c_uint) };
+        if fd >= 0 {
+            return CreatedFileJs { fd, errno: 0, message: None };
+        }
+        let e = io::Error::last_os_error();
+        if !first || e.raw_os_error() != Some(libc::EEXIST) {
+            return created_err(e);
+        }
+        // SAFETY: as above; unlinkat removes a non-directory entry (EISDIR for a directory).
+        if unsafe { libc::unlinkat(dir, n.as_ptr(), 0) } != 0 {
+            return created_err(io::Error::last_os_error());
+        }
     }
-    created_err(io::Error::last_os_error())
+    created_err(io::Error::from_raw_os_error(libc::EEXIST))
 }
 
 #[napi(object, object_from_js = false)]

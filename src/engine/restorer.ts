@@ -122,6 +122,11 @@ export interface RestoreRunOptions {
   verifyOnly: boolean;
   /** The destination root; created when missing (not for verify-only). */
   root?: string;
+  /**
+   * The directory no write may leave, `root` or one above it (default: `root`): the directories
+   * between them are made beneath it like the restored ones, never followed if a symlink.
+   */
+  confine?: string;
   /** Restore ownership (only meaningful as root). */
   owner?: boolean;
   progress?: ProgressSink;
@@ -147,6 +152,8 @@ export interface RestoreCounters {
 
 /** What may stand where a file is restored and is replaced by it (a symlink, a directory, a FIFO, a running program). */
 const REPLACEABLE = new Set([os.constants.errno.ELOOP, os.constants.errno.EISDIR, os.constants.errno.ENXIO, os.constants.errno.ETXTBSY]);
+/** S_IFMT bits of each kind restored (FinishRequest.kind). */
+const FILE_TYPE: Partial<Record<string, number>> = { file: 0o100000, dir: 0o040000, symlink: 0o120000, fifo: 0o010000, dev: 0o060000, chardev: 0o020000 };
 /** Entries given their metadata in one call to the core. */
 const METADATA_BATCH = 512;
 /** Directories or symlinks queued per batch (a batch's symlinks get their metadata in one call). */
@@ -208,7 +215,7 @@ export class Restorer {
     private readonly options: RestoreRunOptions,
   ) {
     this.owner = options.owner ?? process.getuid?.() === 0;
-    this.target = Buffer.from(path.resolve(options.root ?? '/'));
+    this.target = Buffer.from(path.resolve(options.confine ?? options.root ?? '/'));
   }
 
   async run(): Promise<{ counters: RestoreCounters; problems: FileProblem[] }> {
@@ -216,7 +223,7 @@ export class Restorer {
   }
 
   private async restoreAll(): Promise<{ counters: RestoreCounters; problems: FileProblem[] }> {
-    if (this.options.root && !this.options.verifyOnly) await fsp.mkdir(this.options.root, { recursive: true });
+    if (this.options.root && !this.options.verifyOnly) await this.makeRoot(path.resolve(this.options.root));
     // Counted first, as restic does, so the bar has its totals and ETA from the start (trees
     // read here are in the repository's tree cache when the restore walks them again), but
     // only for a display that shows them: counting walks every tree once more.
@@ -298,6 +305,21 @@ export class Restorer {
     }
     this.options.progress?.done(completed(this.options.verifyOnly ? 'verify' : 'restore', this.counters.files, this.counters.bytes));
     return { counters: this.counters, problems: this.problems };
+  }
+
+  /** The confining directory as given (made when missing), then the directories down to `root` beneath it. */
+  private async makeRoot(root: string): Promise<void> {
+    const confine = this.target.toString();
+    await fsp.mkdir(confine, { recursive: true });
+    const below = path.relative(confine, root);
+    if (below === '') return;
+    if (below.startsWith('..') || path.isAbsolute(below)) throw new Error(`the restore root ${root} is not below ${confine}`);
+    let at = confine;
+    for (const part of below.split(path.sep)) {
+      at = path.join(at, part);
+      const [made] = await this.core.makeDirs(this.target, [Buffer.from(at)]);
+      if (made && made.errno !== 0 && made.errno !== os.constants.errno.EEXIST) throw new Error(`cannot make ${at}: ${made.message ?? 'unknown error'}`);
+    }
   }
 
   private async writeWindow(files: RestoreNode[], groups: SourceFileGroup[]): Promise<void> {
@@ -788,6 +810,7 @@ export class Restorer {
       ...(this.owner ? { owner: { uid: node.uid, gid: node.gid } } : {}),
       // chmod would follow a symlink; a symlink has no mode of its own on Linux.
       ...(node.kind === 'symlink' ? {} : { mode: node.mode & 0o7777 }),
+      ...(FILE_TYPE[node.kind] !== undefined ? { kind: FILE_TYPE[node.kind] } : {}),
       xattrs: node.xattrs,
       atimeSec: node.atime.sec,
       atimeNsec: node.atime.nsec,

@@ -157,6 +157,7 @@ interface RawFinishRequest {
   uid?: number;
   gid?: number;
   mode?: number;
+  kind?: number;
   xattrs: { name: Uint8Array; value: Uint8Array }[];
   atimeSec: number;
   atimeNsec: number;
@@ -442,6 +443,7 @@ function rawFinishRequest(r: FinishRequest, fd: number): RawFinishRequest {
     raw.gid = r.owner.gid;
   }
   if (r.mode !== undefined) raw.mode = r.mode;
+  if (r.kind !== undefined) raw.kind = r.kind;
   return raw;
 }
 

@@ -589,6 +589,13 @@ export interface FinishRequest {
   owner?: { uid: number; gid: number };
   /** chmod bits; absent for symlinks. */
   mode?: number;
+  /**
+   * The entry's type as restored (S_IFMT bits of st_mode). By path, metadata is set only if that
+   * is still what stands there: a file someone swapped in for a restored directory is not given
+   * the directory's owner and mode. Absent: anything but a symlink when `mode` is given, else a
+   * symlink.
+   */
+  kind?: number;
   xattrs: Xattr[];
   atimeSec: number;
   atimeNsec: number;

@@ -126,7 +126,7 @@ describeEachCore('filesystem metadata', (core, name) => {
     await expect(core().setTimes(Buffer.from(root), Buffer.from(join(root, 'nope')), 1, 0, 1, 0)).rejects.toMatchObject({ code: 'EIO_WRITE' });
   });
 
-  it('createFiles makes writable files without following symlinks; finishFiles sets metadata and closes', async () => {
+  it('createFiles makes new files, never opening what stands at their names; finishFiles sets metadata and closes', async () => {
     const work = join(root, `restore-${name}`);
     mkdirSync(work);
     const at = (n: string): Buffer => Buffer.from(join(work, n));
@@ -134,22 +134,33 @@ describeEachCore('filesystem metadata', (core, name) => {
     symlinkSync(join(work, 'target'), at('link'));
     mkdirSync(at('dir'));
     writeFileSync(at('old'), 'x'.repeat(100));
-    const created = await core().createFiles(Buffer.from(work), [at('new'), at('old'), at('link'), at('dir'), at('missing/x')]);
-    const [fresh, old, link, directory, missing] = created;
+    // A hard link to a file that is not restored, and a FIFO: replaced, never written into.
+    writeFileSync(at('other-name'), 'not restored');
+    execFileSync('ln', [join(work, 'other-name'), join(work, 'linked')]);
+    execFileSync('mkfifo', [join(work, 'fifo')]);
+    const created = await core().createFiles(Buffer.from(work), [at('new'), at('old'), at('link'), at('dir'), at('missing/x'), at('linked'), at('fifo')]);
+    const [fresh, old, link, directory, missing, linked, fifo] = created;
     expect(fresh?.fd).toBeGreaterThanOrEqual(0);
     expect(old?.fd).toBeGreaterThanOrEqual(0);
     expect(statSync(at('old')).size).toBe(0);
-    expect(link).toMatchObject({ fd: -1, errno: osConstants.errno.ELOOP });
+    expect(link?.fd).toBeGreaterThanOrEqual(0);
+    expect(lstatSync(at('link')).isFile()).toBe(true);
     expect(directory).toMatchObject({ fd: -1, errno: osConstants.errno.EISDIR });
     expect(missing).toMatchObject({ fd: -1, errno: osConstants.errno.ENOENT });
     expect(missing?.message).toBeTruthy();
     expect(readFileSync(at('target'), 'utf8')).toBe('outside');
+    writeSync(linked!.fd, 'restored');
+    expect(readFileSync(at('other-name'), 'utf8')).toBe('not restored');
+    expect(statSync(at('other-name')).nlink).toBe(1);
+    expect(lstatSync(at('fifo')).isFile()).toBe(true);
+    for (const c of [link, linked, fifo]) closeSync(c!.fd);
 
     writeSync(fresh!.fd, 'restored');
+    symlinkSync(join(work, 'target'), at('link2'));
     const times = { atimeSec: 1_500_000_000, atimeNsec: 5, mtimeSec: 1_600_000_000, mtimeNsec: 123_456_789 };
     const problems = await core().finishFiles(Buffer.from(work), [
       { path: at('new'), fd: fresh!.fd, mode: 0o640, xattrs: [], ...times },
-      { path: at('link'), fd: -1, xattrs: [], ...times },
+      { path: at('link2'), fd: -1, xattrs: [], ...times },
       { path: at('gone'), fd: -1, mode: 0o600, xattrs: [], ...times },
       { path: at('old'), fd: old!.fd, mode: 0o604, xattrs: [], ...times },
     ]);
@@ -166,7 +177,7 @@ describeEachCore('filesystem metadata', (core, name) => {
     const diff = st.mtimeNs - 1_600_000_000_123_456_789n;
     expect(diff < 0n ? -diff : diff).toBeLessThanOrEqual(tolerance);
     // The link itself got the times; its target did not.
-    expect(Math.round(lstatSync(at('link')).mtimeMs)).toBe(1_600_000_000_123);
+    expect(Math.round(lstatSync(at('link2')).mtimeMs)).toBe(1_600_000_000_123);
     expect(Math.round(statSync(at('target')).mtimeMs)).not.toBe(1_600_000_000_123);
   });
 
@@ -224,6 +235,17 @@ describeEachCore('filesystem metadata', (core, name) => {
       { path: at('escape'), fd: -1, mode: 0o777, xattrs: [], ...times },
     ]);
     expect(throughLink).toEqual([expect.stringMatching(/^cannot set metadata: .*not a directory beneath the restore target/)]);
+    // Something else in the place of a restored entry gets none of its metadata.
+    writeFileSync(join(work, 'was-a-dir'), 'mine', { mode: 0o644 });
+    mkdirSync(join(work, 'was-a-file'));
+    const [dirSwapped, fileSwapped] = await core().finishFiles(target, [
+      { path: at('was-a-dir'), fd: -1, mode: 0o2775, kind: 0o040000, xattrs: [], ...times },
+      { path: at('was-a-file'), fd: -1, mode: 0o4755, kind: 0o010000, xattrs: [], ...times },
+    ]);
+    expect(dirSwapped).toEqual([expect.stringMatching(/^cannot set metadata: /)]);
+    expect(fileSwapped).toEqual([expect.stringMatching(/^cannot set metadata: /)]);
+    expect(statSync(join(work, 'was-a-dir')).mode & 0o7777).toBe(0o644);
+    expect(statSync(join(work, 'was-a-file')).mode & 0o7777).not.toBe(0o4755);
     expect(linkItself).toEqual([expect.stringMatching(/^cannot set metadata: .*symlink/)]);
     await expect(core().setTimes(target, at('escape/precious'), 1, 0, 1, 0)).rejects.toThrow(/not a directory beneath the restore target/);
     await expect(core().removeEntry(target, at('escape/precious'))).rejects.toThrow(/not a directory beneath the restore target/);

@@ -14,6 +14,10 @@ import { LocalStorage } from '../../src/storage/local.ts';
 import { ResticRepository } from '../../src/formats/restic/repository.ts';
 import { ResticBackend } from '../../src/formats/restic/backend.ts';
 import { createResticBackup } from '../../src/formats/restic/create.ts';
+import { coreRestoreFor, IncludeFilter, ResticRestoreSource } from '../../src/formats/restic/restore-source.ts';
+import { findSnapshot, loadSnapshots } from '../../src/formats/restic/snapshots.ts';
+import { Restorer } from '../../src/engine/restorer.ts';
+import type { FileProblem } from '../../src/backup/types.ts';
 
 const PASSWORD = Buffer.from('restore-beneath');
 const settings = { compression: { kind: 'none' as const }, packSize: 4 * 1024 * 1024, threads: 2, uploads: 2 };
@@ -123,9 +127,31 @@ describe('a directory swapped for a symlink during a restore', () => {
       // looked at again before they are handed to the core)
       for (const name of ['f0', 'f4']) expect(problems).toMatch(new RegExp(`d/${name}: .*(not a directory beneath the restore target|is not a directory)`));
       expect(problems).toMatch(/d\/sub\/g: .*not a directory beneath the restore target/);
-      expect(problems).toMatch(/d: cannot set metadata: .*symlink/);
+      expect(problems).toMatch(/d: cannot set metadata: the directory restored here was replaced by something else/);
       // What lies outside the swapped directory is restored as usual.
       expect(fs.readFileSync(path.join(target, data, 'top'), 'utf8')).toBe('top\n');
     });
   }
+});
+
+describe('a restore root below the directory it is confined to', () => {
+  // `backup copy` restores a ghostsnap backup's original layout below its target: the
+  // directories between the two are made by the restore too, and one that is already a
+  // symlink (someone placed it) is not followed.
+  it('a symlink between them: nothing is written outside, and the entries are reported', async () => {
+    const confine = path.join(work, 'confined');
+    const outside = path.join(work, 'outside-confined');
+    fs.mkdirSync(confine);
+    fs.mkdirSync(outside);
+    fs.symlinkSync(outside, path.join(confine, 'layout'));
+    const root = path.join(confine, 'layout', 'below');
+    const { snapshots } = await loadSnapshots(repo);
+    const snapshot = findSnapshot(snapshots, 'latest').snapshot;
+    const index = await repo.index();
+    const problems: FileProblem[] = [];
+    const native = coreRestoreFor(repo, core, index, { root: confine });
+    const source = new ResticRestoreSource(repo, core, index, snapshot.tree as string, root, new IncludeFilter([]), problems, native);
+    await expect(new Restorer(core, source, { verifyOnly: false, root, confine }).run()).rejects.toThrow(/layout: not a directory beneath the restore target/);
+    expect(listing(outside)).toEqual([]);
+  });
 });

@@ -543,6 +543,7 @@ impl Shared {
         let meta = Metadata {
             owner: self.owner.then_some((r.uid, r.gid)),
             mode: Some(r.mode),
+            kind: Some(libc::S_IFREG),
             xattrs: r.xattrs.iter().map(|(n, v)| (&n[..], &v[..])).collect(),
             times: Ok([r.atime, r.mtime]),
         };

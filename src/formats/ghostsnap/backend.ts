@@ -70,6 +70,8 @@ export class GhostsnapBackend implements BackupBackend {
     const restorer = new Restorer(this.core, source, {
       verifyOnly: options.verifyOnly === true,
       root: restoreRoot,
+      // With full paths the snapshot's own root lies below the target: nothing leaves the target.
+      ...(target !== options.target && options.target !== null ? { confine: path.resolve(options.target) } : {}),
       ...(options.recheck ? { recheck: 'blake3' as const } : {}),
       ...(options.progress ? { progress: options.progress } : {}),
       ...(options.signal ? { signal: options.signal } : {}),

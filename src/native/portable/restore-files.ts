@@ -9,8 +9,8 @@ import { CoreError } from '../errors.ts';
 import { promisify } from 'node:util';
 import type { CreatedFile, FinishRequest, MadeEntry } from '../types.ts';
 
-// O_NONBLOCK: a FIFO in the way fails with ENXIO instead of blocking (no effect on files).
-const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
+// O_EXCL: always a new inode, never what someone placed at the name (a device, a hard link).
+const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0);
 const open = promisify(fs.open);
 const fchown = promisify(fs.fchown);
 const fchmod = promisify(fs.fchmod);
@@ -38,6 +38,7 @@ function withCode(message: string, code: string): Error {
 export async function checkBeneath(root: Buffer, path: Buffer): Promise<void> {
   const base = root.length > 1 && root[root.length - 1] === 0x2f ? root.subarray(0, root.length - 1) : root;
   const inside = base.length === 1 && base[0] === 0x2f ? 0 : base.length;
+  if (path.equals(base)) return; // the root itself: as given
   if (path.length <= inside + 1 || !path.subarray(0, inside).equals(inside === 0 ? Buffer.alloc(0) : base) || path[inside] !== 0x2f) {
     throw withCode(`${path.toString()} is outside the restore target`, 'EINVAL');
   }
@@ -52,12 +53,24 @@ export async function checkBeneath(root: Buffer, path: Buffer): Promise<void> {
   }
 }
 
+/** A new inode at `path` (O_EXCL): what stands there is unlinked first, never opened (EISDIR for a directory). */
+async function createNew(path: Buffer): Promise<number> {
+  try {
+    return await open(path, CREATE_FLAGS, 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  if ((await fsp.lstat(path)).isDirectory()) throw withCode(`${path.toString()} is a directory`, 'EISDIR');
+  await fsp.unlink(path);
+  return open(path, CREATE_FLAGS, 0o600);
+}
+
 export function createFiles(root: Buffer, paths: Buffer[]): Promise<CreatedFile[]> {
   return Promise.all(
     paths.map(async (path): Promise<CreatedFile> => {
       try {
         await checkBeneath(root, path);
-        return { fd: await open(path, CREATE_FLAGS, 0o600), errno: 0 };
+        return { fd: await createNew(path), errno: 0 };
       } catch (err) {
         return { fd: -1, errno: errnoOf(err), message: reason(err) };
       }
@@ -82,7 +95,11 @@ export async function finishOne(root: Buffer, r: FinishRequest): Promise<string[
     try {
       await checkBeneath(root, r.path);
       const st = await fsp.lstat(r.path);
-      if (r.mode !== undefined && st.isSymbolicLink()) return ['cannot set metadata: a symlink is in its place (not followed)'];
+      const found = st.mode & constants.S_IFMT;
+      const expected = r.kind ?? (r.mode !== undefined ? undefined : constants.S_IFLNK);
+      if (expected === undefined ? found === constants.S_IFLNK : found !== expected) {
+        return [`cannot set metadata: ${found === constants.S_IFLNK ? 'a symlink' : 'something of another type'} is in its place (not changed)`];
+      }
     } catch (err) {
       return [`cannot set metadata: ${reason(err)}`];
     }
