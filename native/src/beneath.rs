@@ -249,6 +249,34 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_is_made_in_the_parent_resolved_even_if_its_path_now_leads_elsewhere() {
+        let d = tmp("pinned");
+        let target = d.join("target");
+        std::fs::create_dir_all(target.join("dir")).unwrap();
+        std::fs::create_dir_all(d.join("outside")).unwrap();
+        let t = target.as_os_str().as_encoded_bytes().to_vec();
+        let at = |rel: &str| [&t[..], rel.as_bytes()].concat();
+        let close = |fd: i32| {
+            assert!(fd >= 0);
+            // SAFETY: fd was opened by create_for_writing and is closed once, here.
+            unsafe { libc::close(fd) };
+        };
+        let mut b = Beneath::open(&t).unwrap();
+        close(crate::fs::create_for_writing(&mut b, &at("/dir/one")).fd);
+        // The parent swapped for a symlink out of the target after it was resolved: the next
+        // entry still goes into the directory resolved (now "moved"), by its descriptor.
+        std::fs::rename(target.join("dir"), target.join("moved")).unwrap();
+        symlink(d.join("outside"), target.join("dir")).unwrap();
+        close(crate::fs::create_for_writing(&mut b, &at("/dir/two")).fd);
+        assert!(target.join("moved/two").exists());
+        // Resolved afresh, the path is refused.
+        let mut fresh = Beneath::open(&t).unwrap();
+        assert_eq!(crate::fs::create_for_writing(&mut fresh, &at("/dir/three")).errno, libc::ENOTDIR);
+        assert_eq!(std::fs::read_dir(d.join("outside")).unwrap().count(), 0);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
     fn the_component_walk_refuses_what_openat2_refuses() {
         let d = tmp("walk");
         std::fs::create_dir_all(d.join("a/b")).unwrap();

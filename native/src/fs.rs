@@ -485,16 +485,22 @@ pub fn mknod_async<'env>(env: &'env Env, root: JsPath, path: JsPath, mode: u32, 
     })
 }
 
-/// Removes what stands at `path` beneath the restore target `root` (a directory with all it
-/// holds), never following a symlink; nothing there is fine.
+/// Removes what stands at `path` beneath the restore target `root` (with `directories`, a
+/// directory with all it holds; without, a directory there fails with EISDIR), never following
+/// a symlink; nothing there is fine.
 #[napi(js_name = "removeEntry", catch_unwind)]
-pub fn remove_entry<'env>(env: &'env Env, root: JsPath, path: JsPath) -> Result<Object<'env>> {
+pub fn remove_entry<'env>(env: &'env Env, root: JsPath, path: JsPath, directories: bool) -> Result<Object<'env>> {
     pool::spawn(env, move || {
         let p = bytes_of(&path);
         let done = Beneath::open(bytes_of(&root)).and_then(|mut target| {
             let mut name = CString::default();
             match target.place(p, &mut name)? {
-                Place::In(dir, n) => remove_at(dir, n),
+                Place::In(dir, n) if directories => remove_at(dir, n),
+                // SAFETY: n is NUL-terminated and dir open; unlinkat only reads its arguments.
+                Place::In(dir, n) => match rc_result(unsafe { libc::unlinkat(dir, n.as_ptr(), 0) }) {
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+                    done => done,
+                },
                 Place::Root(_) => Err(io::Error::new(io::ErrorKind::InvalidInput, "the restore target itself is not removed")),
             }
         });

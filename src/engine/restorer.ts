@@ -393,7 +393,7 @@ export class Restorer {
       try {
         const [first] = await this.core.makeSymlinks(this.target, [node.path], [target]);
         if (first?.errno === os.constants.errno.EEXIST) {
-          await this.core.removeEntry(this.target, node.path);
+          await this.core.removeEntry(this.target, node.path, { directories: true });
           const [again] = await this.core.makeSymlinks(this.target, [node.path], [target]);
           if (again?.errno !== 0) throw new Error(again?.message ?? 'unknown error');
         } else if (first?.errno !== 0) {
@@ -526,8 +526,9 @@ export class Restorer {
 
   /** What stands where a special file or a hard link goes, unless it is a directory (which stays, and fails the entry). */
   private async removeNonDir(p: Buffer): Promise<void> {
-    const st = await fsp.lstat(p).catch(() => undefined);
-    if (st && !st.isDirectory()) await this.core.removeEntry(this.target, p);
+    await this.core.removeEntry(this.target, p).catch((err: unknown) => {
+      if (!/EISDIR|Is a directory|is a directory/i.test((err as Error).message)) throw err;
+    });
   }
 
   private async restoreHardlink(node: RestoreNode): Promise<void> {
@@ -763,7 +764,7 @@ export class Restorer {
     // Whatever is in the way (never followed) is removed and the file created again.
     await mapLimit(blocked, FILE_CONCURRENCY, async (p) => {
       try {
-        await this.core.removeEntry(this.target, p.node.path);
+        await this.core.removeEntry(this.target, p.node.path, { directories: true });
         const [again] = await this.core.createFiles(this.target, [p.node.path]);
         if (again && again.fd >= 0) p.fd = again.fd;
         else p.failed = `cannot create file: ${again?.message ?? 'unknown error'}`;

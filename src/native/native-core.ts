@@ -212,7 +212,7 @@ interface RawAddon {
   setXattr(path: Path, name: Uint8Array, value: Uint8Array): Promise<void>;
   setTimes(root: Path, path: Path, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): Promise<void>;
   mknod(root: Path, path: Path, mode: number, rdev: number): Promise<void>;
-  removeEntry(root: Path, path: Path): Promise<void>;
+  removeEntry(root: Path, path: Path, directories: boolean): Promise<void>;
   linkEntry(root: Path, existing: Path, path: Path): Promise<void>;
   createFiles(root: Path, paths: Path[]): Promise<{ fd: number; errno: number; message?: string | null }[]>;
   finishFiles(root: Path, requests: RawFinishRequest[]): Promise<string[][]>;
@@ -787,7 +787,7 @@ export async function createNativeCore(): Promise<Core> {
     setTimes: (root, path, atimeSec, atimeNsec, mtimeSec, mtimeNsec) =>
       later(() => raw.setTimes(root, path, atimeSec, atimeNsec, mtimeSec, mtimeNsec)),
     mknod: (root, path, mode, rdev) => later(() => raw.mknod(root, path, mode, rdev)),
-    removeEntry: (root, path) => later(() => raw.removeEntry(root, path)),
+    removeEntry: (root, path, options = {}) => later(() => raw.removeEntry(root, path, options.directories === true)),
     linkEntry: (root, existing, path) => later(() => raw.linkEntry(root, existing, path)),
     createFiles: (root, paths) => later(async () => (await raw.createFiles(root, paths)).map((f) => ({ fd: f.fd, ...errnoResult(f) }))),
     finishFiles: (root, requests) => later(() => raw.finishFiles(root, requests.map((r) => rawFinishRequest(r, r.fd)))),

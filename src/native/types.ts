@@ -543,8 +543,12 @@ export interface Core {
   setTimes(root: Buffer, path: Buffer, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): Promise<void>;
   /** mknod(2): FIFOs, character and block devices. EUNSUPPORTED in portable. */
   mknod(root: Buffer, path: Buffer, mode: number, rdev: number): Promise<void>;
-  /** Removes what stands at `path` (a directory with all it holds), never following a symlink; nothing there is fine. */
-  removeEntry(root: Buffer, path: Buffer): Promise<void>;
+  /**
+   * Removes what stands at `path`, never following a symlink; nothing there is fine. A directory
+   * is removed with all it holds only with `directories` (else EISDIR): what was looked at with
+   * lstat may have been swapped for one since.
+   */
+  removeEntry(root: Buffer, path: Buffer, options?: { directories?: boolean }): Promise<void>;
   /** A hard link at `path` to `existing` (neither followed if a symlink). */
   linkEntry(root: Buffer, existing: Buffer, path: Buffer): Promise<void>;
   /**

@@ -120,10 +120,13 @@ export function finishFiles(root: Buffer, requests: FinishRequest[]): Promise<st
   return Promise.all(requests.map((r) => finishOne(root, r)));
 }
 
-export async function removeEntry(root: Buffer, path: Buffer): Promise<void> {
+export async function removeEntry(root: Buffer, path: Buffer, options: { directories?: boolean } = {}): Promise<void> {
   await checkBeneath(root, path);
   // fs.rm removes a symlink itself, never what it points to.
-  await fsp.rm(path, { recursive: true, force: true });
+  if (options.directories) await fsp.rm(path, { recursive: true, force: true });
+  else await fsp.unlink(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
+  });
 }
 
 export async function linkEntry(root: Buffer, existing: Buffer, path: Buffer): Promise<void> {
