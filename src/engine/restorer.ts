@@ -150,8 +150,11 @@ export interface RestoreCounters {
   rechecked: number;
 }
 
-/** What may stand where a file is restored and is replaced by it (a symlink, a directory, a FIFO, a running program). */
-const REPLACEABLE = new Set([os.constants.errno.ELOOP, os.constants.errno.EISDIR, os.constants.errno.ENXIO, os.constants.errno.ETXTBSY]);
+/**
+ * Core.createFiles' answer when a directory stands where a file is restored: it is removed with
+ * all it holds and the file created again. Anything else at the name the core unlinks itself.
+ */
+const DIRECTORY_IN_THE_WAY = os.constants.errno.EISDIR;
 /** S_IFMT bits of each kind restored (FinishRequest.kind). */
 const FILE_TYPE: Partial<Record<string, number>> = { file: 0o100000, dir: 0o040000, symlink: 0o120000, fifo: 0o010000, dev: 0o060000, chardev: 0o020000 };
 /** Entries given their metadata in one call to the core. */
@@ -661,13 +664,13 @@ export class Restorer {
     } catch (err) {
       read = { errors: reads.map(() => (err as Error).message), files: [] };
     }
-    // Something in the way of a new file (a symlink, a directory): removed, and the file written
+    // A directory where a new file goes: removed with all it holds, and the file written
     // the ordinary way.
     const blocked = new Set<PlannedFile>();
     whole.forEach((p, k) => {
       const c = created[k];
       if (!c || c.errno === 0) return;
-      if (REPLACEABLE.has(c.errno)) blocked.add(p);
+      if (c.errno === DIRECTORY_IN_THE_WAY) blocked.add(p);
       else p.failed ??= `cannot create file: ${c.message ?? 'unknown error'}`;
     });
     const finished = this.account(pack, batch, read.errors, blocked);
@@ -758,10 +761,10 @@ export class Restorer {
     safe.forEach((p, i) => {
       const c = created[i];
       if (c && c.fd >= 0) p.fd = c.fd;
-      else if (c && REPLACEABLE.has(c.errno)) blocked.push(p);
+      else if (c?.errno === DIRECTORY_IN_THE_WAY) blocked.push(p);
       else p.failed = `cannot create file: ${c?.message ?? 'unknown error'}`;
     });
-    // Whatever is in the way (never followed) is removed and the file created again.
+    // A directory in the way (never followed) is removed and the file created again.
     await mapLimit(blocked, FILE_CONCURRENCY, async (p) => {
       try {
         await this.core.removeEntry(this.target, p.node.path, { directories: true });

@@ -51,9 +51,10 @@ const FILES_PER_BATCH: usize = 128;
 /// length (u32 each), little-endian.
 const INDEX_ROW: usize = 52;
 
-/// What may stand where a file is restored and is removed first (as the engine's restorer,
-/// REPLACEABLE): a symlink, a directory, a FIFO, a running program.
-const REPLACEABLE: [i32; 4] = [libc::ELOOP, libc::EISDIR, libc::ENXIO, libc::ETXTBSY];
+/// create_for_writing's answer when a directory stands where a file is restored: it is removed
+/// with all it holds (as by the engine's restorer) and the file created again. Anything else at
+/// the name create_for_writing unlinks itself.
+const DIRECTORY_IN_THE_WAY: i32 = libc::EISDIR;
 
 #[derive(Clone, Copy)]
 struct BlobAt {
@@ -278,12 +279,12 @@ impl<'a> TargetDir<'a> {
     }
 }
 
-/// Opens `path` for writing beneath the target, never through a symlink; what stands in the way
-/// (REPLACEABLE) is removed, never followed, and the file created again.
+/// Opens `path` for writing beneath the target, never through a symlink; a directory in the way
+/// is removed, never followed, and the file created again.
 fn create_file(target: &mut TargetDir<'_>, path: &[u8]) -> std::result::Result<i32, String> {
     let beneath = target.get().map_err(|e| format!("cannot create file: {e}"))?;
     let mut created = create_for_writing(beneath, path);
-    if created.fd < 0 && REPLACEABLE.contains(&created.errno) {
+    if created.fd < 0 && created.errno == DIRECTORY_IN_THE_WAY {
         let mut name = CString::default();
         let removed = match beneath.place(path, &mut name) {
             Ok(Place::In(dir, n)) => remove_at(dir, n),
