@@ -124,7 +124,20 @@ export class Packer implements BlobSink {
    * Publishes and indexes the packs the core's writers finished (`wait`: all of them, after
    * close()); surfaces a writer's failure.
    */
-  private async collectNative(wait = false): Promise<void> {
+  private collectNative(wait = false): Promise<void> {
+    const collecting = this.collectNativeNow(wait);
+    this.collecting.add(collecting);
+    collecting.then(
+      () => this.collecting.delete(collecting),
+      () => this.collecting.delete(collecting),
+    );
+    return collecting;
+  }
+
+  /** collectNative calls not settled yet (abandon waits for them: they hold packs taken from the core). */
+  private readonly collecting = new Set<Promise<void>>();
+
+  private async collectNativeNow(wait: boolean): Promise<void> {
     const native = this.native;
     if (!native) return;
     for (const type of ['data', 'tree'] as const) {
@@ -316,8 +329,16 @@ export class Packer implements BlobSink {
     if (this.native?.ownDir) await fsp.rm(this.native.ownDir, { recursive: true, force: true });
   }
 
-  /** Removes the spool files of packs that will not be finished (after a failure). */
+  /**
+   * Removes the spool files of packs that will not be finished (after a failure, or when the lock
+   * was refused). Packs the core's writers finished were taken by collections still waiting for
+   * an upload slot, or sit in uploads waiting for the lock: those delete their files as they
+   * settle (refused, or stored), and are waited for first. Returning earlier left them in the
+   * spool when the process ended.
+   */
   async abandon(): Promise<void> {
+    while (this.collecting.size) await Promise.allSettled([...this.collecting]);
+    await this.uploader.drain().catch(() => {});
     if (this.native) {
       this.native.writers.data.discard();
       this.native.writers.tree.discard();
