@@ -439,6 +439,15 @@ fn rc_result(rc: libc::c_int) -> io::Result<()> {
     }
 }
 
+/// `act` on a core thread with the restore target `root` opened and `path` (below it); a failure
+/// names `what` and the path.
+fn beneath_target<'env>(env: &'env Env, root: JsPath, path: JsPath, what: &'static str, act: impl FnOnce(&mut Beneath, &[u8]) -> io::Result<()> + Send + 'static) -> Result<Object<'env>> {
+    pool::spawn(env, move || {
+        let p = bytes_of(&path);
+        Beneath::open(bytes_of(&root)).and_then(|mut target| act(&mut target, p)).map_err(|e| target_err(what, p, e))
+    })
+}
+
 /// Sets atime and mtime of `path`, beneath the restore target `root`, not following a symlink.
 #[napi(js_name = "setTimes", catch_unwind)]
 pub fn set_times_async<'env>(
@@ -451,37 +460,30 @@ pub fn set_times_async<'env>(
     mtime_nsec: f64,
 ) -> Result<Object<'env>> {
     let times = [timespec(atime_sec, atime_nsec)?, timespec(mtime_sec, mtime_nsec)?];
-    pool::spawn(env, move || {
-        let p = bytes_of(&path);
-        let done = Beneath::open(bytes_of(&root)).and_then(|mut target| {
-            let mut name = CString::default();
-            // SAFETY: name is NUL-terminated, times points to two valid timespecs, the descriptors are open.
-            rc_result(match target.place(p, &mut name)? {
-                Place::In(dir, n) => unsafe { libc::utimensat(dir, n.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) },
-                Place::Root(fd) => {
-                    let link = CString::new(format!("/proc/self/fd/{fd}")).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-                    unsafe { libc::utimensat(libc::AT_FDCWD, link.as_ptr(), times.as_ptr(), 0) }
-                }
-            })
-        });
-        done.map_err(|e| target_err("cannot set times of", p, e))
+    beneath_target(env, root, path, "cannot set times of", move |target, p| {
+        let mut name = CString::default();
+        rc_result(match target.place(p, &mut name)? {
+            // SAFETY: n is NUL-terminated and dir open; times points to two valid timespecs.
+            Place::In(dir, n) => unsafe { libc::utimensat(dir, n.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) },
+            Place::Root(fd) => {
+                let link = CString::new(format!("/proc/self/fd/{fd}")).expect("digits have no NUL byte");
+                // SAFETY: link is NUL-terminated; times points to two valid timespecs.
+                unsafe { libc::utimensat(libc::AT_FDCWD, link.as_ptr(), times.as_ptr(), 0) }
+            }
+        })
     })
 }
 
 /// mknod(2) of `path` beneath the restore target `root`.
 #[napi(js_name = "mknod", catch_unwind)]
 pub fn mknod_async<'env>(env: &'env Env, root: JsPath, path: JsPath, mode: u32, rdev: f64) -> Result<Object<'env>> {
-    pool::spawn(env, move || {
-        let p = bytes_of(&path);
-        let done = Beneath::open(bytes_of(&root)).and_then(|mut target| {
-            let mut name = CString::default();
-            match target.place(p, &mut name)? {
-                // SAFETY: name is NUL-terminated; mknodat only reads its arguments.
-                Place::In(dir, n) => rc_result(unsafe { libc::mknodat(dir, n.as_ptr(), mode as libc::mode_t, rdev as libc::dev_t) }),
-                Place::Root(_) => Err(io::Error::from_raw_os_error(libc::EEXIST)),
-            }
-        });
-        done.map_err(|e| target_err("cannot mknod", p, e))
+    beneath_target(env, root, path, "cannot mknod", move |target, p| {
+        let mut name = CString::default();
+        match target.place(p, &mut name)? {
+            // SAFETY: name is NUL-terminated; mknodat only reads its arguments.
+            Place::In(dir, n) => rc_result(unsafe { libc::mknodat(dir, n.as_ptr(), mode as libc::mode_t, rdev as libc::dev_t) }),
+            Place::Root(_) => Err(io::Error::from_raw_os_error(libc::EEXIST)),
+        }
     })
 }
 
@@ -490,21 +492,17 @@ pub fn mknod_async<'env>(env: &'env Env, root: JsPath, path: JsPath, mode: u32, 
 /// a symlink; nothing there is fine.
 #[napi(js_name = "removeEntry", catch_unwind)]
 pub fn remove_entry<'env>(env: &'env Env, root: JsPath, path: JsPath, directories: bool) -> Result<Object<'env>> {
-    pool::spawn(env, move || {
-        let p = bytes_of(&path);
-        let done = Beneath::open(bytes_of(&root)).and_then(|mut target| {
-            let mut name = CString::default();
-            match target.place(p, &mut name)? {
-                Place::In(dir, n) if directories => remove_at(dir, n),
-                // SAFETY: n is NUL-terminated and dir open; unlinkat only reads its arguments.
-                Place::In(dir, n) => match rc_result(unsafe { libc::unlinkat(dir, n.as_ptr(), 0) }) {
-                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
-                    done => done,
-                },
-                Place::Root(_) => Err(io::Error::new(io::ErrorKind::InvalidInput, "the restore target itself is not removed")),
-            }
-        });
-        done.map_err(|e| target_err("cannot remove", p, e))
+    beneath_target(env, root, path, "cannot remove", move |target, p| {
+        let mut name = CString::default();
+        match target.place(p, &mut name)? {
+            Place::In(dir, n) if directories => remove_at(dir, n),
+            // SAFETY: n is NUL-terminated and dir open; unlinkat only reads its arguments.
+            Place::In(dir, n) => match rc_result(unsafe { libc::unlinkat(dir, n.as_ptr(), 0) }) {
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+                done => done,
+            },
+            Place::Root(_) => Err(io::Error::new(io::ErrorKind::InvalidInput, "the restore target itself is not removed")),
+        }
     })
 }
 
@@ -512,23 +510,19 @@ pub fn remove_entry<'env>(env: &'env Env, root: JsPath, path: JsPath, directorie
 /// followed if it is a symlink.
 #[napi(js_name = "linkEntry", catch_unwind)]
 pub fn link_entry<'env>(env: &'env Env, root: JsPath, existing: JsPath, path: JsPath) -> Result<Object<'env>> {
-    pool::spawn(env, move || {
-        let p = bytes_of(&path);
-        let done = Beneath::open(bytes_of(&root)).and_then(|mut target| {
-            let mut from_name = CString::default();
-            let from = match target.place(bytes_of(&existing), &mut from_name)? {
-                // The parent's descriptor is the target's cache: keep it open past the next place().
-                Place::In(dir, _) => dup_fd(dir)?,
-                Place::Root(_) => return Err(io::Error::from_raw_os_error(libc::EPERM)),
-            };
-            let mut name = CString::default();
-            match target.place(p, &mut name)? {
-                // SAFETY: both names are NUL-terminated and both descriptors open; linkat only reads them.
-                Place::In(dir, n) => rc_result(unsafe { libc::linkat(from.as_raw_fd(), from_name.as_ptr(), dir, n.as_ptr(), 0) }),
-                Place::Root(_) => Err(io::Error::from_raw_os_error(libc::EEXIST)),
-            }
-        });
-        done.map_err(|e| target_err("cannot create hard link", p, e))
+    beneath_target(env, root, path, "cannot create hard link", move |target, p| {
+        let mut from_name = CString::default();
+        let from = match target.place(bytes_of(&existing), &mut from_name)? {
+            // The parent's descriptor is the target's cache: keep it open past the next place().
+            Place::In(dir, _) => dup_fd(dir)?,
+            Place::Root(_) => return Err(io::Error::from_raw_os_error(libc::EPERM)),
+        };
+        let mut name = CString::default();
+        match target.place(p, &mut name)? {
+            // SAFETY: both names are NUL-terminated and both descriptors open; linkat only reads them.
+            Place::In(dir, n) => rc_result(unsafe { libc::linkat(from.as_raw_fd(), from_name.as_ptr(), dir, n.as_ptr(), 0) }),
+            Place::Root(_) => Err(io::Error::from_raw_os_error(libc::EEXIST)),
+        }
     })
 }
 

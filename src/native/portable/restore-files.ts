@@ -33,9 +33,10 @@ function withCode(message: string, code: string): Error {
 
 /**
  * Throws unless `path` is below `root` and every directory between them is a real directory
- * (ENOTDIR, as the native core answers, when one is a symlink or a file).
+ * (ENOTDIR, as the native core answers, when one is a symlink or a file). `checked`: directories
+ * one batch call found so already (its files mostly share them), not looked at again.
  */
-export async function checkBeneath(root: Buffer, path: Buffer): Promise<void> {
+export async function checkBeneath(root: Buffer, path: Buffer, checked?: Set<string>): Promise<void> {
   const base = root.length > 1 && root[root.length - 1] === 0x2f ? root.subarray(0, root.length - 1) : root;
   const inside = base.length === 1 && base[0] === 0x2f ? 0 : base.length;
   if (path.equals(base)) return; // the root itself: as given
@@ -48,8 +49,11 @@ export async function checkBeneath(root: Buffer, path: Buffer): Promise<void> {
   for (const part of parts.slice(0, -1)) {
     at += 1 + Buffer.byteLength(part, 'latin1');
     const dir = path.subarray(0, at);
+    const key = dir.toString('latin1');
+    if (checked?.has(key)) continue;
     const st = await fsp.lstat(dir);
     if (!st.isDirectory()) throw withCode(`${dir.toString()}: not a directory beneath the restore target (a symlink or a file is in the way); not followed`, 'ENOTDIR');
+    checked?.add(key);
   }
 }
 
@@ -66,10 +70,11 @@ async function createNew(path: Buffer): Promise<number> {
 }
 
 export function createFiles(root: Buffer, paths: Buffer[]): Promise<CreatedFile[]> {
+  const checked = new Set<string>();
   return Promise.all(
     paths.map(async (path): Promise<CreatedFile> => {
       try {
-        await checkBeneath(root, path);
+        await checkBeneath(root, path, checked);
         return { fd: await createNew(path), errno: 0 };
       } catch (err) {
         return { fd: -1, errno: errnoOf(err), message: reason(err) };
@@ -139,12 +144,16 @@ export async function linkEntry(root: Buffer, existing: Buffer, path: Buffer): P
 export async function makeEntries(root: Buffer, paths: Buffer[], targets?: Buffer[]): Promise<MadeEntry[]> {
   if (targets && targets.length !== paths.length) throw new CoreError('EINVAL', 'makeEntries: one link target per path');
   const made: MadeEntry[] = [];
+  const checked = new Set<string>();
   for (const [i, path] of paths.entries()) {
     try {
-      await checkBeneath(root, path);
+      await checkBeneath(root, path, checked);
       const target = targets?.[i];
       if (target) await fsp.symlink(target, path);
-      else await fsp.mkdir(path, { mode: 0o700 });
+      else {
+        await fsp.mkdir(path, { mode: 0o700 });
+        checked.add(path.toString('latin1')); // made here: a real directory
+      }
       made.push({ errno: 0 });
     } catch (err) {
       made.push({ errno: errnoOf(err), message: reason(err) });
