@@ -9,16 +9,9 @@ use napi::{Env, Result};
 use napi_derive::napi;
 
 fn scrypt_derive(password: &[u8], salt: &[u8], n: u32, r: u32, p: u32, length: u32) -> CoreResult<Vec<u8>> {
-    if n < 2 || !n.is_power_of_two() {
-        return Err(CoreErr::inval(format!("scrypt N must be a power of two > 1, got {n}")));
-    }
-    if length == 0 {
-        return Err(CoreErr::inval("scrypt output length must be > 0"));
-    }
-    let params = scrypt::Params::new(n.trailing_zeros() as u8, r, p)
-        .map_err(|e| CoreErr::inval(format!("scrypt parameters N={n} r={r} p={p}: {e}")))?;
     let mut out = vec![0u8; length as usize];
-    scrypt::scrypt(password, salt, &params, &mut out).map_err(|e| CoreErr::inval(format!("scrypt: {e}")))?;
+    let threads = std::thread::available_parallelism().map(|t| t.get()).unwrap_or(2);
+    crate::scrypt::derive(password, salt, n, r, p, &mut out, threads)?;
     Ok(out)
 }
 

@@ -23,6 +23,7 @@ mod paths;
 mod pipeline;
 mod pool;
 mod restore;
+mod scrypt;
 mod seal;
 mod zfs;
 
