@@ -215,6 +215,18 @@ impl RangeReader {
 
     /// Bytes `offset..offset+length` of the range (`end` is their sum, checked by the caller).
     pub(crate) fn get(&mut self, offset: u64, length: u64, end: u64) -> CoreResult<&[u8]> {
+        let at = self.fill(offset, length, end)?;
+        Ok(&self.buf[at..at + length as usize])
+    }
+
+    /// As get, to be opened where it lies.
+    pub(crate) fn get_mut(&mut self, offset: u64, length: u64, end: u64) -> CoreResult<&mut [u8]> {
+        let at = self.fill(offset, length, end)?;
+        Ok(&mut self.buf[at..at + length as usize])
+    }
+
+    /// Reads the piece holding `offset..end` unless the buffer holds it; its position in the buffer.
+    fn fill(&mut self, offset: u64, length: u64, end: u64) -> CoreResult<usize> {
         if !(offset >= self.buf_at && end <= self.buf_at + self.filled as u64) {
             let want = (length as usize).max(READ_PIECE.min((self.len - offset) as usize));
             if self.buf.len() < want {
@@ -237,8 +249,7 @@ impl RangeReader {
                 return Err(CoreErr::inval(format!("blob range {offset}+{length} is outside the {} bytes the file has", offset + self.filled as u64)));
             }
         }
-        let at = (offset - self.buf_at) as usize;
-        Ok(&self.buf[at..at + length as usize])
+        Ok((offset - self.buf_at) as usize)
     }
 }
 
@@ -304,18 +315,22 @@ pub(crate) struct Scratch {
     plain: Vec<u8>,
 }
 
-/// A job's read buffer and scratch, kept by its core thread for the next job when small. Fresh
-/// ones per job (a restore runs ~5k) were zeroed and faulted in every time, and given back to
-/// the kernel after: ~2 % of a restore's CPU in page faults, page clearing and memset.
+/// A job's read buffer and scratch, kept by its core thread for the next job. Fresh ones per
+/// job (a restore runs ~5k) were zeroed and faulted in every time, and given back to the kernel
+/// after: ~2 % of a restore's CPU in page faults, page clearing and memset.
 #[derive(Default)]
 pub(crate) struct DecodeBuffers {
     pub read: Vec<u8>,
     pub scratch: Scratch,
 }
 
-/// Larger buffers (a job with big blobs) are freed, so each core thread keeps at most three of
-/// this size resident between jobs (a read piece is this size).
-const KEPT_BUFFER_MAX: usize = READ_PIECE;
+/// Buffers up to the largest blob restic's chunker makes (8 MiB, plus its seal) are kept. Kept
+/// only up to a read piece (1 MiB), every job with a larger blob faulted its buffers in afresh:
+/// a restore of the bench corpus faulted ~150k pages instead of ~80k, and on a VM that hands
+/// freed memory back to its host (virtio-balloon free page reporting) each such fault costs the
+/// host a page too. The restore's peak RSS rose ~7 MiB for it; a restore reads into `read` and
+/// opens there (Decoder::plaintext_in_place), so `opened` stays empty on that path.
+const KEPT_BUFFER_MAX: usize = 9 << 20;
 
 thread_local! {
     static KEPT_DECODE_BUFFERS: std::cell::RefCell<DecodeBuffers> = std::cell::RefCell::default();
@@ -362,15 +377,8 @@ impl<S: std::ops::Deref<Target = Sealer>> Decoder<S> {
     /// Opens, decompresses and hash-checks one blob whose sealed bytes are `sealed`. With
     /// `borrowed`, the plaintext may be left in `scratch` (it is written out, not kept).
     pub(crate) fn plaintext<'a>(&self, sealed: &'a [u8], id: &[u8], raw: f64, compressed: bool, borrowed: bool, scratch: &'a mut Scratch) -> CoreResult<Cow<'a, [u8]>> {
-        // The id's hex only when something failed: formatted for every blob it was 0.5 % of a
-        // restore's CPU.
         let tag = |e: CoreErr| if e.subject.is_none() { e.with_subject(hex(id)) } else { e };
-        if !(raw >= 0.0 && raw.fract() == 0.0) {
-            return Err(tag(CoreErr::inval(format!("bad raw length {raw}"))));
-        }
-        if id.len() != 32 {
-            return Err(tag(CoreErr::inval(format!("a blob id is 32 bytes, got {}", id.len()))));
-        }
+        check_blob(id, raw).map_err(tag)?;
         let to_files = borrowed;
         let Scratch { opened: open_buf, plain: plain_buf } = scratch;
         // Unsealed blobs (ghostsnap opens the whole pack data section first) are read in place.
@@ -386,29 +394,59 @@ impl<S: std::ops::Deref<Target = Sealer>> Decoder<S> {
             }
             _ => Cow::Owned(self.sealer.open(sealed).map_err(tag)?),
         };
+        self.checked(opened, id, raw, compressed, to_files, plain_buf).map_err(tag)
+    }
+
+    /// As plaintext for a blob written to files, opened where it lies when the seal allows: one
+    /// buffer and one pass over the blob fewer than opening it into the scratch.
+    pub(crate) fn plaintext_in_place<'a>(&self, sealed: &'a mut [u8], id: &[u8], raw: f64, compressed: bool, scratch: &'a mut Scratch) -> CoreResult<Cow<'a, [u8]>> {
+        let tag = |e: CoreErr| if e.subject.is_none() { e.with_subject(hex(id)) } else { e };
+        check_blob(id, raw).map_err(tag)?;
+        match self.sealer.open_in_place(sealed) {
+            Some(range) => {
+                let range = range.map_err(tag)?;
+                let opened: &'a [u8] = &sealed[range];
+                self.checked(Cow::Borrowed(opened), id, raw, compressed, true, &mut scratch.plain).map_err(tag)
+            }
+            None => self.plaintext(sealed, id, raw, compressed, true, scratch),
+        }
+    }
+
+    /// The plaintext of an opened blob, decompressed (into `plain_buf` for files) and checked
+    /// against its id.
+    fn checked<'a>(&self, opened: Cow<'a, [u8]>, id: &[u8], raw: f64, compressed: bool, to_files: bool, plain_buf: &'a mut Vec<u8>) -> CoreResult<Cow<'a, [u8]>> {
         let plain: Cow<[u8]> = if compressed {
             if to_files && raw > 0.0 && matches!(self.codec, Codec::Zstd) {
-                zstd_decompress_exact_into(&opened, raw as usize, plain_buf).map_err(tag)?;
+                zstd_decompress_exact_into(&opened, raw as usize, plain_buf)?;
                 Cow::Borrowed(&plain_buf[..])
             } else if raw > 0.0 {
-                Cow::Owned(decompress(self.codec, &opened, raw as i64, None).map_err(tag)?)
+                Cow::Owned(decompress(self.codec, &opened, raw as i64, None)?)
             } else {
-                Cow::Owned(decompress(self.codec, &opened, -1, Some(UNKNOWN_RAW_MAX)).map_err(tag)?)
+                Cow::Owned(decompress(self.codec, &opened, -1, Some(UNKNOWN_RAW_MAX))?)
             }
         } else {
             if raw > 0.0 && opened.len() as f64 != raw {
-                return Err(tag(CoreErr::new(
-                    Code::Corrupt,
-                    format!("blob is {} bytes, expected {raw}", opened.len()),
-                )));
+                return Err(CoreErr::new(Code::Corrupt, format!("blob is {} bytes, expected {raw}", opened.len())));
             }
             opened
         };
         if self.hash.digest(&plain)[..] != id[..] {
-            return Err(tag(CoreErr::new(Code::Hash, format!("plaintext does not hash to {}", hex(id)))));
+            return Err(CoreErr::new(Code::Hash, format!("plaintext does not hash to {}", hex(id))));
         }
         Ok(plain)
     }
+}
+
+/// The checks every blob's request passes before its bytes are looked at. The id's hex is made
+/// only when something failed: formatted for every blob it was 0.5 % of a restore's CPU.
+fn check_blob(id: &[u8], raw: f64) -> CoreResult<()> {
+    if !(raw >= 0.0 && raw.fract() == 0.0) {
+        return Err(CoreErr::inval(format!("bad raw length {raw}")));
+    }
+    if id.len() != 32 {
+        return Err(CoreErr::inval(format!("a blob id is 32 bytes, got {}", id.len())));
+    }
+    Ok(())
 }
 
 #[napi(js_name = "decodeBlobs", catch_unwind)]

@@ -108,6 +108,32 @@ impl ResticKey {
         ctr.apply_keystream_b2b(&ct[pos..], &mut out[pos..]);
         Ok(())
     }
+
+    /// Authenticates `sealed` and decrypts it where it lies; the plaintext is then
+    /// `sealed[16..len - 16]`. On EAUTH part of it may be decrypted already: it must be dropped.
+    pub fn open_in_place(&self, sealed: &mut [u8]) -> CoreResult<std::ops::Range<usize>> {
+        let n = ResticKey::opened_len(sealed.len())?;
+        let iv: [u8; 16] = sealed[..16].try_into().expect("16 bytes");
+        if iv == [0u8; 16] {
+            return Err(CoreErr::new(Code::Auth, "sealed box has an all-zero IV"));
+        }
+        let (ct, tag) = sealed[16..].split_at_mut(n);
+        let mut ctr = self.ctr(&iv);
+        let mut mac = self.mac(&iv);
+        // Each piece is authenticated before it is decrypted over, while it is in the cache.
+        let mut pos = 0;
+        while n - pos >= PIECE {
+            mac_blocks(&mut mac, &ct[pos..pos + PIECE]);
+            ctr.apply_keystream(&mut ct[pos..pos + PIECE]);
+            pos += PIECE;
+        }
+        let expected = mac_unpadded_tail(mac, &ct[pos..]);
+        if !bool::from(expected.as_slice().ct_eq(tag)) {
+            return Err(CoreErr::new(Code::Auth, "MAC verification failed (wrong key or corrupt data)"));
+        }
+        ctr.apply_keystream(&mut ct[pos..]);
+        Ok(16..16 + n)
+    }
 }
 
 /// Feeds whole 16-byte blocks (the caller passes a multiple of 16 bytes).
@@ -319,6 +345,17 @@ impl Sealer {
         }
     }
 
+    /// Opens `sealed` where it lies, giving the plaintext's range in it, when the seal allows
+    /// (restic's AES-CTR, or none); None when it does not (then open_into). On error part of
+    /// `sealed` may be decrypted already.
+    pub fn open_in_place(&self, sealed: &mut [u8]) -> Option<CoreResult<std::ops::Range<usize>>> {
+        match self {
+            Sealer::None => Some(Ok(0..sealed.len())),
+            Sealer::Restic(key) => Some(key.open_in_place(sealed)),
+            Sealer::ChaCha(_) => None,
+        }
+    }
+
     pub fn open(&self, sealed: &[u8]) -> CoreResult<Vec<u8>> {
         let mut out = vec![0u8; self.opened_len(sealed.len())?];
         self.open_into(sealed, &mut out)?;
@@ -510,5 +547,36 @@ impl NativeAeadStream {
                 JsBuffer::copy(env, &[])
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opening_in_place_gives_what_opening_into_a_buffer_gives() {
+        let sealer = Sealer::Restic(ResticKey::from_bytes(&(0..64).collect::<Vec<u8>>()).unwrap());
+        for len in [0usize, 1, 15, 16, 17, PIECE - 1, PIECE, PIECE + 1, 3 * PIECE + 5] {
+            let plain: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            let sealed = sealer.seal(&plain, None).unwrap();
+            let mut in_place = sealed.clone();
+            let range = sealer.open_in_place(&mut in_place).unwrap().unwrap();
+            assert_eq!(&in_place[range], &plain[..], "length {len}");
+            assert_eq!(sealer.open(&sealed).unwrap(), plain);
+            for at in [0, 16, sealed.len() / 2, sealed.len() - 1] {
+                let mut tampered = sealed.clone();
+                tampered[at] ^= 1;
+                let err = sealer.open_in_place(&mut tampered).unwrap().unwrap_err();
+                assert!(matches!(err.code, Code::Auth), "length {len}, byte {at}");
+            }
+        }
+        let mut short = [1u8; 31];
+        assert!(sealer.open_in_place(&mut short).unwrap().is_err());
+        let mut zero_iv = sealer.seal(b"x", None).unwrap();
+        zero_iv[..16].fill(0);
+        assert!(sealer.open_in_place(&mut zero_iv).unwrap().is_err());
+        assert!(Sealer::ChaCha([0; 32]).open_in_place(&mut [0u8; 40]).is_none());
+        assert_eq!(Sealer::None.open_in_place(&mut [5u8; 9]).unwrap().unwrap(), 0..9);
     }
 }

@@ -15,7 +15,8 @@
 
 use crate::bytes::{le_u32s, Bytes};
 use crate::compress::Codec;
-use crate::decode::{hex, pwrite_all, DecodeBuffers, Decoder, RangeReader};
+use crate::decode::{hex, pwrite_all, DecodeBuffers, Decoder, RangeReader, Scratch};
+use std::borrow::Cow;
 use crate::dircompare::read_tree_blob;
 use crate::error::{Code, CoreErr, CoreResult};
 use crate::beneath::{remove_at, Beneath, Place};
@@ -603,7 +604,7 @@ impl Shared {
         for blob in &batch.blobs {
             let (offset, length) = (blob.at.offset - batch.start, u64::from(blob.at.length));
             let plain = match &mut source {
-                Ok(bytes) => bytes.get(offset, length).and_then(|sealed| decoder.plaintext(sealed, &blob.id, blob.at.raw_length() as f64, blob.at.uncompressed > 0, true, &mut scratch)),
+                Ok(bytes) => bytes.plaintext(&decoder, offset, length, &blob.id, blob.at.raw_length() as f64, blob.at.uncompressed > 0, &mut scratch),
                 Err(e) => Err(e.clone()),
             };
             match plain {
@@ -640,12 +641,21 @@ enum BatchBytes {
 }
 
 impl BatchBytes {
-    fn get(&mut self, offset: u64, length: u64) -> CoreResult<&[u8]> {
+    /// The plaintext of the blob at `offset..offset+length`: opened where it lies in a pack read
+    /// here, into the scratch when it is JavaScript's.
+    #[allow(clippy::too_many_arguments)]
+    fn plaintext<'a>(&'a mut self, decoder: &Decoder<&Sealer>, offset: u64, length: u64, id: &[u8], raw: f64, compressed: bool, scratch: &'a mut Scratch) -> CoreResult<Cow<'a, [u8]>> {
         match self {
-            BatchBytes::File(reader) => reader.get(offset, length, offset + length),
-            BatchBytes::Data(data) => data
-                .get(offset as usize..(offset + length) as usize)
-                .ok_or_else(|| CoreErr::new(Code::IoRead, format!("blob range {offset}+{length} is outside the {} bytes fetched", data.len()))),
+            BatchBytes::File(reader) => {
+                let sealed = reader.get_mut(offset, length, offset + length)?;
+                decoder.plaintext_in_place(sealed, id, raw, compressed, scratch)
+            }
+            BatchBytes::Data(data) => {
+                let sealed = data
+                    .get(offset as usize..(offset + length) as usize)
+                    .ok_or_else(|| CoreErr::new(Code::IoRead, format!("blob range {offset}+{length} is outside the {} bytes fetched", data.len())))?;
+                decoder.plaintext(sealed, id, raw, compressed, true, scratch)
+            }
         }
     }
 }
