@@ -51,6 +51,43 @@ impl HashAlgo {
     }
 }
 
+/// A hash fed piece by piece.
+#[derive(Clone)]
+pub enum Hasher {
+    Sha256(sha2::Sha256),
+    Blake3(Box<blake3::Hasher>),
+}
+
+impl Hasher {
+    pub fn new(algo: HashAlgo) -> Self {
+        match algo {
+            HashAlgo::Sha256 => Hasher::Sha256(sha2::Sha256::new()),
+            HashAlgo::Blake3 => Hasher::Blake3(Box::new(blake3::Hasher::new())),
+        }
+    }
+
+    pub fn update(&mut self, data: &[u8]) {
+        match self {
+            Hasher::Sha256(h) => h.update(data),
+            Hasher::Blake3(h) => {
+                h.update(data);
+            }
+        }
+    }
+
+    /// The digest, and the hasher reset for the next input.
+    pub fn finish_reset(&mut self) -> [u8; 32] {
+        match self {
+            Hasher::Sha256(h) => h.finalize_reset().into(),
+            Hasher::Blake3(h) => {
+                let id = *h.finalize().as_bytes();
+                h.reset();
+                id
+            }
+        }
+    }
+}
+
 #[napi(js_name = "hash", catch_unwind)]
 pub fn hash_sync(env: &Env, algo: String, parts: Vec<&[u8]>) -> Result<JsBuffer> {
     let algo = HashAlgo::parse(&algo)?;

@@ -58,6 +58,15 @@ fn gear() -> &'static [u64; 256] {
     })
 }
 
+/// Where a FastCDC scan of one chunk stands (see FastCdc::find).
+#[derive(Clone, Copy, Default)]
+pub struct FastCdcScan {
+    /// Next position to test.
+    next: usize,
+    /// The gear hash before that position.
+    hash: u64,
+}
+
 pub struct FastCdc {
     min: usize,
     avg: usize,
@@ -114,6 +123,64 @@ impl FastCdc {
             return k;
         }
         remaining
+    }
+
+    /// As `Rabin::find`: the chunk at the start of `data` as far as it decides it, resuming from
+    /// `state` (FastCdcScan::default() for a new chunk). A position's mask does not depend on
+    /// how much data there is, except that the last chunk of a file (`last`) uses the short
+    /// mask up to its own end when it is shorter than `avg`, and no position at or after the
+    /// even length below the chunk's end is tested: so, with more data to come, the last byte
+    /// is left for the next call.
+    pub fn find(&self, data: &[u8], state: &mut FastCdcScan, last: bool) -> Result<usize, usize> {
+        let n = data.len();
+        if last || n >= self.max {
+            // Decided now: cut() over the same data, skipping what was scanned already.
+            if n <= self.min {
+                return Ok(n);
+            }
+            let remaining = n.min(self.max);
+            let center = if n >= self.avg { self.avg } else { n };
+            let (mid, end) = (center / 2 * 2, remaining / 2 * 2);
+            let mut x = state.hash;
+            let from = state.next.max(self.min / 2 * 2);
+            if from < mid {
+                if let Some(k) = self.scan(data, &mut x, from, mid, self.mask_s) {
+                    return Ok(k);
+                }
+            }
+            if from.max(mid) < end {
+                if let Some(k) = self.scan(data, &mut x, from.max(mid), end, self.mask_l) {
+                    return Ok(k);
+                }
+            }
+            return Ok(remaining);
+        }
+        // A chunk longer than `min` is cut at `min / 2 * 2` bytes at the earliest.
+        let shortest = (self.min / 2 * 2).min(n);
+        if n <= self.min {
+            return Err(shortest);
+        }
+        // More data will come (or the file ends right here, which the next call is told): the
+        // chunk's end is at least n, so positions up to n - 2 are below its even length.
+        let mid = self.avg / 2 * 2;
+        let to = n - 1;
+        let from = state.next.max(self.min / 2 * 2);
+        let mut x = state.hash;
+        if from < to.min(mid) {
+            if let Some(k) = self.scan(data, &mut x, from, to.min(mid), self.mask_s) {
+                return Ok(k);
+            }
+        }
+        let from = from.max(to.min(mid));
+        if from < to {
+            if let Some(k) = self.scan(data, &mut x, from, to, self.mask_l) {
+                return Ok(k);
+            }
+        }
+        *state = FastCdcScan { next: to.max(state.next), hash: x };
+        // The quirk: a match at position k cuts k bytes, so the bytes before the first position
+        // still to test are the chunk's.
+        Err(state.next.max(shortest))
     }
 
     #[inline(always)]

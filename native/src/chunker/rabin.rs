@@ -16,6 +16,8 @@ pub const WINDOW: usize = 64;
 pub const MIN_SIZE: usize = 512 * 1024;
 pub const MAX_SIZE: usize = 8 * 1024 * 1024;
 const SPLIT_MASK: u64 = 0xF_FFFF;
+/// First position where a cut is allowed: the chunk would end with byte MIN_SIZE - 1.
+pub const FIRST_CUT: usize = MIN_SIZE - 1;
 /// Interleaved fingerprints per block, the block size, and the smallest lane worth warming up.
 const LANES: usize = 4;
 const BLOCK: usize = 64 * 1024;
@@ -76,23 +78,43 @@ impl Rabin {
     /// Length of the chunk at the start of `data`. `data` holds at least MAX_SIZE bytes, or
     /// everything up to the end of the file.
     pub fn cut(&self, data: &[u8]) -> usize {
+        let mut next = FIRST_CUT;
+        match self.find(data, &mut next, true) {
+            Ok(len) => len,
+            Err(_) => unreachable!("a final chunk is always decided"),
+        }
+    }
+
+    /// The chunk at the start of `data` as far as `data` decides it, scanning on from position
+    /// `*next` (FIRST_CUT for a new chunk; it is moved on, so that data arriving piece by piece
+    /// is scanned once). Ok(length) when decided: a boundary, MAX_SIZE bytes, or `last` (nothing
+    /// follows `data` in the file). Err(certain) when more data is needed: the chunk holds at
+    /// least its first `certain` bytes. The boundary at a position depends only on the 64 bytes
+    /// before it, so the cut points are those `cut` finds with all the data at once.
+    pub fn find(&self, data: &[u8], next: &mut usize, last: bool) -> Result<usize, usize> {
         let n = data.len();
         if n <= MIN_SIZE {
-            return n;
+            return if last { Ok(n) } else { Err(n) };
         }
         let end = n.min(MAX_SIZE);
-        // First position where a cut is allowed: the chunk would end with byte MIN_SIZE - 1.
-        let mut pos = MIN_SIZE - 1;
+        let mut pos = (*next).max(FIRST_CUT);
         while end - pos >= LANES * LANE_MIN {
             let block = (end - pos).min(BLOCK);
             if let Some(i) = self.scan_lanes(data, pos, block) {
-                return i + 1;
+                return Ok(i + 1);
             }
             pos += block;
         }
-        match self.scan(data, pos, end) {
-            Some(i) => i + 1,
-            None => end,
+        if pos < end {
+            if let Some(i) = self.scan(data, pos, end) {
+                return Ok(i + 1);
+            }
+        }
+        *next = end;
+        if last || end == MAX_SIZE {
+            Ok(end)
+        } else {
+            Err(end)
         }
     }
 
