@@ -183,6 +183,32 @@ describe('packs held until a gate opens', () => {
     return { root, packer };
   }
 
+  it('core writer: abandoning right after a refusal waits for the collections still holding packs', async () => {
+    const root = path.join(work, 'held-abandon');
+    const repo = await ResticRepository.init(new LocalStorage({ root }), core, PASSWORD, { version: 2 });
+    // One upload slot: the first pack's upload waits for the gate, and every later pack waits
+    // for the slot, or, taken by a collection with the first, for the first to be published.
+    const packer = await Packer.open(repo, await repo.index(), 64, 1);
+    let refuse: (e: Error) => void = () => {};
+    packer.holdStoresUntil(new Promise<void>((_, reject) => (refuse = reject)));
+    const pending: Promise<unknown>[] = [];
+    for (let i = 0; i < 6; i++) {
+      const content = Buffer.from(`abandoned blob ${i} `.repeat(8));
+      pending.push(packer.addDataBlobs([{ chunkIndex: 0, id: core.hash('sha256', content), rawLength: content.length, compressed: false, data: core.seal(repo.seal, content) }]).catch((e: unknown) => e));
+    }
+    pending.push(packer.flushPacks().catch((e: unknown) => e));
+    // Every pack synced and taken: the spool holds all six, nothing is stored.
+    for (let waited = 0; files(root, '.tmp').length < 6 && waited < 5000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(files(root, '.tmp').filter((f) => f.startsWith('pack-'))).toHaveLength(6);
+    refuse(new Error('not granted'));
+    await packer.abandon();
+    expect(files(root, '.tmp')).toEqual([]);
+    expect(files(root, 'data')).toEqual([]);
+    const outcomes = await Promise.all(pending);
+    expect(outcomes.some((o) => o instanceof Error && o.message === 'not granted')).toBe(true);
+  });
+
   for (const kind of Object.keys(kinds) as (keyof typeof kinds)[]) {
     it(`${kind}: finished packs wait in the spool, and are stored and indexed once it opens`, async () => {
       let open = () => {};
