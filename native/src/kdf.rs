@@ -10,7 +10,8 @@ use napi_derive::napi;
 
 fn scrypt_derive(password: &[u8], salt: &[u8], n: u32, r: u32, p: u32, length: u32) -> CoreResult<Vec<u8>> {
     let mut out = vec![0u8; length as usize];
-    let threads = std::thread::available_parallelism().map(|t| t.get()).unwrap_or(2);
+    // Each thread holds its own 128·N·r bytes (32 MiB for restic's keys): four at most.
+    let threads = std::thread::available_parallelism().map(|t| t.get()).unwrap_or(2).min(4);
     crate::scrypt::derive(password, salt, n, r, p, &mut out, threads)?;
     Ok(out)
 }
