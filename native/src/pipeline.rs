@@ -20,19 +20,20 @@ use napi_derive::napi;
 use std::fs::File;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Mutex, OnceLock};
 
 /// Bytes read ahead beyond one maximal chunk. Compaction moves the undecided tail (about half an
 /// average chunk) per refill. A long file holds two such buffers; 2 MiB instead of 8 lowered the
 /// peak of a backup of three large files (0.75 GB) by 20 MB at the same speed.
 const READ_AHEAD: usize = 2 << 20;
-/// A window is read in pieces of this size, each cut and hashed while the cache holds it: read
-/// whole (10 MiB), cut, then hashed, a window had left the cache by the time it was hashed, and
-/// SHA-256 ran at ~1.0 GB/s instead of ~1.8.
+/// A window is read in pieces of this size, each cut (and for files read on one thread, hashed)
+/// while the cache holds it: read whole (10 MiB), cut, then hashed, a window had left the cache
+/// by the time it was hashed, and SHA-256 ran at ~1.0 GB/s instead of ~1.8.
 const READ_PIECE: usize = 256 << 10;
-/// Files at least this long (from the requested offset) are read, cut and hashed on one thread
-/// while a second thread encodes; shorter ones are not worth the extra thread.
+/// Files at least this long (from the requested offset) are read and cut on one thread while a
+/// second thread encodes (see segment_overlapped for which of them hashes); shorter ones are not
+/// worth the extra thread.
 const OVERLAP_MIN: u64 = 64 << 20;
 /// New chunks in one window worth encoding on several threads (thread start-up is ~20 µs).
 const PARALLEL_ENCODE_MIN: usize = 1 << 20;
@@ -270,16 +271,19 @@ fn open_for_read(path: &std::path::Path) -> std::io::Result<File> {
     }
 }
 
-/// One chunk cut from a window: its position and length there, and its id.
-type Cut = (usize, usize, [u8; 32]);
+/// One chunk cut from a window: its position and length there, and its id when the cutter
+/// hashed it.
+type Cut = (usize, usize, Option<[u8; 32]>);
 
 /// Reads one file through a window buffer, decides its cut points and hashes the chunks.
 struct Cutter<'a> {
     chunker: &'a Chunker,
     /// The current chunk's scan (where it stands in `chunker`'s search for a boundary)…
     scan: CutScan,
-    /// …its hash so far, of its first `hashed` bytes (those certainly in it).
-    hasher: Hasher,
+    /// …its hash so far, of its first `hashed` bytes (those certainly in it); None while the
+    /// chunks are hashed by take_chunks instead.
+    hasher: Option<Hasher>,
+    algo: HashAlgo,
     hashed: usize,
     file: File,
     name: &'a str,
@@ -315,9 +319,15 @@ impl Cutter<'_> {
     /// until `buf` is full or the file ends, cutting and hashing each piece as it arrives. The
     /// chunks cut are pushed to `cuts` as positions in `buf`: the caller stores them before the
     /// next call moves what they point at.
-    fn fill_and_cut(&mut self, buf: &mut [u8], start: &mut usize, end: &mut usize, cuts: &mut Vec<Cut>) -> CoreResult<()> {
+    /// `hash_here`: hash the chunks piece by piece (else take_chunks hashes them); the current
+    /// chunk is then hashed from its start, whatever was done before.
+    fn fill_and_cut(&mut self, buf: &mut [u8], start: &mut usize, end: &mut usize, cuts: &mut Vec<Cut>, hash_here: bool) -> CoreResult<()> {
         if let Some(e) = self.failed.take() {
             return Err(e);
+        }
+        if hash_here != self.hasher.is_some() {
+            self.hasher = hash_here.then(|| Hasher::new(self.algo));
+            self.hashed = 0;
         }
         if *start > 0 {
             buf.copy_within(*start..*end, 0);
@@ -347,8 +357,11 @@ impl Cutter<'_> {
         while !self.stop && *start < end {
             match self.chunker.find(&buf[*start..end], &mut self.scan, self.eof) {
                 Ok(len) => {
-                    self.hasher.update(&buf[*start + self.hashed..*start + len]);
-                    cuts.push((*start, len, self.hasher.finish_reset()));
+                    let id = self.hasher.as_mut().map(|h| {
+                        h.update(&buf[*start + self.hashed..*start + len]);
+                        h.finish_reset()
+                    });
+                    cuts.push((*start, len, id));
                     *start += len;
                     self.hashed = 0;
                     self.scan = self.chunker.new_scan();
@@ -356,8 +369,8 @@ impl Cutter<'_> {
                     self.stop = self.max_bytes > 0 && self.next_offset - self.offset >= self.max_bytes;
                 }
                 Err(certain) => {
-                    if certain > self.hashed {
-                        self.hasher.update(&buf[*start + self.hashed..*start + certain]);
+                    if let Some(h) = self.hasher.as_mut().filter(|_| certain > self.hashed) {
+                        h.update(&buf[*start + self.hashed..*start + certain]);
                         self.hashed = certain;
                     }
                     return;
@@ -436,14 +449,19 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Encodes the chunks of one window (cut and hashed already) that are new to `known`, on
+    /// Encodes the chunks of one window (hashed here unless the cutter did) that are new to `known`, on
     /// several threads when there are several: compression is the slow step (zlib-6 ~60 MB/s,
     /// zstd-1 + sealing ~400 MB/s), and a large file is read one window after the other, so one
     /// thread would hold a single core while the others wait. Blobs are stored in chunk order
     /// all the same.
-    fn take_chunks(&self, buf: &[u8], cuts: &[Cut], seg: &mut Segment) -> CoreResult<()> {
+    /// Returns how many of them were new.
+    fn take_chunks(&self, buf: &[u8], cuts: &[Cut], seg: &mut Segment) -> CoreResult<usize> {
+        // Ids the cutter did not make: on several threads for a large window.
+        let window: usize = cuts.iter().filter(|c| c.2.is_none()).map(|&(_, len, _)| len).sum();
+        let hash_threads = if window >= PARALLEL_ENCODE_MIN && cuts.len() > 1 { encode_threads() } else { 1 };
+        let ids = parallel_map(cuts, hash_threads, |&(at, len, id)| id.unwrap_or_else(|| self.hash.digest(&buf[at..at + len])));
         let mut fresh = Vec::new();
-        for &(at, len, id) in cuts {
+        for (&(at, len, _), id) in cuts.iter().zip(ids) {
             let (index, new) = self.note_chunk(id, len, seg);
             if new {
                 fresh.push((id, index, at, len));
@@ -459,11 +477,12 @@ impl Pipeline {
                 self.store(id, index, len, result?, seg)?;
             }
         }
-        Ok(())
+        Ok(fresh.len())
     }
 
     /// The segment read so far and the error that stopped it, if any.
     fn segment(&self, path: &std::path::Path, name: &str, offset: u64, max_bytes: u64) -> (Segment, Option<CoreErr>) {
+        let _active = ActiveSegment::enter();
         let file = match open_for_read(path) {
             Ok(file) => file,
             Err(e) => return (Segment::default(), Some(CoreErr::new(Code::IoRead, format!("cannot open {name}: {e}")).with_subject(name))),
@@ -475,7 +494,8 @@ impl Pipeline {
         let mut cutter = Cutter {
             chunker: &self.chunker,
             scan: self.chunker.new_scan(),
-            hasher: Hasher::new(self.hash),
+            hasher: None,
+            algo: self.hash,
             hashed: 0,
             file,
             name,
@@ -504,7 +524,7 @@ impl Pipeline {
             let mut cuts = Vec::new();
             loop {
                 cuts.clear();
-                let filled = cutter.fill_and_cut(&mut buf[..cap], &mut start, &mut end, &mut cuts);
+                let filled = cutter.fill_and_cut(&mut buf[..cap], &mut start, &mut end, &mut cuts, true);
                 touched = touched.max(end);
                 filled?;
                 self.take_chunks(&buf, &cuts, &mut seg)?;
@@ -521,13 +541,16 @@ impl Pipeline {
         (seg, result.err())
     }
 
-    /// For long files: this thread reads, cuts and hashes while a helper thread deduplicates and
-    /// encodes the previous window's chunks (two buffers alternate between them), so the two
-    /// halves of the work overlap.
+    /// For long files: this thread reads, cuts and (mostly) hashes while a helper thread
+    /// deduplicates and encodes the previous window's chunks (two buffers alternate between
+    /// them), so the two halves of the work overlap.
     fn segment_overlapped(&self, cutter: &mut Cutter, cap: usize) -> (Segment, Option<CoreErr>) {
         let (batch_tx, batch_rx) = mpsc::sync_channel::<(Vec<u8>, Vec<Cut>)>(1);
         let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
         free_tx.send(take_buffer(cap)).expect("receiver is alive");
+        // Whether the helper's last window held nothing new: it then has time to hash.
+        let nothing_new = AtomicBool::new(false);
+        let nothing_new = &nothing_new;
         std::thread::scope(|scope| {
             let helper = scope.spawn(move || {
                 pool::lower_priority();
@@ -535,7 +558,10 @@ impl Pipeline {
                 let mut failure = None;
                 for (buf, cuts) in batch_rx {
                     if failure.is_none() {
-                        failure = self.take_chunks(&buf, &cuts, &mut seg).err();
+                        match self.take_chunks(&buf, &cuts, &mut seg) {
+                            Ok(fresh) => nothing_new.store(fresh == 0, Ordering::Relaxed),
+                            Err(e) => failure = Some(e),
+                        }
                     }
                     // The cutter may be gone already; the buffer is then returned by it.
                     let _ = free_tx.send(buf);
@@ -548,7 +574,12 @@ impl Pipeline {
             let cut_result = (|| -> CoreResult<bool> {
                 loop {
                     let mut cuts = Vec::new();
-                    cutter.fill_and_cut(&mut buf[..cap], &mut start, &mut end, &mut cuts)?;
+                    // Hashed here, piece by piece while the cache holds them, unless this file
+                    // is all there is to do and the helper has no encoding left to do: it then
+                    // hashes on every core (a long, unchanged file ~1.2-1.4 GB/s, against ~0.8
+                    // on this thread).
+                    let helper_hashes = nothing_new.load(Ordering::Relaxed) && ACTIVE_SEGMENTS.load(Ordering::Relaxed) <= 1;
+                    cutter.fill_and_cut(&mut buf[..cap], &mut start, &mut end, &mut cuts, !helper_hashes)?;
                     let done = cutter.done(start, end);
                     // Hand this window over and go on in a free buffer with the undecided tail.
                     let Ok(mut next) = free_rx.recv() else { return Ok(false) };
@@ -598,6 +629,24 @@ fn encode_threads() -> usize {
         let cap = std::env::var("BOLT_CORE_THREADS").ok().and_then(|v| v.parse::<usize>().ok()).filter(|&n| n > 0).unwrap_or(cores);
         cores.min(cap).clamp(1, 8)
     })
+}
+
+/// File segments being read, across calls.
+static ACTIVE_SEGMENTS: AtomicUsize = AtomicUsize::new(0);
+
+struct ActiveSegment;
+
+impl ActiveSegment {
+    fn enter() -> Self {
+        ACTIVE_SEGMENTS.fetch_add(1, Ordering::Relaxed);
+        ActiveSegment
+    }
+}
+
+impl Drop for ActiveSegment {
+    fn drop(&mut self) {
+        ACTIVE_SEGMENTS.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Encoder threads running beside the calls' own threads, across all calls: with several files

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -99,6 +99,38 @@ describeEachCore('processFiles', (core) => {
       }
     });
   }
+
+  it('gives every chunk of a long file its own hash, read twice with a change in the middle', async () => {
+    // Longer than the native core's OVERLAP_MIN (64 MiB): read and cut on one thread, encoded on
+    // another, hashed by either, switching window by window (nothing new, nothing else running:
+    // the helper hashes). The second read finds everything known but the changed chunks.
+    const file = join(dir, 'long');
+    const data = randomBytes(80 * 1024 * 1024);
+    writeFileSync(file, data);
+    const params = (known: ReturnType<Core['newBlobSet']>): PipelineParams => ({ chunker: { kind: 'rabin', polynomial: '3da3358b4dc173' }, hash: 'sha256', compression: { kind: 'none' }, seal: { kind: 'none' }, known });
+    const check = (res: FileSegmentResult | undefined, content: Buffer) => {
+      expect(res?.error).toBeUndefined();
+      let at = 0;
+      for (const ch of res?.chunks ?? []) {
+        expect(toHex(ch.id)).toBe(createHash('sha256').update(content.subarray(at, at + ch.length)).digest('hex'));
+        at += ch.length;
+      }
+      expect(at).toBe(content.length);
+      return res?.chunks.map((ch) => toHex(ch.id)) ?? [];
+    };
+    const known = core().newBlobSet();
+    const [first] = await core().processFiles([{ path: file, offset: 0, maxBytes: 0 }], params(known));
+    const firstIds = check(first, data);
+    expect(first?.blobs.length).toBe(firstIds.length);
+    data.write('changed in the middle', 40 * 1024 * 1024);
+    writeFileSync(file, data);
+    const [second] = await core().processFiles([{ path: file, offset: 0, maxBytes: 0 }], params(known));
+    const secondIds = check(second, data);
+    const fresh = secondIds.filter((id) => !firstIds.includes(id));
+    expect(fresh.length).toBeGreaterThanOrEqual(1);
+    expect(fresh.length).toBeLessThanOrEqual(2);
+    expect(second?.blobs.map((b) => toHex(b.id)).sort()).toEqual([...fresh].sort());
+  });
 
   it('accepts Buffer paths', async () => {
     const [res] = await core().processFiles([{ path: Buffer.from(join(dir, 'small')), offset: 0, maxBytes: 0 }], {
