@@ -225,15 +225,22 @@ mod tests {
         d
     }
 
+    /// A fresh folder holding `target` (with the directories `inside` made in it) and an empty
+    /// `outside`; also the target's path as bytes.
+    fn target_and_outside(name: &str, inside: &str) -> (std::path::PathBuf, std::path::PathBuf, Vec<u8>) {
+        let d = tmp(name);
+        let target = d.join("target");
+        std::fs::create_dir_all(target.join(inside)).unwrap();
+        std::fs::create_dir_all(d.join("outside")).unwrap();
+        let t = target.as_os_str().as_encoded_bytes().to_vec();
+        (d, target, t)
+    }
+
     #[test]
     fn resolves_parents_beneath_the_target_and_refuses_symlinks_on_the_way() {
-        let d = tmp("place");
-        let target = d.join("target");
-        std::fs::create_dir_all(target.join("a/b")).unwrap();
-        std::fs::create_dir_all(d.join("outside")).unwrap();
+        let (d, target, t) = target_and_outside("place", "a/b");
         symlink(d.join("outside"), target.join("a/link")).unwrap();
-        let mut b = Beneath::open(target.as_os_str().as_encoded_bytes()).unwrap();
-        let t = target.as_os_str().as_encoded_bytes().to_vec();
+        let mut b = Beneath::open(&t).unwrap();
         let mut name = CString::default();
         let at = |rel: &str| [&t[..], rel.as_bytes()].concat();
         assert!(matches!(b.place(&at("/a/b/f"), &mut name).unwrap(), Place::In(fd, n) if fd >= 0 && n.to_bytes() == b"f"));
@@ -250,11 +257,7 @@ mod tests {
 
     #[test]
     fn an_entry_is_made_in_the_parent_resolved_even_if_its_path_now_leads_elsewhere() {
-        let d = tmp("pinned");
-        let target = d.join("target");
-        std::fs::create_dir_all(target.join("dir")).unwrap();
-        std::fs::create_dir_all(d.join("outside")).unwrap();
-        let t = target.as_os_str().as_encoded_bytes().to_vec();
+        let (d, target, t) = target_and_outside("pinned", "dir");
         let at = |rel: &str| [&t[..], rel.as_bytes()].concat();
         let close = |fd: i32| {
             assert!(fd >= 0);

@@ -32,22 +32,11 @@ impl HashAlgo {
     }
 
     pub fn digest_parts<T: AsRef<[u8]>>(self, parts: &[T]) -> [u8; 32] {
-        match self {
-            HashAlgo::Sha256 => {
-                let mut h = sha2::Sha256::new();
-                for p in parts {
-                    h.update(p.as_ref());
-                }
-                h.finalize().into()
-            }
-            HashAlgo::Blake3 => {
-                let mut h = blake3::Hasher::new();
-                for p in parts {
-                    h.update(p.as_ref());
-                }
-                *h.finalize().as_bytes()
-            }
+        let mut h = Hasher::new(self);
+        for p in parts {
+            h.update(p.as_ref());
         }
+        h.finish_reset()
     }
 }
 

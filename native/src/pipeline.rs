@@ -319,6 +319,7 @@ impl Cutter<'_> {
     /// until `buf` is full or the file ends, cutting and hashing each piece as it arrives. The
     /// chunks cut are pushed to `cuts` as positions in `buf`: the caller stores them before the
     /// next call moves what they point at.
+    ///
     /// `hash_here`: hash the chunks piece by piece (else take_chunks hashes them); the current
     /// chunk is then hashed from its start, whatever was done before.
     fn fill_and_cut(&mut self, buf: &mut [u8], start: &mut usize, end: &mut usize, cuts: &mut Vec<Cut>, hash_here: bool) -> CoreResult<()> {
@@ -449,12 +450,11 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Encodes the chunks of one window (hashed here unless the cutter did) that are new to `known`, on
-    /// several threads when there are several: compression is the slow step (zlib-6 ~60 MB/s,
-    /// zstd-1 + sealing ~400 MB/s), and a large file is read one window after the other, so one
-    /// thread would hold a single core while the others wait. Blobs are stored in chunk order
-    /// all the same.
-    /// Returns how many of them were new.
+    /// Encodes the chunks of one window (hashed here unless the cutter did) that are new to
+    /// `known`, on several threads when there are several: compression is the slow step (zlib-6
+    /// ~60 MB/s, zstd-1 + sealing ~400 MB/s), and a large file is read one window after the
+    /// other, so one thread would hold a single core while the others wait. Blobs are stored in
+    /// chunk order all the same. Returns how many of them were new.
     fn take_chunks(&self, buf: &[u8], cuts: &[Cut], seg: &mut Segment) -> CoreResult<usize> {
         // Ids the cutter did not make: on several threads for a large window.
         let window: usize = cuts.iter().filter(|c| c.2.is_none()).map(|&(_, len, _)| len).sum();

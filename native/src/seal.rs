@@ -81,19 +81,23 @@ impl ResticKey {
             .ok_or_else(|| CoreErr::new(Code::Auth, format!("sealed box of {sealed_len} bytes is too short")))
     }
 
-    /// Authenticates and decrypts into `out` (sealed.len() - 32 bytes). On EAUTH `out` holds
-    /// garbage and must be dropped.
-    pub fn open_into(&self, sealed: &[u8], out: &mut [u8]) -> CoreResult<()> {
+    /// The plaintext length of a sealed box, and the cipher and MAC its IV sets up; EAUTH for a
+    /// box too short or with an all-zero IV.
+    fn opening(&self, sealed: &[u8]) -> CoreResult<(usize, Aes256Ctr, Poly1305)> {
         let n = ResticKey::opened_len(sealed.len())?;
-        debug_assert_eq!(out.len(), n);
         let iv: [u8; 16] = sealed[..16].try_into().expect("16 bytes");
         if iv == [0u8; 16] {
             return Err(CoreErr::new(Code::Auth, "sealed box has an all-zero IV"));
         }
-        let ct = &sealed[16..16 + n];
-        let tag = &sealed[16 + n..];
-        let mut ctr = self.ctr(&iv);
-        let mut mac = self.mac(&iv);
+        Ok((n, self.ctr(&iv), self.mac(&iv)))
+    }
+
+    /// Authenticates and decrypts into `out` (sealed.len() - 32 bytes). On EAUTH `out` holds
+    /// garbage and must be dropped.
+    pub fn open_into(&self, sealed: &[u8], out: &mut [u8]) -> CoreResult<()> {
+        let (n, mut ctr, mut mac) = self.opening(sealed)?;
+        debug_assert_eq!(out.len(), n);
+        let (ct, tag) = sealed[16..].split_at(n);
         // Decrypt while authenticating; the caller drops the output when the tag does not match.
         let mut pos = 0;
         while n - pos >= PIECE {
@@ -112,14 +116,8 @@ impl ResticKey {
     /// Authenticates `sealed` and decrypts it where it lies; the plaintext is then
     /// `sealed[16..len - 16]`. On EAUTH part of it may be decrypted already: it must be dropped.
     pub fn open_in_place(&self, sealed: &mut [u8]) -> CoreResult<std::ops::Range<usize>> {
-        let n = ResticKey::opened_len(sealed.len())?;
-        let iv: [u8; 16] = sealed[..16].try_into().expect("16 bytes");
-        if iv == [0u8; 16] {
-            return Err(CoreErr::new(Code::Auth, "sealed box has an all-zero IV"));
-        }
+        let (n, mut ctr, mut mac) = self.opening(sealed)?;
         let (ct, tag) = sealed[16..].split_at_mut(n);
-        let mut ctr = self.ctr(&iv);
-        let mut mac = self.mac(&iv);
         // Each piece is authenticated before it is decrypted over, while it is in the cache.
         let mut pos = 0;
         while n - pos >= PIECE {

@@ -106,23 +106,10 @@ impl FastCdc {
     /// Length of the chunk at the start of `data`; 0 only for empty input. `data` holds at least
     /// `max` bytes, or everything up to the end of the file.
     pub fn cut(&self, data: &[u8]) -> usize {
-        let n = data.len();
-        if n <= self.min {
-            return n;
+        match self.find(data, &mut FastCdcScan::default(), true) {
+            Ok(len) => len,
+            Err(_) => unreachable!("a final chunk is always decided"),
         }
-        let remaining = n.min(self.max);
-        let center = if n >= self.avg { self.avg } else { n };
-        let start = self.min / 2 * 2;
-        let mid = center / 2 * 2;
-        let end = remaining / 2 * 2;
-        let mut x = 0u64;
-        if let Some(k) = self.scan(data, &mut x, start, mid, self.mask_s) {
-            return k;
-        }
-        if let Some(k) = self.scan(data, &mut x, mid, end, self.mask_l) {
-            return k;
-        }
-        remaining
     }
 
     /// As `Rabin::find`: the chunk at the start of `data` as far as it decides it, resuming from
@@ -134,7 +121,7 @@ impl FastCdc {
     pub fn find(&self, data: &[u8], state: &mut FastCdcScan, last: bool) -> Result<usize, usize> {
         let n = data.len();
         if last || n >= self.max {
-            // Decided now: cut() over the same data, skipping what was scanned already.
+            // Decided now, by the crate's rule, skipping what was scanned already.
             if n <= self.min {
                 return Ok(n);
             }

@@ -602,9 +602,8 @@ impl Shared {
         };
         let mut target = TargetDir::new(self.root.as_deref());
         for blob in &batch.blobs {
-            let (offset, length) = (blob.at.offset - batch.start, u64::from(blob.at.length));
             let plain = match &mut source {
-                Ok(bytes) => bytes.plaintext(&decoder, offset, length, &blob.id, blob.at.raw_length() as f64, blob.at.uncompressed > 0, &mut scratch),
+                Ok(bytes) => bytes.plaintext(&decoder, blob, blob.at.offset - batch.start, &mut scratch),
                 Err(e) => Err(e.clone()),
             };
             match plain {
@@ -641,20 +640,21 @@ enum BatchBytes {
 }
 
 impl BatchBytes {
-    /// The plaintext of the blob at `offset..offset+length`: opened where it lies in a pack read
-    /// here, into the scratch when it is JavaScript's.
-    #[allow(clippy::too_many_arguments)]
-    fn plaintext<'a>(&'a mut self, decoder: &Decoder<&Sealer>, offset: u64, length: u64, id: &[u8], raw: f64, compressed: bool, scratch: &'a mut Scratch) -> CoreResult<Cow<'a, [u8]>> {
+    /// The plaintext of `blob`, which lies at `offset` of the batch's range: opened where it lies
+    /// in a pack read here, into the scratch when it is JavaScript's.
+    fn plaintext<'a>(&'a mut self, decoder: &Decoder<&Sealer>, blob: &PlannedBlob, offset: u64, scratch: &'a mut Scratch) -> CoreResult<Cow<'a, [u8]>> {
+        let length = u64::from(blob.at.length);
+        let (raw, compressed) = (blob.at.raw_length() as f64, blob.at.uncompressed > 0);
         match self {
             BatchBytes::File(reader) => {
                 let sealed = reader.get_mut(offset, length, offset + length)?;
-                decoder.plaintext_in_place(sealed, id, raw, compressed, scratch)
+                decoder.plaintext_in_place(sealed, &blob.id, raw, compressed, scratch)
             }
             BatchBytes::Data(data) => {
                 let sealed = data
                     .get(offset as usize..(offset + length) as usize)
                     .ok_or_else(|| CoreErr::new(Code::IoRead, format!("blob range {offset}+{length} is outside the {} bytes fetched", data.len())))?;
-                decoder.plaintext(sealed, id, raw, compressed, true, scratch)
+                decoder.plaintext(sealed, &blob.id, raw, compressed, true, scratch)
             }
         }
     }
